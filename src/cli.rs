@@ -1,0 +1,106 @@
+//! The command line: clap derive types only. Turning them into a validated configuration is
+//! `config`'s job, so every flag here is an `Option` that says "not given" apart from "default".
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cognitod: turns a Cognito user into AWS credentials for the programs of one machine.
+#[derive(Debug, Parser)]
+#[command(name = "cognitod", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in to Cognito and serve credentials to local clients.
+    Serve(ServeArgs),
+}
+
+/// A transport the daemon serves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum ServerType {
+    /// A unix domain socket speaking the raw protocol.
+    Unix,
+    /// A TCP socket speaking the raw protocol.
+    Tcp,
+    /// A TCP socket speaking HTTP.
+    Http,
+}
+
+/// What the daemon hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialType {
+    /// Temporary IAM credentials from the identity pool (credential_process JSON).
+    Iam,
+    /// The Cognito user pool tokens.
+    Tokens,
+}
+
+/// Flags of `cognitod serve`: the original `cognito-auth-server` flags, same short and long names.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Transport to serve on; repeat it (or separate with commas) for several at once.
+    #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
+    pub server_type: Vec<ServerType>,
+
+    /// Whether to hand out IAM credentials or Cognito tokens.
+    #[arg(short = 'C', long = "credential-type", value_enum)]
+    pub credential_type: Option<CredentialType>,
+
+    /// Profile to read from the Cognito credentials file.
+    #[arg(short = 'p', long = "cognito-profile")]
+    pub cognito_profile: Option<String>,
+
+    /// Cognito credentials file (INI) [default: ~/.aws/cognito_credentials].
+    #[arg(short = 'f', long = "cognito-credentials-file")]
+    pub cognito_credentials_file: Option<PathBuf>,
+
+    /// JSON configuration file.
+    #[arg(short = 'c', long = "config-file")]
+    pub config_file: Option<PathBuf>,
+
+    /// Port of the tcp or http listener.
+    #[arg(short = 'P', long = "port")]
+    pub port: Option<u16>,
+
+    /// Host name or address the tcp and http listeners bind to.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+
+    /// Owner of the unix socket (user name or uid).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+
+    /// Group of the unix socket (group name or gid).
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+
+    /// Mode of the unix socket, in octal digits (600, 0660).
+    #[arg(long = "permissions")]
+    pub permissions: Option<String>,
+
+    /// Path of the unix socket.
+    #[arg(short = 'S', long = "socket-path")]
+    pub socket_path: Option<PathBuf>,
+
+    /// Take the Cognito settings from COGNITO_* variables and insist that they are complete.
+    #[arg(short = 'e', long = "use-env")]
+    pub use_env: bool,
+
+    /// Attempts of the first sign-in before it is reported as failed.
+    #[arg(short = 'r', long = "retries")]
+    pub retries: Option<u32>,
+
+    /// Shared secret clients must send (visible to every local user in `ps`: prefer --auth-secret-file).
+    #[arg(short = 'a', long = "auth-secret", alias = "auth_secret")]
+    pub auth_secret: Option<String>,
+
+    /// File holding the shared secret clients must send.
+    #[arg(long = "auth-secret-file")]
+    pub auth_secret_file: Option<PathBuf>,
+}

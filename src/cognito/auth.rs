@@ -1,0 +1,270 @@
+//! User-pool sign-in: USER_SRP_AUTH, USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH, with SECRET_HASH
+//! on every call when the app client has a secret.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider as idp;
+use idp::types::{AuthFlowType, AuthenticationResultType, ChallengeNameType};
+use time::OffsetDateTime;
+
+use super::srp::{cognito_timestamp, secret_hash, Challenge, SrpClient};
+use super::{classify, jwt, UpstreamError};
+use crate::config::{AuthType, CognitoConfig};
+use crate::expiry::Expiry;
+use crate::secret::Secret;
+
+/// The tokens of one signed-in session.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The ID token (what the identity pool takes as a login).
+    pub id_token: Secret,
+    /// The access token.
+    pub access_token: Secret,
+    /// The refresh token; kept from the sign-in, since refreshes do not return a new one.
+    pub refresh_token: Option<Secret>,
+    /// When the ID and access tokens expire.
+    pub expiry: Expiry,
+    /// The user's internal name: what SECRET_HASH is computed over after sign-in.
+    pub user_id: String,
+}
+
+/// A user-pool client for one configured user.
+#[derive(Clone)]
+pub struct UserPool {
+    client: idp::Client,
+    settings: Arc<CognitoConfig>,
+}
+
+impl UserPool {
+    /// A user pool client on the given SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, settings: Arc<CognitoConfig>) -> Self {
+        UserPool {
+            client: idp::Client::new(sdk),
+            settings,
+        }
+    }
+
+    /// A full sign-in with the password.
+    pub async fn sign_in(&self) -> Result<Tokens, UpstreamError> {
+        match self.settings.auth_type {
+            AuthType::UserSrp => self.sign_in_srp().await,
+            AuthType::UserPassword => self.sign_in_password().await,
+        }
+    }
+
+    /// New ID and access tokens from the refresh token. A `Refused` error means the refresh
+    /// token is no longer accepted and a full sign-in is needed.
+    pub async fn refresh(&self, previous: &Tokens) -> Result<Tokens, UpstreamError> {
+        let refresh_token = previous.refresh_token.as_ref().ok_or_else(|| {
+            UpstreamError::bad_response("InitiateAuth", "no refresh token to refresh with")
+        })?;
+        let mut params = HashMap::from([(
+            "REFRESH_TOKEN".to_owned(),
+            refresh_token.expose().to_owned(),
+        )]);
+        self.add_secret_hash(&mut params, &previous.user_id);
+        let out = self
+            .client
+            .initiate_auth()
+            .auth_flow(AuthFlowType::RefreshTokenAuth)
+            .client_id(&self.settings.app_id)
+            .set_auth_parameters(Some(params))
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify("InitiateAuth(REFRESH_TOKEN_AUTH)", e))?;
+        let result = out.authentication_result.ok_or_else(|| {
+            UpstreamError::bad_response("InitiateAuth(REFRESH_TOKEN_AUTH)", "no tokens in the answer")
+        })?;
+        // Cognito returns a new refresh token only when rotation is on; otherwise keep ours.
+        tokens_from(result, Some(refresh_token.clone()), &previous.user_id)
+    }
+
+    async fn sign_in_password(&self) -> Result<Tokens, UpstreamError> {
+        let mut params = HashMap::from([
+            ("USERNAME".to_owned(), self.settings.username.clone()),
+            (
+                "PASSWORD".to_owned(),
+                self.settings.password.expose().to_owned(),
+            ),
+        ]);
+        self.add_secret_hash(&mut params, &self.settings.username);
+        let out = self
+            .client
+            .initiate_auth()
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .client_id(&self.settings.app_id)
+            .set_auth_parameters(Some(params))
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify("InitiateAuth(USER_PASSWORD_AUTH)", e))?;
+        match out.authentication_result {
+            Some(result) => tokens_from(result, None, &self.settings.username),
+            None => Err(challenge_error(out.challenge_name.as_ref())),
+        }
+    }
+
+    async fn sign_in_srp(&self) -> Result<Tokens, UpstreamError> {
+        let srp = SrpClient::new();
+        let mut params = HashMap::from([
+            ("USERNAME".to_owned(), self.settings.username.clone()),
+            ("SRP_A".to_owned(), srp.public_a_hex()),
+        ]);
+        self.add_secret_hash(&mut params, &self.settings.username);
+        let out = self
+            .client
+            .initiate_auth()
+            .auth_flow(AuthFlowType::UserSrpAuth)
+            .client_id(&self.settings.app_id)
+            .set_auth_parameters(Some(params))
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify("InitiateAuth(USER_SRP_AUTH)", e))?;
+        if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
+            return Err(challenge_error(out.challenge_name.as_ref()));
+        }
+        let params = out.challenge_parameters.unwrap_or_default();
+        let field = |name: &'static str| {
+            params.get(name).map(String::as_str).ok_or_else(|| {
+                UpstreamError::bad_response(
+                    "InitiateAuth(USER_SRP_AUTH)",
+                    format!("the PASSWORD_VERIFIER challenge has no {name}"),
+                )
+            })
+        };
+        let challenge = Challenge {
+            salt_hex: field("SALT")?,
+            b_hex: field("SRP_B")?,
+            secret_block_b64: field("SECRET_BLOCK")?,
+            user_id_for_srp: field("USER_ID_FOR_SRP")?,
+        };
+        let timestamp = cognito_timestamp(OffsetDateTime::now_utc());
+        let signature = srp
+            .password_claim_signature(
+                &self.settings.user_pool_id,
+                &challenge,
+                self.settings.password.expose(),
+                &timestamp,
+            )
+            .map_err(|e| UpstreamError::bad_response("InitiateAuth(USER_SRP_AUTH)", e.to_string()))?;
+        // With alias sign-in (e-mail) the internal id differs from the login name; the answer's
+        // USERNAME and its SECRET_HASH must both use the internal id.
+        let user_id = challenge.user_id_for_srp.to_owned();
+        let mut responses = HashMap::from([
+            ("USERNAME".to_owned(), user_id.clone()),
+            ("TIMESTAMP".to_owned(), timestamp),
+            (
+                "PASSWORD_CLAIM_SECRET_BLOCK".to_owned(),
+                challenge.secret_block_b64.to_owned(),
+            ),
+            ("PASSWORD_CLAIM_SIGNATURE".to_owned(), signature),
+        ]);
+        self.add_secret_hash(&mut responses, &user_id);
+        let answer = self
+            .client
+            .respond_to_auth_challenge()
+            .client_id(&self.settings.app_id)
+            .challenge_name(ChallengeNameType::PasswordVerifier)
+            .set_challenge_responses(Some(responses))
+            .set_session(out.session)
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify("RespondToAuthChallenge(PASSWORD_VERIFIER)", e))?;
+        match answer.authentication_result {
+            Some(result) => tokens_from(result, None, &user_id),
+            None => Err(challenge_error(answer.challenge_name.as_ref())),
+        }
+    }
+
+    fn add_secret_hash(&self, params: &mut HashMap<String, String>, username: &str) {
+        if let Some(secret) = &self.settings.client_secret {
+            params.insert(
+                "SECRET_HASH".to_owned(),
+                secret_hash(secret.expose(), username, &self.settings.app_id),
+            );
+        }
+    }
+
+    fn metadata(&self) -> Option<HashMap<String, String>> {
+        (!self.settings.metadata.is_empty()).then(|| {
+            self.settings
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+}
+
+/// Tokens from an AuthenticationResult; the expiry is the earlier of ExpiresIn and the ID token's
+/// own `exp`, since the identity pool checks the latter.
+fn tokens_from(
+    result: AuthenticationResultType,
+    refresh_token: Option<Secret>,
+    fallback_user_id: &str,
+) -> Result<Tokens, UpstreamError> {
+    const CALL: &str = "InitiateAuth";
+    let id_token = result
+        .id_token
+        .ok_or_else(|| UpstreamError::bad_response(CALL, "no ID token in the answer"))?;
+    let access_token = result
+        .access_token
+        .ok_or_else(|| UpstreamError::bad_response(CALL, "no access token in the answer"))?;
+    let expires_in = u64::try_from(result.expires_in)
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| UpstreamError::bad_response(CALL, "ExpiresIn is not positive"))?;
+    let mut expiry = Expiry::after(Duration::from_secs(expires_in));
+    let claims = jwt::claims(&id_token).unwrap_or_default();
+    if let Some(exp) = claims
+        .exp
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+    {
+        expiry = expiry.min(Expiry::at_wall_time(exp));
+    }
+    let user_id = claims
+        .username
+        .unwrap_or_else(|| fallback_user_id.to_owned());
+    Ok(Tokens {
+        id_token: Secret::new(id_token),
+        access_token: Secret::new(access_token),
+        refresh_token: result.refresh_token.map(Secret::new).or(refresh_token),
+        expiry,
+        user_id,
+    })
+}
+
+/// A challenge the daemon cannot answer, with what the user must do about it.
+fn challenge_error(challenge: Option<&ChallengeNameType>) -> UpstreamError {
+    let Some(challenge) = challenge else {
+        return UpstreamError::bad_response("InitiateAuth", "neither tokens nor a challenge");
+    };
+    let action = match challenge {
+        ChallengeNameType::NewPasswordRequired => {
+            "the user must choose a permanent password first (sign in once interactively, or \
+             an administrator runs `aws cognito-idp admin-set-user-password --permanent`), \
+             then reload cognitod"
+        }
+        ChallengeNameType::SoftwareTokenMfa
+        | ChallengeNameType::SmsMfa
+        | ChallengeNameType::SelectMfaType
+        | ChallengeNameType::MfaSetup => {
+            "cognitod signs in unattended and cannot give an MFA code: use a user without MFA \
+             for the daemon"
+        }
+        _ if challenge.as_str() == "EMAIL_OTP" => {
+            "cognitod signs in unattended and cannot give an e-mailed code: use a user without \
+             MFA for the daemon"
+        }
+        _ => "this challenge is not supported; use a user that signs in with the password alone",
+    };
+    UpstreamError::ChallengeRequired {
+        challenge: challenge.as_str().to_owned(),
+        action,
+    }
+}

@@ -1,0 +1,16 @@
+//! cognitod: signs a Cognito user in, keeps AWS credentials fresh in memory, and hands them to the
+//! programs of one machine over a unix socket, TCP and HTTP.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod cognito;
+pub mod config;
+pub mod credentials;
+pub mod daemon;
+pub mod expiry;
+pub mod listeners;
+pub mod logging;
+pub mod secret;
+pub mod serve;

@@ -1,0 +1,20 @@
+//! The `cognitod` binary: parse the command line, then hand over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cognitod::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cognitod::daemon::serve(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("cognitod: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

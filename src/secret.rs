@@ -1,0 +1,70 @@
+//! Secret values: the only type that holds passwords, client secrets, the shared secret and
+//! tokens. It redacts itself in `Debug`, has no `Display`, zeroes its memory on drop, and compares
+//! in constant time, so a secret cannot leak through a log line or a timing difference by accident.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A secret string. Cloning copies the secret into a second zero-on-drop allocation.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps a secret; the `String` is moved in, so no unzeroed copy stays behind.
+    pub fn new(value: String) -> Self {
+        Secret(SecretString::from(value))
+    }
+
+    /// The secret itself, for the few places that must send it (upstream calls, answers).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Compares with what a client sent, in time independent of where they differ and of the
+    /// length of either: both sides are hashed first, so only fixed-size digests are compared.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let expected = Sha256::digest(self.expose().as_bytes());
+        let offered = Sha256::digest(candidate);
+        expected.ct_eq(&offered).into()
+    }
+
+    /// Whether the secret is empty (an empty shared secret would let everyone in).
+    pub fn is_empty(&self) -> bool {
+        self.expose().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.expose().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let secret = Secret::new("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn matches_only_the_exact_bytes() {
+        let secret = Secret::new("hunter2".into());
+        assert!(secret.matches(b"hunter2"));
+        assert!(!secret.matches(b"hunter3"));
+        assert!(!secret.matches(b"hunter2 "));
+        assert!(!secret.matches(b""));
+    }
+}

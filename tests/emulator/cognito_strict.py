@@ -1,0 +1,545 @@
+"""Make moto's Cognito behave like real Cognito where cognitod's tests depend on it.
+
+moto (5.2.5) accepts any SRP proof, ignores SECRET_HASH on several calls, issues 1-hour tokens
+whatever the app client says and hands out identity credentials for a fixed 90 s. A test that
+passes against that proves nothing about those paths, so `install()` replaces the few backend
+methods involved, in-process, before the server starts. Each patch below says which looseness
+it closes. Everything else is moto's own behaviour.
+
+The SRP server side is written here from the protocol (RFC 5054 / Cognito's
+AuthenticationHelper), not borrowed from pycognito, so that the self-test and the vectors,
+which use pycognito as the client, cross-check two implementations.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from moto.cognitoidentity import models as identity_models
+from moto.cognitoidp import models as idp_models
+from moto.cognitoidp.exceptions import (
+    InvalidParameterException,
+    NotAuthorizedError,
+    UserNotConfirmedException,
+)
+from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool, UserStatus
+
+log = logging.getLogger("cognito_strict")
+
+# ---------------------------------------------------------------------------------------------
+# SRP-6a as Cognito does it
+# ---------------------------------------------------------------------------------------------
+
+# The 3072-bit group of RFC 5054 (appendix A), the one Cognito and every Cognito SRP client use.
+N_HEX = (
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
+    "EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F"
+    "83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510"
+    "15728E5A8AAAC42DAD33170D04507A33A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7"
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864D87602733EC86A64521F2B18177B200C"
+    "BBE117577A615D6C770988C0BAD946E208E24FA074E5AB3143DB5BFCE0FD108E4B82D120A93AD2CAFFFFFFFFFFFFFFFF"
+)
+N = int(N_HEX, 16)
+G = 2
+HKDF_INFO = b"Caldera Derived Key"
+
+# Real secret blocks are long opaque base64 blobs. 512 random bytes give ~684 characters with
+# '+', '/' and one '=' pad, so a client that decodes them as anything but standard base64 fails.
+SECRET_BLOCK_BYTES = 512
+# How long a PASSWORD_VERIFIER challenge may be answered (Cognito's AuthSessionValidity default
+# is 3 minutes).
+SRP_SESSION_SECONDS = 180
+
+# Cognito's TIMESTAMP: English day and month names, day of month without a leading zero.
+TIMESTAMP_RE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9]|[12][0-9]|3[01]) [0-2][0-9]:[0-5][0-9]:[0-6][0-9] UTC [0-9]{4}"
+)
+HEX_RE = re.compile(r"[0-9a-fA-F]+")
+
+
+def pad(n: int) -> bytes:
+    """Big-endian bytes of n with a leading 0x00 when the top bit would be set (Cognito's padHex)."""
+    return n.to_bytes(n.bit_length() // 8 + 1, "big")
+
+
+def sha256(*parts: bytes) -> bytes:
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+K = int.from_bytes(sha256(pad(N), pad(G)), "big")
+
+
+def pool_name(user_pool_id: str) -> str:
+    """The part of the pool id after the region, which Cognito mixes into x and the signature."""
+    return user_pool_id.split("_", 1)[1]
+
+
+def srp_x(user_pool_id: str, user_id_for_srp: str, password: str, salt: int) -> int:
+    inner = sha256(f"{pool_name(user_pool_id)}{user_id_for_srp}:{password}".encode("utf-8"))
+    return int.from_bytes(sha256(pad(salt), inner), "big")
+
+
+def srp_u(big_a: int, big_b: int) -> int:
+    return int.from_bytes(sha256(pad(big_a), pad(big_b)), "big")
+
+
+def hkdf_16(ikm: bytes, salt: bytes) -> bytes:
+    """HKDF-SHA256 (RFC 5869) cut to the 16 bytes Cognito uses; one block is enough."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    return hmac.new(prk, HKDF_INFO + b"\x01", hashlib.sha256).digest()[:16]
+
+
+def claim_signature(key: bytes, user_pool_id: str, user_id_for_srp: str,
+                    secret_block: bytes, timestamp: str) -> bytes:
+    msg = (pool_name(user_pool_id).encode("utf-8") + user_id_for_srp.encode("utf-8")
+           + secret_block + timestamp.encode("utf-8"))
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+@dataclass
+class SrpSession:
+    """What the server must remember between InitiateAuth and the PASSWORD_VERIFIER answer."""
+
+    pool: CognitoIdpUserPool
+    client_id: str
+    login_name: str  # USERNAME as the client gave it (an email in email-login pools)
+    user_id_for_srp: str  # the user's internal username
+    verifier: int
+    small_b: int
+    big_a: int
+    big_b: int
+    secret_block: bytes
+    expires_at: float
+
+
+_srp_sessions: dict[str, SrpSession] = {}
+_srp_lock = threading.Lock()
+
+
+def _salt_for(user: Any) -> int:
+    """A per-user salt that stays fixed until the password changes, as Cognito's stored verifier.
+
+    Sent as minimal hex (no leading zeros, odd length possible), which every client pads the
+    same way; a salt string with leading zero bytes would be read differently by pycognito
+    (string) and amazon-cognito-identity-js (BigInteger)."""
+    cached = getattr(user, "_strict_srp_salt", None)
+    if cached is None or cached[0] != user.password:
+        cached = (user.password, int.from_bytes(secrets.token_bytes(16), "big") or 1)
+        user._strict_srp_salt = cached
+    return cached[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the patches
+# ---------------------------------------------------------------------------------------------
+
+
+def _reject(message: str, why: str) -> NotAuthorizedError:
+    # The client gets Cognito's terse message; the log says why, for whoever debugs a test.
+    log.info("NotAuthorizedException %r: %s", message, why)
+    return NotAuthorizedError(message)
+
+
+def _find_pool_and_client(backend: CognitoIdpBackend, client_id: str):
+    for pool in backend.user_pools.values():
+        client = pool.clients.get(client_id)
+        if client is not None:
+            return pool, client
+    return None, None
+
+
+def secret_hash(client_secret: str, username: str, client_id: str) -> str:
+    digest = hmac.new(client_secret.encode("utf-8"), (username + client_id).encode("utf-8"),
+                      hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _check_secret_hash(client: Any, username: str, params: dict[str, str]) -> None:
+    """Closes moto looseness: SECRET_HASH ignored on USER_PASSWORD_AUTH and on challenge answers,
+    checked over the login name on refresh, and reported with the hash itself as message."""
+    if not client.generate_secret:
+        return
+    given = params.get("SECRET_HASH")
+    if not given:
+        raise _reject(f"Client {client.id} is configured with secret but SECRET_HASH was not received",
+                      "SECRET_HASH missing")
+    want = secret_hash(client.secret, username, client.id)
+    if not hmac.compare_digest(given.encode("utf-8"), want.encode("utf-8")):
+        raise _reject(f"Unable to verify secret hash for client {client.id}",
+                      f"SECRET_HASH is not HMAC(secret, {username!r} + client id)")
+
+
+# Cognito refuses a flow the app client does not list in ExplicitAuthFlows; moto ignores the list.
+_FLOW_TO_ALLOW = {
+    "USER_SRP_AUTH": ("ALLOW_USER_SRP_AUTH",),
+    "USER_PASSWORD_AUTH": ("ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"),
+    "REFRESH_TOKEN_AUTH": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "REFRESH_TOKEN": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "CUSTOM_AUTH": ("ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"),
+}
+
+
+def _check_flow_allowed(client: Any, auth_flow: str) -> None:
+    allowed = client.extended_config.get("ExplicitAuthFlows")
+    needed = _FLOW_TO_ALLOW.get(auth_flow)
+    if allowed is None or needed is None:
+        return  # no list given: Cognito's defaults allow SRP, refresh and custom auth
+    if not any(flag in allowed for flag in needed):
+        log.info("InvalidParameterException: %s not in ExplicitAuthFlows %s", auth_flow, allowed)
+        raise InvalidParameterException("Auth flow not enabled for this client")
+
+
+def _new_session_token() -> str:
+    return secrets.token_urlsafe(96)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch: InitiateAuth
+# ---------------------------------------------------------------------------------------------
+
+_orig_initiate_auth = CognitoIdpBackend.initiate_auth
+_orig_respond = CognitoIdpBackend.respond_to_auth_challenge
+
+
+def initiate_auth(self: CognitoIdpBackend, client_id: str, auth_flow: str,
+                  auth_parameters: dict[str, str]) -> dict[str, Any]:
+    pool, client = _find_pool_and_client(self, client_id)
+    if client is None:
+        return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
+    params = auth_parameters or {}
+    _check_flow_allowed(client, auth_flow)
+    if auth_flow == "USER_SRP_AUTH":
+        # Looseness closed: moto's SRP_B and SALT are random hex and any proof is accepted.
+        _check_secret_hash(client, params.get("USERNAME") or "", params)
+        return _srp_initiate(self, pool, client, params)
+    if auth_flow == "USER_PASSWORD_AUTH":
+        # Looseness closed: moto ignores SECRET_HASH here.
+        _check_secret_hash(client, params.get("USERNAME") or "", params)
+        return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
+    if auth_flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
+        return _refresh(pool, client, params)
+    return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
+
+
+def _srp_initiate(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client: Any,
+                  params: dict[str, str]) -> dict[str, Any]:
+    login_name = params.get("USERNAME")
+    srp_a = params.get("SRP_A")
+    if not login_name:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    if not srp_a:
+        raise InvalidParameterException("Missing required parameter SRP_A")
+    # int(x, 16) would also take "0x..", "_" and spaces; Cognito wants plain hex.
+    if not HEX_RE.fullmatch(srp_a):
+        raise InvalidParameterException("SRP_A is not a hexadecimal number")
+    big_a = int(srp_a, 16)
+    if big_a % N == 0:
+        # SRP-6a safeguard: with A = 0 (mod N) the session key is 0 whatever the password.
+        log.info("InvalidParameterException: SRP_A = 0 mod N")
+        raise InvalidParameterException("Invalid SRP_A")
+
+    user = backend.admin_get_user(pool.id, login_name)  # moto's UserNotFoundException if absent
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    if user.status is UserStatus.UNCONFIRMED:
+        raise UserNotConfirmedException("User is not confirmed.")
+
+    # Looseness closed: moto sends the sub as USER_ID_FOR_SRP and then refuses it as USERNAME.
+    # Cognito sends the internal username: the login name in plain pools, the generated id (which
+    # moto makes equal to the sub) in pools where users sign in by email.
+    user_id_for_srp = user.username
+    salt = _salt_for(user)
+    verifier = pow(G, srp_x(pool.id, user_id_for_srp, user.password or "", salt), N)
+    while True:
+        small_b = secrets.randbelow(N - 2) + 1
+        big_b = (K * verifier + pow(G, small_b, N)) % N
+        if big_b != 0:
+            break
+
+    # Looseness closed: moto's SECRET_BLOCK is a dashed UUID, which is not base64.
+    block = secrets.token_bytes(SECRET_BLOCK_BYTES)
+    block_b64 = base64.b64encode(block).decode("ascii")
+    with _srp_lock:
+        _purge_expired_srp_sessions()
+        _srp_sessions[block_b64] = SrpSession(
+            pool=pool, client_id=client.id, login_name=login_name, user_id_for_srp=user_id_for_srp,
+            verifier=verifier, small_b=small_b, big_a=big_a, big_b=big_b, secret_block=block,
+            expires_at=time.monotonic() + SRP_SESSION_SECONDS)
+    # Cognito returns no Session with PASSWORD_VERIFIER: SECRET_BLOCK is the session.
+    return {
+        "ChallengeName": "PASSWORD_VERIFIER",
+        "ChallengeParameters": {
+            "SALT": f"{salt:x}",
+            "SRP_B": f"{big_b:x}",
+            "SECRET_BLOCK": block_b64,
+            "USERNAME": user_id_for_srp,
+            "USER_ID_FOR_SRP": user_id_for_srp,
+        },
+    }
+
+
+def _purge_expired_srp_sessions() -> None:
+    now = time.monotonic()
+    for key in [k for k, s in _srp_sessions.items() if s.expires_at < now]:
+        del _srp_sessions[key]
+
+
+def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> dict[str, Any]:
+    """Looseness closed: moto checks the refresh SECRET_HASH over the name the user logged in
+    with (Cognito: the internal username, i.e. USER_ID_FOR_SRP) and lets any client of the pool
+    use any refresh token."""
+    if client.generate_secret and not params.get("SECRET_HASH"):
+        _check_secret_hash(client, "", params)  # raises the "not received" error
+    token = params.get("REFRESH_TOKEN")
+    if not token:
+        raise InvalidParameterException("Missing required parameter REFRESH_TOKEN")
+    if token not in pool.refresh_tokens:
+        raise _reject("Invalid Refresh Token", "unknown refresh token")
+    entry = pool.refresh_tokens[token]
+    if entry is None:
+        raise _reject("Refresh Token has been revoked", "refresh token revoked")
+    token_client_id, login_name, _ = entry
+    if token_client_id != client.id:
+        raise _reject("Invalid Refresh Token", f"token belongs to client {token_client_id}")
+    user = pool._get_user(login_name)
+    if user is None:
+        raise _reject("Invalid Refresh Token", "user no longer exists")
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    _check_secret_hash(client, user.username, params)
+    access_token, id_token, expires_in = pool.create_tokens_from_refresh_token(token)
+    return {
+        "ChallengeParameters": {},
+        "AuthenticationResult": {
+            "IdToken": id_token,
+            "AccessToken": access_token,
+            "ExpiresIn": expires_in,
+            "TokenType": "Bearer",
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch: RespondToAuthChallenge
+# ---------------------------------------------------------------------------------------------
+
+
+def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: str,
+                              challenge_name: str, challenge_responses: dict[str, str]) -> dict[str, Any]:
+    responses = dict(challenge_responses or {})
+    if challenge_name == "PASSWORD_VERIFIER":
+        return _srp_verify(self, client_id, responses)
+
+    # Other challenges (NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, SMS_MFA, MFA_SETUP) stay
+    # moto's; only SECRET_HASH and USERNAME are checked first (moto checks SECRET_HASH on the MFA
+    # answers only, and never that USERNAME is the user the session belongs to).
+    entry = self.sessions.get(session) if session else None
+    if entry is None:
+        return _orig_respond(self, session, client_id, challenge_name, challenge_responses)
+    login_name, pool = entry
+    client = pool.clients.get(client_id)
+    user = pool._get_user(login_name)
+    if client is None or user is None:
+        return _orig_respond(self, session, client_id, challenge_name, challenge_responses)
+    _check_secret_hash(client, user.username, responses)
+    claimed = responses.get("USERNAME")
+    if not claimed:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    if pool._get_user(claimed) is not user:
+        raise _reject("Incorrect username or password.", f"USERNAME {claimed!r} is not the session's user")
+    # moto mints the tokens for whatever USERNAME says; hand it the login name so the ID token's
+    # claims (email in email-login pools) come out as after USER_PASSWORD_AUTH.
+    responses["USERNAME"] = login_name
+    return _orig_respond(self, session, client_id, challenge_name, responses)
+
+
+def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str, str]) -> dict[str, Any]:
+    """Looseness closed: moto accepts any PASSWORD_CLAIM_SIGNATURE, i.e. any password."""
+    block_b64 = responses.get("PASSWORD_CLAIM_SECRET_BLOCK") or ""
+    with _srp_lock:
+        # One answer per challenge, right or wrong: no offline-free password guessing, no replay.
+        state = _srp_sessions.pop(block_b64, None)
+    if state is None or state.expires_at < time.monotonic() or state.client_id != client_id:
+        raise _reject("Invalid session for the user.", "unknown, used or expired SECRET_BLOCK")
+    pool = state.pool
+    client = pool.clients.get(client_id)
+    user = pool.users.get(state.user_id_for_srp)
+    if client is None or user is None:
+        raise _reject("Invalid session for the user.", "client or user deleted since InitiateAuth")
+
+    # Cognito checks the answer's SECRET_HASH over USER_ID_FOR_SRP, not over the login name.
+    _check_secret_hash(client, state.user_id_for_srp, responses)
+    claimed = responses.get("USERNAME")
+    if not claimed:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    if pool._get_user(claimed) is not user:
+        raise _reject("Incorrect username or password.", f"USERNAME {claimed!r} is not the challenged user")
+
+    timestamp = responses.get("TIMESTAMP") or ""
+    if not TIMESTAMP_RE.fullmatch(timestamp):
+        # Cognito reads the timestamp back in its own format; a zero-padded day ("Nov 03")
+        # therefore fails as a wrong password did for early SRP clients.
+        raise _reject("Incorrect username or password.", f"TIMESTAMP {timestamp!r} is not 'EEE MMM d HH:mm:ss UTC yyyy'")
+    try:
+        signature = base64.b64decode(responses.get("PASSWORD_CLAIM_SIGNATURE") or "", validate=True)
+    except binascii.Error:
+        raise _reject("Incorrect username or password.", "PASSWORD_CLAIM_SIGNATURE is not base64")
+
+    u = srp_u(state.big_a, state.big_b)
+    if u == 0:
+        raise _reject("Incorrect username or password.", "u = 0")
+    big_s = pow(state.big_a * pow(state.verifier, u, N) % N, state.small_b, N)
+    key = hkdf_16(pad(big_s), pad(u))
+    expected = claim_signature(key, pool.id, state.user_id_for_srp, state.secret_block, timestamp)
+    if not hmac.compare_digest(signature, expected):
+        raise _reject("Incorrect username or password.", "PASSWORD_CLAIM_SIGNATURE does not match the password")
+
+    # The proof is good: let moto decide what follows (tokens, NEW_PASSWORD_REQUIRED, MFA), as it
+    # would have. It keys the session by the secret block; hand it a fresh opaque one instead.
+    session = _new_session_token()
+    backend.sessions[session] = (state.login_name, pool)
+    result = _orig_respond(backend, session, client_id, "PASSWORD_VERIFIER", {
+        **responses,
+        "USERNAME": state.login_name,
+        "PASSWORD_CLAIM_SECRET_BLOCK": session,
+    })
+    if result.get("ChallengeName"):
+        # Clients answer the next challenge as USER_ID_FOR_SRP (amazon-cognito-identity-js sets
+        # its username to it); say so, where moto puts the login name or nothing.
+        params = dict(result.get("ChallengeParameters") or {})
+        params["USERNAME"] = state.user_id_for_srp
+        params["USER_ID_FOR_SRP"] = state.user_id_for_srp
+        result["ChallengeParameters"] = params
+    else:
+        backend.sessions.pop(session, None)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch: token lifetimes
+# ---------------------------------------------------------------------------------------------
+
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+_orig_create_jwt = CognitoIdpUserPool.create_jwt
+
+
+def token_validity_seconds(client: Any, token_use: str) -> int | None:
+    """IdTokenValidity / AccessTokenValidity in TokenValidityUnits (default hours), as Cognito.
+    Values under Cognito's 5-minute minimum are allowed on purpose: tests need ~20 s tokens."""
+    if client is None or token_use not in ("id", "access"):
+        return None
+    config = client.extended_config
+    prefix = "IdToken" if token_use == "id" else "AccessToken"
+    value = config.get(f"{prefix}Validity")
+    if value is None:
+        return None
+    unit = (config.get("TokenValidityUnits") or {}).get(prefix, "hours")
+    return int(value) * _UNIT_SECONDS.get(unit, 3600)
+
+
+def create_jwt(self: CognitoIdpUserPool, client_id: str, username: str, token_use: str,
+               expires_in: int = 60 * 60, extra_data: dict[str, Any] | None = None):
+    """Looseness closed: moto makes every ID and access token last 1 h whatever the app client
+    says. Every issuing path (login, challenge answers, refresh) goes through here, and ExpiresIn
+    is the access token's lifetime as moto returns it."""
+    wanted = token_validity_seconds(self.clients.get(client_id), token_use)
+    return _orig_create_jwt(self, client_id, username, token_use,
+                            expires_in=wanted if wanted is not None else expires_in,
+                            extra_data=extra_data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch: identity credential lifetime
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_IDENTITY_TTL = 90  # moto's own value
+_identity_ttl_global: int | None = None
+_identity_ttl_by_pool: dict[str, int] = {}
+_orig_get_credentials = identity_models.CognitoIdentityBackend.get_credentials_for_identity
+
+
+def set_identity_ttl(seconds: int | None, identity_pool_id: str | None = None) -> None:
+    """None restores moto's 90 s (for that pool, or for all pools without their own value)."""
+    global _identity_ttl_global
+    if identity_pool_id:
+        if seconds is None:
+            _identity_ttl_by_pool.pop(identity_pool_id, None)
+        else:
+            _identity_ttl_by_pool[identity_pool_id] = seconds
+    else:
+        _identity_ttl_global = seconds
+
+
+def identity_ttl(identity_pool_id: str | None = None) -> int:
+    if identity_pool_id and identity_pool_id in _identity_ttl_by_pool:
+        return _identity_ttl_by_pool[identity_pool_id]
+    return _identity_ttl_global if _identity_ttl_global is not None else DEFAULT_IDENTITY_TTL
+
+
+def _identity_pool_of(backend: Any, identity_id: str) -> str | None:
+    # get_id files identities under the backend of the region in the pool id, which is also the
+    # prefix of the identity id.
+    region = identity_id.split(":", 1)[0]
+    try:
+        regional = identity_models.cognitoidentity_backends[backend.account_id][region]
+    except Exception:  # an identity id that names no region moto knows
+        return None
+    for pool_id, entry in regional.pools_identities.items():
+        if any(i.get("IdentityId") == identity_id for i in entry.get("Identities", [])):
+            return pool_id
+    return None
+
+
+def get_credentials_for_identity(self: Any, identity_id: str) -> str:
+    """Looseness closed: moto fixes the lifetime at 90 s, and computes it from a naive UTC
+    datetime's .timestamp(), which is off by the local UTC offset unless TZ is UTC. Tests set the
+    lifetime through GET /_test/identity-ttl."""
+    body = json.loads(_orig_get_credentials(self, identity_id))
+    ttl = identity_ttl(_identity_pool_of(self, identity_id))
+    body["Credentials"]["Expiration"] = time.time() + ttl
+    return json.dumps(body)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def find_user_pool_of_client(client_id: str) -> str | None:
+    """For the call counter: which user pool an unsigned cognito-idp call is about."""
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            for pool in backend.user_pools.values():
+                if client_id in pool.clients:
+                    return pool.id
+    return None
+
+
+_installed = False
+
+
+def install() -> None:
+    """Apply every patch once; idempotent."""
+    global _installed
+    if _installed:
+        return
+    CognitoIdpBackend.initiate_auth = initiate_auth
+    CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge
+    CognitoIdpUserPool.create_jwt = create_jwt
+    identity_models.CognitoIdentityBackend.get_credentials_for_identity = get_credentials_for_identity
+    _installed = True

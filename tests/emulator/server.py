@@ -1,0 +1,202 @@
+"""moto's cognito-idp, cognito-identity and sts on one local port, made strict by cognito_strict.
+
+    python server.py --host 127.0.0.1 --port 0 [--exit-on-stdin-eof] [--verbose]
+
+Prints exactly one line, {"port": N}, once the socket accepts connections, then serves until
+SIGTERM or SIGINT and exits 0. Test-only endpoints, served before moto sees the request:
+
+    GET  /_test/calls[?user_pool_id=P]         counts of calls, {"InitiateAuth": 2, ...}
+    POST /_test/calls/reset[?user_pool_id=P]   zero them (all, or that pool's)
+    GET  /_test/identity-ttl?seconds=N[&identity_pool_id=I]   lifetime of GetCredentialsForIdentity
+                                                  (no seconds: back to moto's 90 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+# Let moto check TOTP codes (against its one fixed secret) instead of accepting any code.
+# Read by moto at call time; an explicit setting in the environment wins.
+os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+
+from werkzeug.serving import make_server  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+import cognito_strict  # noqa: E402
+
+
+class CallCounter:
+    """Counts calls per operation, globally and per user pool.
+
+    Tests run in parallel against one emulator, each with its own user pool from seed.py, so a
+    test reads the counts of its own pool (?user_pool_id=) to stay unaffected by its neighbours."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total: collections.Counter[str] = collections.Counter()
+        self._by_pool: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+
+    def add(self, keys: list[str], user_pool_id: str | None) -> None:
+        with self._lock:
+            for key in keys:
+                self._total[key] += 1
+                if user_pool_id:
+                    self._by_pool[user_pool_id][key] += 1
+
+    def snapshot(self, user_pool_id: str | None) -> dict[str, int]:
+        with self._lock:
+            counts = self._by_pool.get(user_pool_id, {}) if user_pool_id else self._total
+            return dict(sorted(counts.items()))
+
+    def reset(self, user_pool_id: str | None) -> None:
+        with self._lock:
+            if user_pool_id:
+                self._by_pool.pop(user_pool_id, None)
+            else:
+                self._total.clear()
+                self._by_pool.clear()
+
+
+def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], dict[str, Any]]:
+    """Keys for one request: the operation from X-Amz-Target (JSON protocols) or Action (STS's
+    query protocol), plus "InitiateAuth:<AuthFlow>" for InitiateAuth."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    payload: dict[str, Any] = {}
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            payload = {}
+    else:
+        form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+        form.update(parse_qs(environ.get("QUERY_STRING", "")))
+        operation = (form.get("Action") or [f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"])[0]
+    keys = [operation]
+    if operation in ("InitiateAuth", "AdminInitiateAuth") and isinstance(payload, dict):
+        keys.append(f"{operation}:{payload.get('AuthFlow')}")
+    return keys, payload if isinstance(payload, dict) else {}
+
+
+def _user_pool_of(payload: dict[str, Any]) -> str | None:
+    if payload.get("UserPoolId"):
+        return payload["UserPoolId"]
+    if payload.get("ClientId"):
+        return cognito_strict.find_user_pool_of_client(payload["ClientId"])
+    # GetId / GetCredentialsForIdentity / GetOpenIdToken name the pool in their Logins key:
+    # "cognito-idp.<region>.amazonaws.com/<user pool id>".
+    for provider in (payload.get("Logins") or {}):
+        if provider.startswith("cognito-idp."):
+            return provider.rsplit("/", 1)[-1]
+    return None
+
+
+class TestControl:
+    """WSGI middleware: counts every call, and answers /_test/* itself."""
+
+    def __init__(self, app: Callable, counter: CallCounter) -> None:
+        self.app = app
+        self.counter = counter
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_test/"):
+            return self._control(environ, start_response, path)
+        body = self._read_body(environ)
+        try:
+            keys, payload = _operation_keys(environ, body)
+            self.counter.add(keys, _user_pool_of(payload))
+        except Exception:  # counting must never break the emulator
+            logging.getLogger("server").exception("could not count a request")
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        # The body is read once here and put back, so moto reads it as if untouched.
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= 0:
+            return b""
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def _control(self, environ: dict[str, Any], start_response: Callable, path: str) -> Any:
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        method = environ.get("REQUEST_METHOD", "GET")
+        status, body = "200 OK", None
+        if path == "/_test/calls" and method == "GET":
+            body = self.counter.snapshot(query.get("user_pool_id"))
+        elif path == "/_test/calls/reset" and method == "POST":
+            self.counter.reset(query.get("user_pool_id"))
+            body = {"reset": True}
+        elif path == "/_test/identity-ttl" and method in ("GET", "POST"):
+            pool = query.get("identity_pool_id")
+            try:
+                seconds = int(query["seconds"]) if "seconds" in query else None
+            except ValueError:
+                status, body = "400 Bad Request", {"error": "seconds must be an integer"}
+            else:
+                cognito_strict.set_identity_ttl(seconds, pool)
+                body = {"seconds": cognito_strict.identity_ttl(pool)}
+        else:
+            status, body = "404 Not Found", {"error": f"no test endpoint {method} {path}"}
+        data = json.dumps(body).encode("utf-8")
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="also stop when stdin closes, so a crashed test runner leaves no server behind")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args()
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="emulator: %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    cognito_strict.install()
+    app = TestControl(DomainDispatcherApplication(create_backend_app), CallCounter())
+    # make_server binds and listens before returning, so the port is accepting once printed.
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=lambda: (sys.stdin.buffer.read(), stop.set()), daemon=True).start()
+
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    print(json.dumps({"port": server.server_port}), flush=True)
+
+    while not stop.wait(0.5):
+        pass
+    # shutdown() waits for serve_forever to return, so it runs here, not in the signal handler.
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
