@@ -9,7 +9,6 @@ as strict as Cognito where cognito_strict says it is. Ends with "N passed, N fai
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
 import json
 import os
@@ -23,7 +22,6 @@ import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from pycognito import aws_srp
 from pycognito.aws_srp import AWSSRP
 
 HERE = os.path.dirname(os.path.abspath(__file__))

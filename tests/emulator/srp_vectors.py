@@ -56,7 +56,6 @@ def make_case(name: str, pool_id: str, user_id: str, password: str, salt_hex: st
               b_label: str, secret_block: bytes, moment: datetime.datetime,
               want_b_top_bit: bool = False, want_short_u: bool = False) -> dict:
     pool_name = pool_id.split("_", 1)[1]
-    salt = hex_to_long(salt_hex)
     # The verifier the server stores, with pycognito's own x.
     x = hex_to_long(hex_hash(pad_hex(salt_hex) + hash_sha256(f"{pool_name}{user_id}:{password}".encode("utf-8"))))
     v = pow(G, x, N)

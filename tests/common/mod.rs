@@ -1,0 +1,491 @@
+//! Shared test support: the Cognito emulator (moto, made strict by tests/emulator/cognito_strict.py),
+//! seeded pools, a switchable proxy in front of the emulator, and the daemon as a child process.
+//!
+//! Everything is real: the emulator is a separate process speaking the AWS wire protocol, the
+//! daemon is the built binary, clients talk to it over real sockets.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the test venv, created by tests/emulator/setup-venv.sh when missing.
+pub fn python() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let venv = std::env::var_os("COGNITOD_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join(".venv"));
+        let status = Command::new("bash")
+            .arg(repo().join("tests/emulator/setup-venv.sh"))
+            .env("COGNITOD_VENV", &venv)
+            .status()
+            .expect("running tests/emulator/setup-venv.sh");
+        assert!(status.success(), "tests/emulator/setup-venv.sh failed");
+        venv.join("bin/python")
+    })
+    .clone()
+}
+
+/// The emulator process; it exits when its stdin closes, i.e. when the test process ends.
+pub struct Emulator {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    _child: Mutex<Child>,
+    _stdin: Mutex<ChildStdin>,
+}
+
+impl Emulator {
+    /// The emulator shared by all tests of this test binary (each test seeds its own pool).
+    pub fn shared() -> &'static Emulator {
+        static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+        EMULATOR.get_or_init(Emulator::start)
+    }
+
+    /// A new emulator of its own (for tests that count calls or stop it).
+    pub fn start() -> Emulator {
+        let mut child = Command::new(python())
+            .arg(repo().join("tests/emulator/server.py"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the emulator");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("reading the emulator's port");
+        #[derive(Deserialize)]
+        struct Ready {
+            port: u16,
+        }
+        let ready: Ready = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
+        Emulator {
+            port: ready.port,
+            _child: Mutex::new(child),
+            _stdin: Mutex::new(stdin),
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Upstream calls counted by the emulator for one user pool, by operation.
+    pub fn calls(&self, user_pool_id: &str) -> BTreeMap<String, u64> {
+        let body = http_get(self.port, &format!("/_test/calls?user_pool_id={user_pool_id}"));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("calls: {body}: {e}"))
+    }
+
+    /// Sets the lifetime of identity-pool credentials for one identity pool.
+    pub fn set_identity_ttl(&self, identity_pool_id: &str, seconds: u64) {
+        http_get(
+            self.port,
+            &format!("/_test/identity-ttl?seconds={seconds}&identity_pool_id={identity_pool_id}"),
+        );
+    }
+}
+
+/// A minimal HTTP/1.0 GET for the emulator's test endpoints.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// Options for seeding a pool.
+#[derive(Default, Clone)]
+pub struct SeedOptions {
+    /// App client with a secret.
+    pub client_secret: bool,
+    /// Sign in by e-mail (alias), so USER_ID_FOR_SRP differs from the login name.
+    pub email_login: bool,
+    /// Leave the user needing a new password.
+    pub force_change_password: bool,
+    /// Token lifetime.
+    pub token_validity_seconds: Option<u32>,
+    /// Require TOTP MFA.
+    pub mfa_totp: bool,
+}
+
+/// A seeded user pool, app client, user, identity pool and role.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pool {
+    pub region: String,
+    pub user_pool_id: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub identity_pool_id: String,
+    pub username: String,
+    pub password: String,
+    pub role_arn: String,
+    pub user_sub: String,
+}
+
+static SEED_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Pool {
+    /// Seeds a fresh pool on the emulator; the password is unique per pool.
+    pub fn seed(emulator: &Emulator, options: SeedOptions) -> Pool {
+        let n = SEED_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let username = format!("user{}x{n}", std::process::id());
+        let password = format!("Pw-{:x}-{n}-Zz9!", rand_u64());
+        let mut cmd = Command::new(python());
+        cmd.arg(repo().join("tests/emulator/seed.py"))
+            .args(["--endpoint", &emulator.url(), "--username", &username, "--password", &password]);
+        if options.client_secret {
+            cmd.arg("--client-secret");
+        }
+        if options.email_login {
+            cmd.arg("--email-login");
+        }
+        if options.force_change_password {
+            cmd.arg("--force-change-password");
+        }
+        if let Some(s) = options.token_validity_seconds {
+            cmd.args(["--token-validity-seconds", &s.to_string()]);
+        }
+        if options.mfa_totp {
+            cmd.arg("--mfa-totp");
+        }
+        let out = cmd.stderr(Stdio::inherit()).output().expect("running seed.py");
+        assert!(out.status.success(), "seed.py failed");
+        serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
+    }
+
+    /// The COGNITO_* environment for this pool.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("COGNITO_USERNAME".into(), self.username.clone()),
+            ("COGNITO_PASSWORD".into(), self.password.clone()),
+            ("COGNITO_USER_POOL_ID".into(), self.user_pool_id.clone()),
+            ("COGNITO_IDENTITY_POOL_ID".into(), self.identity_pool_id.clone()),
+            ("COGNITO_APP_ID".into(), self.client_id.clone()),
+            ("COGNITO_REGION".into(), self.region.clone()),
+        ];
+        if let Some(secret) = &self.client_secret {
+            env.push(("COGNITO_CLIENT_SECRET".into(), secret.clone()));
+        }
+        env
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// A temporary directory for sockets and files of one test.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("cognitod-test-").tempdir().unwrap()
+}
+
+/// The daemon under test, stopped (SIGTERM) when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Everything it wrote to stderr, collected by a thread.
+    log: Arc<Mutex<Vec<u8>>>,
+    log_thread: Option<thread::JoinHandle<()>>,
+}
+
+/// How to start the daemon.
+pub struct DaemonCommand {
+    command: Command,
+}
+
+impl DaemonCommand {
+    /// `cognitod serve ARGS`, with an environment holding only PATH and the emulator endpoint.
+    pub fn serve(endpoint: &str, args: &[&str]) -> DaemonCommand {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cognitod"));
+        command
+            .arg("serve")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", "/nonexistent")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        DaemonCommand { command }
+    }
+
+    /// Adds environment variables.
+    pub fn envs(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.command.envs(vars);
+        self
+    }
+
+    /// Adds one environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Starts it.
+    pub fn start(mut self) -> Daemon {
+        let mut child = self.command.spawn().expect("starting cognitod");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let mut stderr = child.stderr.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let sink2 = log.clone();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            sink2.lock().unwrap().extend_from_slice(&buf);
+        });
+        let log_thread = thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stderr.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        Daemon {
+            child: Some(child),
+            log,
+            log_thread: Some(log_thread),
+        }
+    }
+}
+
+impl Daemon {
+    /// The log so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{needle:?} not in the log after {timeout:?}:\n{}", self.log());
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
+    }
+
+    /// Stops it with SIGTERM and returns its exit status and full log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.terminate();
+        (status, self.log())
+    }
+
+    /// Waits for it to exit by itself (e.g. a start-up error).
+    pub fn wait_exit(mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                if let Some(t) = self.log_thread.take() {
+                    let _ = t.join();
+                }
+                return (status, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("cognitod did not exit within {timeout:?}:\n{}", self.log());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(t) = self.log_thread.take() {
+            let _ = t.join();
+        }
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+    }
+}
+
+/// Connects to a unix socket, sends `send` (if any) and reads the whole answer.
+pub fn unix_request(path: &Path, send: Option<&[u8]>) -> String {
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    if let Some(bytes) = send {
+        s.write_all(bytes).unwrap();
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Waits until the unix socket answers with credentials (not an error) and returns the JSON.
+pub fn wait_for_credentials(path: &Path, send: Option<&[u8]>, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if UnixStream::connect(path).is_ok() {
+            last = unix_request(path, send);
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&last) {
+                if v.get("error").is_none() {
+                    return v;
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no credentials from {} within {timeout:?}; last answer {last:?}", path.display());
+}
+
+/// Waits until the unix socket exists and accepts connections.
+pub fn wait_for_socket(path: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if UnixStream::connect(path).is_ok() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} not accepting within {timeout:?}", path.display());
+}
+
+/// A TCP proxy in front of the emulator that can be taken down (connections refused, as when the
+/// emulator is stopped) and brought back on the same port.
+pub struct Proxy {
+    /// The port clients use.
+    pub port: u16,
+    up: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// Starts forwarding 127.0.0.1:<new port> to 127.0.0.1:`upstream`.
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let proxy = Proxy { port, up };
+        proxy.serve(listener, upstream);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener, upstream: u16) {
+        let up = self.up.clone();
+        listener.set_nonblocking(true).unwrap();
+        thread::spawn(move || loop {
+            if !up.load(Ordering::SeqCst) {
+                // Closing the listener makes new connections fail with "connection refused".
+                drop(listener);
+                return;
+            }
+            match listener.accept() {
+                Ok((client, _)) => {
+                    client.set_nonblocking(false).unwrap();
+                    if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
+                        pipe(client, server);
+                    }
+                }
+                Err(_) => thread::sleep(Duration::from_millis(5)),
+            }
+        });
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops accepting: new connections are refused.
+    pub fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        // Wait until the port refuses.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn up(&self, upstream: u16) {
+        self.up.store(true, Ordering::SeqCst);
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the proxy port");
+        self.serve(listener, upstream);
+    }
+}
+
+fn pipe(client: TcpStream, server: TcpStream) {
+    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    thread::spawn(move || copy_then_close(client, server));
+    thread::spawn(move || copy_then_close(s2, c2));
+}
+
+fn copy_then_close(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Runs a Python snippet in the test venv with the given environment; returns stdout.
+pub fn python_snippet(code: &str, env: &[(&str, &str)]) -> String {
+    let out = Command::new(python())
+        .args(["-c", code])
+        .env_remove("AWS_PROFILE")
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python snippet failed: {code}");
+    String::from_utf8(out.stdout).unwrap()
+}
