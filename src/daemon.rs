@@ -1,64 +1,134 @@
-//! `cognitod serve`: configuration, listeners, the credential refresher and the accept loops, wired
-//! together; the binary, the tests and (later) socket activation share this one entry point.
+//! `cognitod serve`: configuration, listeners (systemd's or its own), the credential refresher,
+//! the accept loops, and the service-manager conversation (readiness, status, reload, watchdog,
+//! stop), wired together.
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing::{info, warn};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
 
+use crate::activation;
 use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
 use crate::config::{self, Config, CredentialType, Environment};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
-use crate::listeners;
-use crate::serve;
+use crate::listeners::{self, Bound};
+use crate::notify;
+use crate::serve::{self, Context};
+
+/// How long a reload waits for the new configuration's first sign-in before switching anyway.
+const RELOAD_SIGN_IN_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    crate::logging::init();
-    let config = config::load(&args, &Environment::from_process())?;
-    for warning in &config.warnings {
-        warn!("{warning}");
-    }
+    // First, while the process has a single thread: take systemd's sockets and clear LISTEN_*.
+    let activated = activation::take_from_environment()?;
+    let destination = crate::logging::init();
+    let env = Environment::from_process();
+    let config = match config::load(&args, &env) {
+        Ok(config) => config,
+        Err(e) => {
+            notify::status(&format!("configuration error: {e}"));
+            return Err(e.into());
+        }
+    };
+    info!(logging_to = ?destination, "cognitod {} starting", env!("CARGO_PKG_VERSION"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(config))?;
+    runtime.block_on(run(args, env, config, activated))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        "starting with {}",
-        config.to_string().replace('\n', "; ")
-    );
-    let bound = listeners::bind_all(&config.listeners)?;
-    let owned_paths: Vec<_> = bound.iter().filter_map(|b| b.owned_path.clone()).collect();
+/// One configuration's running parts: the connection context and the refresher behind it.
+struct Engine {
+    context: Arc<Context>,
+    refresher: JoinHandle<()>,
+}
 
-    let settings = Arc::new(config.cognito.clone());
-    let sdk = cognito::sdk_config(&settings.region).await;
-    let pool = UserPool::new(&sdk, settings.clone());
-    let identity = match config.credential_type {
-        CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
-        CredentialType::Tokens => None,
+impl Engine {
+    async fn start(config: &Config) -> Engine {
+        for warning in &config.warnings {
+            warn!("{warning}");
+        }
+        info!("configuration: {}", config.to_string().replace('\n', "; "));
+        let settings = Arc::new(config.cognito.clone());
+        let sdk = cognito::sdk_config(&settings.region).await;
+        let pool = UserPool::new(&sdk, settings.clone());
+        let identity = match config.credential_type {
+            CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
+            CredentialType::Tokens => None,
+        };
+        let (store, refresher) = credentials::start(
+            CognitoUpstream::new(pool, identity),
+            RefreshPolicy {
+                first_attempts: config.retries,
+                expose_refresh_token: config.expose_refresh_token,
+            },
+        );
+        Engine {
+            context: Arc::new(Context {
+                store,
+                secret: config.auth_secret.clone(),
+            }),
+            refresher,
+        }
+    }
+}
+
+async fn run(
+    args: ServeArgs,
+    env: Environment,
+    config: Config,
+    activated: Option<Vec<Bound>>,
+) -> anyhow::Result<()> {
+    let stop = stop_requested()?;
+    let hangups = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
+    let listeners = match activated {
+        Some(sockets) => {
+            info!(
+                sockets = %labels(&sockets),
+                "socket-activated: serving on the sockets systemd passed; listener settings of the configuration and flags are ignored"
+            );
+            sockets
+        }
+        None => listeners::bind_all(&config.listeners)?,
     };
-    let (store, refresher) = credentials::start(
-        CognitoUpstream::new(pool, identity),
-        RefreshPolicy {
-            first_attempts: config.retries,
-            expose_refresh_token: config.expose_refresh_token,
-        },
-    );
-    let context = Arc::new(serve::Context {
-        store,
-        secret: config.auth_secret.clone(),
-    });
-    serve::run(bound, context, stop_requested()).await;
+    let transports = transports(&listeners);
+    let owned_paths: Vec<_> = listeners.iter().filter_map(|b| b.owned_path.clone()).collect();
+
+    let engine = Engine::start(&config).await;
+    let (contexts, context_updates) = watch::channel(engine.context.clone());
+    let status = tokio::spawn(notify::follow(
+        engine.context.store.clone(),
+        transports.clone(),
+        false,
+    ));
+    let current = Arc::new(Mutex::new((engine.refresher, status)));
+
+    if let Some(period) = notify::watchdog_period() {
+        tokio::spawn(watchdog(period, current.clone()));
+    }
+    let reloads = tokio::spawn(reload_on_sighup(
+        hangups,
+        args,
+        env,
+        contexts,
+        current.clone(),
+        transports,
+    ));
+
+    serve::run(listeners, context_updates, stop).await;
+    reloads.abort();
+    let (refresher, status) = &*current.lock().expect("engine lock");
     refresher.abort();
+    status.abort();
     for path in owned_paths {
         if let Err(e) = std::fs::remove_file(&path) {
             warn!(path = %path.display(), error = %e, "could not remove the socket file");
@@ -68,13 +138,89 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn stop_requested() {
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    info!(signal = name, "stopping: no new connections, finishing those in flight");
+fn labels(sockets: &[Bound]) -> String {
+    sockets
+        .iter()
+        .map(|b| format!("{}={}", b.transport.name(), b.label))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn transports(sockets: &[Bound]) -> String {
+    let mut names: Vec<&str> = sockets.iter().map(|b| b.transport.name()).collect();
+    names.dedup();
+    names.join(", ")
+}
+
+type Running = Arc<Mutex<(JoinHandle<()>, JoinHandle<()>)>>;
+
+/// SIGHUP: load the configuration again; switch to it once its first sign-in settles, or keep the
+/// old one and say why when the new one is invalid.
+async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    args: ServeArgs,
+    env: Environment,
+    contexts: watch::Sender<Arc<Context>>,
+    current: Running,
+    transports: String,
+) {
+    while hangups.recv().await.is_some() {
+        notify::reloading();
+        info!("SIGHUP: reloading the configuration");
+        let config = match config::load(&args, &env) {
+            Ok(config) => config,
+            Err(e) => {
+                error!(error = %e, "reload refused, keeping the previous configuration");
+                notify::ready(&format!(
+                    "reload failed, still serving the previous configuration: {e}"
+                ));
+                continue;
+            }
+        };
+        let engine = Engine::start(&config).await;
+        let _ = tokio::time::timeout(RELOAD_SIGN_IN_WAIT, engine.context.store.settled()).await;
+        contexts.send_replace(engine.context.clone());
+        let status = tokio::spawn(notify::follow(
+            engine.context.store.clone(),
+            transports.clone(),
+            false,
+        ));
+        let (old_refresher, old_status) = std::mem::replace(
+            &mut *current.lock().expect("engine lock"),
+            (engine.refresher, status),
+        );
+        old_refresher.abort();
+        old_status.abort();
+        info!("configuration reloaded");
+    }
+}
+
+/// WATCHDOG=1 at half systemd's interval, but only while the refresher is alive: a stuck runtime
+/// sends nothing, a dead refresher stops the pings, and systemd restarts the service.
+async fn watchdog(period: Duration, current: Running) {
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let alive = !current.lock().expect("engine lock").0.is_finished();
+        if alive {
+            notify::watchdog();
+        } else {
+            error!("the credential refresher has stopped; withholding the watchdog ping");
+        }
+    }
+}
+
+/// A future that completes on SIGTERM or SIGINT, after telling the service manager. The handlers
+/// are installed at once, so a stop asked for during start-up is not lost.
+fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        notify::stopping();
+        info!(signal = name, "stopping: no new connections, finishing those in flight");
+    })
 }

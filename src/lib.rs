@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod activation;
 pub mod cli;
 pub mod cognito;
 pub mod config;
@@ -12,5 +13,6 @@ pub mod daemon;
 pub mod expiry;
 pub mod listeners;
 pub mod logging;
+pub mod notify;
 pub mod secret;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! shutdown signal. A failed connection is logged in its own span and never stops a loop; accept
 //! errors (EMFILE and friends) are backed off, not spun on.
 
+pub mod http;
 pub mod raw;
 
 use std::future::Future;
@@ -49,6 +50,12 @@ pub enum Outcome {
     SecretTimeout,
     /// The client went away before the answer was complete.
     ClientGone,
+    /// The health document was served.
+    Health,
+    /// An HTTP request for a path that does not exist.
+    NotFound,
+    /// An HTTP request the daemon does not take (method, body).
+    Malformed,
 }
 
 /// `{"error":"credentials unavailable: <reason>"}` and a newline.
@@ -63,7 +70,13 @@ pub fn unavailable_body(reason: &str) -> Vec<u8> {
 
 /// Serves on every listener until `shutdown` completes, then stops accepting and gives in-flight
 /// connections up to [`DRAIN_TIMEOUT`] to finish.
-pub async fn run(listeners: Vec<Bound>, context: Arc<Context>, shutdown: impl Future<Output = ()>) {
+/// `contexts` holds the current configuration's context; a reload replaces it, and each new
+/// connection takes the one current when it is accepted.
+pub async fn run(
+    listeners: Vec<Bound>,
+    contexts: watch::Receiver<Arc<Context>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (stop, stopped) = watch::channel(false);
     let mut loops = Vec::new();
@@ -82,7 +95,7 @@ pub async fn run(listeners: Vec<Bound>, context: Arc<Context>, shutdown: impl Fu
             socket,
             transport,
             label,
-            context.clone(),
+            contexts.clone(),
             permits.clone(),
             stopped.clone(),
         )));
@@ -129,7 +142,7 @@ async fn accept_loop(
     listener: Listener,
     transport: Transport,
     label: String,
-    context: Arc<Context>,
+    contexts: watch::Receiver<Arc<Context>>,
     permits: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -161,13 +174,16 @@ async fn accept_loop(
             }
         };
         let span = tracing::info_span!("connection", listener = transport.name(), peer = %peer);
-        let context = context.clone();
+        let context = contexts.borrow().clone();
+        let stopping = stopped.clone();
         tokio::spawn(
             async move {
                 let started = Instant::now();
-                let outcome = match connection {
-                    Connection::Unix(s) => raw::handle(s, &context).await,
-                    Connection::Tcp(s) => raw::handle(s, &context).await,
+                let outcome = match (connection, transport) {
+                    (Connection::Tcp(s), Transport::Http) => http::handle(s, context, stopping).await,
+                    (Connection::Unix(s), Transport::Http) => http::handle(s, context, stopping).await,
+                    (Connection::Unix(s), _) => raw::handle(s, &context).await,
+                    (Connection::Tcp(s), _) => raw::handle(s, &context).await,
                 };
                 log_outcome(outcome, started.elapsed());
                 drop(permit);
@@ -180,7 +196,7 @@ async fn accept_loop(
 fn log_outcome(outcome: Outcome, took: Duration) {
     let took_us = took.as_micros() as u64;
     match outcome {
-        Outcome::Served => debug!(outcome = "served", took_us, "request"),
+        Outcome::Served | Outcome::Health => debug!(outcome = ?outcome, took_us, "request"),
         Outcome::ClientGone => debug!(outcome = "client_gone", took_us, "request"),
         Outcome::Unavailable => warn!(outcome = "unavailable", took_us, "request"),
         refused => info!(outcome = ?refused, took_us, "request refused"),

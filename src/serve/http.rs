@@ -1,0 +1,211 @@
+//! The HTTP listener, through hyper: routes, the `Cognito-Api-Key` secret, JSON bodies for every
+//! answer, size caps and timeouts.
+//!
+//! Routes: `GET /` answers what the raw protocol answers; `GET /healthz` says how the daemon is
+//! doing without any secret in it. Unknown paths are 404, other methods 405, a wrong or missing
+//! secret 401, no credentials 503; every body is JSON.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::{Context, Outcome};
+use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
+
+/// The header carrying the shared secret, as in the original tool.
+pub const SECRET_HEADER: &str = "cognito-api-key";
+/// Time a client has to send a complete request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head accepted (hyper answers 431 beyond it).
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// Longest a connection may stay open, keep-alive included, so idle clients cannot hold slots.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The body type of every response.
+pub type Body = Full<Bytes>;
+
+/// Lets a response body point into the zero-on-drop answer instead of copying it.
+struct IssuedBytes(Arc<Issued>);
+
+impl AsRef<[u8]> for IssuedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.raw
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+    let mut body = serde_json::to_vec(&serde_json::json!({ "error": message }))
+        .expect("a JSON object of strings serializes");
+    body.push(b'\n');
+    json_response(status, Bytes::from(body))
+}
+
+/// The health document: nothing secret, enough to tell what is wrong.
+#[derive(Serialize)]
+struct Health<'a> {
+    state: &'a str,
+    expires_in_s: Option<u64>,
+    last_error: Option<&'a str>,
+}
+
+fn health(ctx: &Context) -> Response<Body> {
+    let snapshot = ctx.store.snapshot();
+    let servable = snapshot.issued.as_ref().filter(|i| i.is_servable());
+    let state = match (&snapshot.phase, servable) {
+        (_, Some(_)) if snapshot.last_error.is_none() => "serving",
+        (_, Some(_)) => "renewal-failing",
+        (Phase::Starting, None) => "starting",
+        (_, None) => "unavailable",
+    };
+    let doc = Health {
+        state,
+        expires_in_s: servable.map(|i| i.expiry.remaining().as_secs()),
+        last_error: snapshot.last_error.as_deref(),
+    };
+    let mut body = serde_json::to_vec(&doc).expect("health serializes");
+    body.push(b'\n');
+    let status = if servable.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, Bytes::from(body))
+}
+
+/// Whether the request carries a body (no route accepts one): any Transfer-Encoding, or a
+/// Content-Length other than 0.
+fn has_body<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return true;
+    }
+    match headers.get(CONTENT_LENGTH) {
+        None => false,
+        Some(value) => value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) != Some(0),
+    }
+}
+
+/// Answers one request. Generic over the body so that it can be driven without a socket.
+pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    if has_body(&request) {
+        let mut response = error_response(StatusCode::PAYLOAD_TOO_LARGE, "request bodies are not accepted");
+        // The unread body would otherwise be drained to keep the connection: close it instead.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return (response, Outcome::Malformed);
+    }
+    let path = request.uri().path();
+    match (path, request.method()) {
+        ("/", &Method::GET) => credentials(&request, ctx).await,
+        ("/healthz", &Method::GET) => (health(ctx), Outcome::Health),
+        ("/" | "/healthz", _) => {
+            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            (response, Outcome::Malformed)
+        }
+        _ => (error_response(StatusCode::NOT_FOUND, "not found"), Outcome::NotFound),
+    }
+}
+
+async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    if let Some(secret) = &ctx.secret {
+        match request.headers().get(SECRET_HEADER) {
+            None => return (error_response(StatusCode::UNAUTHORIZED, "not authorized"), Outcome::MissingSecret),
+            Some(offered) if !secret.matches(offered.as_bytes()) => {
+                return (error_response(StatusCode::UNAUTHORIZED, "not authorized"), Outcome::WrongSecret)
+            }
+            Some(_) => {}
+        }
+    }
+    match ctx.store.answer(FIRST_ANSWER_WAIT).await {
+        Ok(issued) => (
+            json_response(StatusCode::OK, Bytes::from_owner(IssuedBytes(issued))),
+            Outcome::Served,
+        ),
+        Err(reason) => (
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("credentials unavailable: {reason}"),
+            ),
+            Outcome::Unavailable,
+        ),
+    }
+}
+
+/// Serves one HTTP connection (keep-alive included) until it closes, its lifetime ends, or a stop
+/// is asked for; returns the outcome of its last request.
+pub async fn handle<S>(stream: S, ctx: Arc<Context>, mut stopping: watch::Receiver<bool>) -> Outcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let last = Arc::new(std::sync::Mutex::new(Outcome::ClientGone));
+    let seen = last.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let ctx = ctx.clone();
+        let seen = seen.clone();
+        async move {
+            let started = tokio::time::Instant::now();
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let (response, outcome) = respond(request, &ctx).await;
+            *seen.lock().expect("outcome lock is never poisoned") = outcome;
+            tracing::debug!(
+                %method,
+                path = %path.chars().take(64).collect::<String>(),
+                status = response.status().as_u16(),
+                outcome = ?outcome,
+                took_us = started.elapsed().as_micros() as u64,
+                "http request"
+            );
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192))
+        .max_headers(64)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
+    tokio::pin!(lifetime);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            _ = &mut connection => break,
+            _ = &mut lifetime, if !draining => {
+                connection.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = stopping.wait_for(|s| *s), if !draining => {
+                connection.as_mut().graceful_shutdown();
+                draining = true;
+            }
+        }
+    }
+    let outcome = *last.lock().expect("outcome lock is never poisoned");
+    outcome
+}
