@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Try cognitod without an AWS account: starts the local Cognito emulator, seeds a user pool, an app
+# client, a user and an identity pool, and runs cognitod against them on a unix socket.
+#   bash tests/demo.sh            then, in another terminal:  nc -U /tmp/cognitod-demo.sock
+# Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+socket=${COGNITOD_DEMO_SOCKET:-/tmp/cognitod-demo.sock}
+venv=${COGNITOD_VENV:-$PWD/.venv}
+
+bash tests/emulator/setup-venv.sh
+cargo build --quiet --bin cognitod
+
+workdir=$(mktemp -d)
+cleanup() { kill "$emulator_pid" 2>/dev/null || true; rm -rf "$workdir"; }
+trap cleanup EXIT
+
+"$venv/bin/python" tests/emulator/server.py --port 0 >"$workdir/port" &
+emulator_pid=$!
+for _ in $(seq 100); do [ -s "$workdir/port" ] && break; sleep 0.1; done
+port=$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$workdir/port")
+endpoint=http://127.0.0.1:$port
+
+password="Demo-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')!"
+"$venv/bin/python" tests/emulator/seed.py --endpoint "$endpoint" --username demo --password "$password" >"$workdir/pool.json"
+read_pool() { "$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$workdir/pool.json" "$1"; }
+
+export AWS_ENDPOINT_URL=$endpoint
+export COGNITO_USERNAME=demo COGNITO_PASSWORD=$password
+COGNITO_USER_POOL_ID=$(read_pool user_pool_id); export COGNITO_USER_POOL_ID
+COGNITO_APP_ID=$(read_pool client_id); export COGNITO_APP_ID
+COGNITO_IDENTITY_POOL_ID=$(read_pool identity_pool_id); export COGNITO_IDENTITY_POOL_ID
+export COGNITO_REGION=us-east-1
+
+echo "emulator on $endpoint; user pool $COGNITO_USER_POOL_ID; try: nc -U $socket" >&2
+target/debug/cognitod serve -e -s unix -S "$socket" --permissions 0600
