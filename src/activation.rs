@@ -115,9 +115,10 @@ pub fn assign(passed: Vec<(OwnedFd, String)>) -> Result<Vec<Bound>, ActivationEr
         let label = kind.address.clone();
         let socket = match (transport, kind.family) {
             (Transport::Unix, Some(AddressFamily::Unix)) => Socket::Unix(UnixListener::from(fd)),
-            (Transport::Tcp | Transport::Http, Some(AddressFamily::Inet | AddressFamily::Inet6)) => {
-                Socket::Tcp(std::net::TcpListener::from(fd))
-            }
+            (
+                Transport::Tcp | Transport::Http,
+                Some(AddressFamily::Inet | AddressFamily::Inet6),
+            ) => Socket::Tcp(std::net::TcpListener::from(fd)),
             (_, family) => {
                 return Err(wrong(match family {
                     Some(AddressFamily::Unix) => "a unix socket".into(),
@@ -189,7 +190,10 @@ mod tests {
         ])
         .unwrap();
         let transports: Vec<_> = bound.iter().map(|b| b.transport).collect();
-        assert_eq!(transports, [Transport::Http, Transport::Unix, Transport::Tcp]);
+        assert_eq!(
+            transports,
+            [Transport::Http, Transport::Unix, Transport::Tcp]
+        );
         assert!(matches!(bound[1].socket, Socket::Unix(_)));
         assert!(bound[1].label.contains("s.sock"));
     }

@@ -137,7 +137,10 @@ impl Issued {
         let serve_margin = MAX_SERVE_MARGIN.min(expiry.lifetime / 10);
         Issued {
             raw,
-            serve_until: expiry.deadline.checked_sub(serve_margin).unwrap_or(expiry.deadline),
+            serve_until: expiry
+                .deadline
+                .checked_sub(serve_margin)
+                .unwrap_or(expiry.deadline),
             expiry,
         }
     }
@@ -192,7 +195,10 @@ impl Snapshot {
                     "credentials expired at {} and could not be renewed: {err}",
                     issued.expiry.rfc3339()
                 ),
-                None => format!("credentials expired at {}, renewing", issued.expiry.rfc3339()),
+                None => format!(
+                    "credentials expired at {}, renewing",
+                    issued.expiry.rfc3339()
+                ),
             }),
             None => Err(match &self.last_error {
                 Some(err) => err.clone(),
@@ -371,7 +377,9 @@ async fn refresh_loop<U: Upstream>(
             }
         };
         debug!(
-            in_s = next_attempt.saturating_duration_since(Instant::now()).as_secs(),
+            in_s = next_attempt
+                .saturating_duration_since(Instant::now())
+                .as_secs(),
             "next renewal scheduled"
         );
         tokio::select! {
@@ -552,7 +560,10 @@ mod tests {
             })
             .collect();
         for client in clients {
-            let issued = client.await.unwrap().expect("every client gets credentials");
+            let issued = client
+                .await
+                .unwrap()
+                .expect("every client gets credentials");
             assert_eq!(parse(&issued)["AccessKeyId"], "AKIA1");
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -568,11 +579,17 @@ mod tests {
         let mut served = 0;
         let mut keys = std::collections::BTreeSet::new();
         for _ in 0..36_000 {
-            let issued = store.answer(FIRST_ANSWER_WAIT).await.expect("always servable");
+            let issued = store
+                .answer(FIRST_ANSWER_WAIT)
+                .await
+                .expect("always servable");
             assert!(issued.expiry.remaining() > Duration::ZERO);
             // Renewal starts when a third of the lifetime is left, so well over that remains
             // minus the time a renewal takes.
-            assert!(issued.expiry.remaining() >= Duration::from_secs(29), "{issued:?}");
+            assert!(
+                issued.expiry.remaining() >= Duration::from_secs(29),
+                "{issued:?}"
+            );
             keys.insert(parse(&issued)["AccessKeyId"].as_str().unwrap().to_owned());
             served += 1;
             tokio::time::advance(Duration::from_millis(100)).await;
@@ -608,7 +625,10 @@ mod tests {
 
         // Retries were rate-limited: back-off doubles up to 30 s.
         let during_outage = calls.load(Ordering::SeqCst) - 1;
-        assert!((4..=20).contains(&during_outage), "{during_outage} retries in ~170 s");
+        assert!(
+            (4..=20).contains(&during_outage),
+            "{during_outage} retries in ~170 s"
+        );
 
         // Upstream returns: recovery within one back-off period.
         *failing.lock().unwrap() = None;
@@ -672,7 +692,10 @@ mod tests {
         assert_eq!(doc["SecretAccessKey"], "sk");
         assert_eq!(doc["SessionToken"], "st");
         let expiration = doc["Expiration"].as_str().unwrap();
-        assert!(expiration.ends_with('Z') && expiration.contains('T'), "{expiration}");
+        assert!(
+            expiration.ends_with('Z') && expiration.contains('T'),
+            "{expiration}"
+        );
         assert_eq!(doc.as_object().unwrap().len(), 5);
     }
 

@@ -101,7 +101,10 @@ async fn run(
         None => listeners::bind_all(&config.listeners)?,
     };
     let transports = transports(&listeners);
-    let owned_paths: Vec<_> = listeners.iter().filter_map(|b| b.owned_path.clone()).collect();
+    let owned_paths: Vec<_> = listeners
+        .iter()
+        .filter_map(|b| b.owned_path.clone())
+        .collect();
 
     let engine = Engine::start(&config).await;
     let (contexts, context_updates) = watch::channel(engine.context.clone());
@@ -221,6 +224,9 @@ fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => "SIGINT",
         };
         notify::stopping();
-        info!(signal = name, "stopping: no new connections, finishing those in flight");
+        info!(
+            signal = name,
+            "stopping: no new connections, finishing those in flight"
+        );
     })
 }

@@ -86,7 +86,10 @@ pub enum ListenError {
     },
 }
 
-fn io_err(what: &'static str, target: impl std::fmt::Display) -> impl FnOnce(io::Error) -> ListenError {
+fn io_err(
+    what: &'static str,
+    target: impl std::fmt::Display,
+) -> impl FnOnce(io::Error) -> ListenError {
     let target = target.to_string();
     move |source| ListenError::Io {
         what,
@@ -141,7 +144,8 @@ pub fn bind_unix(config: &UnixSocketConfig) -> Result<Bound, ListenError> {
     }
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(config.mode))
         .map_err(io_err("setting the mode of", path.display()))?;
-    std::fs::rename(&staged, path).map_err(io_err("moving the socket into place at", path.display()))?;
+    std::fs::rename(&staged, path)
+        .map_err(io_err("moving the socket into place at", path.display()))?;
     listener
         .set_nonblocking(true)
         .map_err(io_err("configuring", path.display()))?;
@@ -185,7 +189,11 @@ fn bind_tcp(config: &TcpConfig, transport: Transport) -> Result<Vec<Bound>, List
                 label: addr.to_string(),
                 owned_path: None,
             }),
-            Err(e) if both_loopbacks && address.is_ipv6() && e.kind() == io::ErrorKind::AddrNotAvailable => {
+            Err(e)
+                if both_loopbacks
+                    && address.is_ipv6()
+                    && e.kind() == io::ErrorKind::AddrNotAvailable =>
+            {
                 tracing::warn!(address = %addr, "IPv6 loopback unavailable, listening on IPv4 only");
             }
             Err(e) => return Err(io_err("binding", addr)(e)),

@@ -7,15 +7,20 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// A secret string. Cloning copies the secret into a second zero-on-drop allocation.
 #[derive(Clone)]
 pub struct Secret(SecretString);
 
 impl Secret {
-    /// Wraps a secret; the `String` is moved in, so no unzeroed copy stays behind.
-    pub fn new(value: String) -> Self {
-        Secret(SecretString::from(value))
+    /// Wraps a secret. The value is copied into an exact-size allocation and the original is
+    /// zeroed, so no unzeroed copy is left behind (turning a `String` with spare capacity into a
+    /// boxed `str` may otherwise reallocate and free the old buffer as it is).
+    pub fn new(mut value: String) -> Self {
+        let exact: Box<str> = Box::from(value.as_str());
+        value.zeroize();
+        Secret(SecretString::new(exact))
     }
 
     /// The secret itself, for the few places that must send it (upstream calls, answers).

@@ -44,14 +44,26 @@ print(json.dumps({"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretK
 
 fn assert_process_credentials(doc: &Value) {
     assert_eq!(doc["Version"], 1, "{doc}");
-    for key in ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"] {
-        assert!(doc[key].as_str().is_some_and(|v| !v.is_empty()), "{key} missing: {doc}");
+    for key in [
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    ] {
+        assert!(
+            doc[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} missing: {doc}"
+        );
     }
     let expiration = doc["Expiration"].as_str().unwrap();
-    let at = time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("Expiration {expiration:?} is not RFC 3339: {e}"));
+    let at =
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("Expiration {expiration:?} is not RFC 3339: {e}"));
     assert!(expiration.ends_with('Z'), "{expiration} is not UTC");
-    assert!(at > time::OffsetDateTime::now_utc(), "{expiration} already passed");
+    assert!(
+        at > time::OffsetDateTime::now_utc(),
+        "{expiration} already passed"
+    );
 }
 
 #[test]
@@ -60,9 +72,12 @@ fn srp_sign_in_serves_the_identity_pool_credentials_on_the_unix_socket() {
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
     let socket = dir.path().join("c.sock");
-    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-s", "unix", "-S", socket.to_str().unwrap()])
-        .envs(pool.env())
-        .start();
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &["-e", "-s", "unix", "-S", socket.to_str().unwrap()],
+    )
+    .envs(pool.env())
+    .start();
     let doc = wait_for_credentials(&socket, None, START);
     assert_process_credentials(&doc);
     let expected = identity_pool_credentials(emulator, &pool);
@@ -70,8 +85,18 @@ fn srp_sign_in_serves_the_identity_pool_credentials_on_the_unix_socket() {
         assert_eq!(doc[key], expected[key], "{key}");
     }
     let calls = emulator.calls(&pool.user_pool_id);
-    assert_eq!(calls.get("InitiateAuth:USER_SRP_AUTH"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("RespondToAuthChallenge:PASSWORD_VERIFIER").or(calls.get("RespondToAuthChallenge")), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls
+            .get("RespondToAuthChallenge:PASSWORD_VERIFIER")
+            .or(calls.get("RespondToAuthChallenge")),
+        Some(&1),
+        "{calls:?}"
+    );
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
 }
@@ -96,5 +121,9 @@ fn a_wrong_password_is_refused_through_srp_with_a_clear_error() {
     assert!(!error.contains("Wrong-Password-1!"), "{error}");
     let calls = emulator.calls(&pool.user_pool_id);
     // The signature was checked (and refused) by the strict emulator, not skipped.
-    assert_eq!(calls.get("InitiateAuth:USER_SRP_AUTH"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
 }

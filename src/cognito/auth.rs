@@ -76,7 +76,10 @@ impl UserPool {
             .await
             .map_err(|e| classify("InitiateAuth(REFRESH_TOKEN_AUTH)", e))?;
         let result = out.authentication_result.ok_or_else(|| {
-            UpstreamError::bad_response("InitiateAuth(REFRESH_TOKEN_AUTH)", "no tokens in the answer")
+            UpstreamError::bad_response(
+                "InitiateAuth(REFRESH_TOKEN_AUTH)",
+                "no tokens in the answer",
+            )
         })?;
         // Cognito returns a new refresh token only when rotation is on; otherwise keep ours.
         tokens_from(result, Some(refresh_token.clone()), &previous.user_id)
@@ -150,7 +153,9 @@ impl UserPool {
                 self.settings.password.expose(),
                 &timestamp,
             )
-            .map_err(|e| UpstreamError::bad_response("InitiateAuth(USER_SRP_AUTH)", e.to_string()))?;
+            .map_err(|e| {
+                UpstreamError::bad_response("InitiateAuth(USER_SRP_AUTH)", e.to_string())
+            })?;
         // With alias sign-in (e-mail) the internal id differs from the login name; the answer's
         // USERNAME and its SECRET_HASH must both use the internal id.
         let user_id = challenge.user_id_for_srp.to_owned();

@@ -74,9 +74,10 @@ impl IdentityPool {
     }
 
     fn pool_id(&self) -> Result<&str, UpstreamError> {
-        self.settings.identity_pool_id.as_deref().ok_or_else(|| {
-            UpstreamError::bad_response("GetId", "no identity pool is configured")
-        })
+        self.settings
+            .identity_pool_id
+            .as_deref()
+            .ok_or_else(|| UpstreamError::bad_response("GetId", "no identity pool is configured"))
     }
 
     async fn identity_id(&self, id_token: &Secret) -> Result<String, UpstreamError> {
@@ -186,7 +187,8 @@ fn credentials(
     expiration: Option<aws_smithy_types::DateTime>,
     account_id: Option<String>,
 ) -> Result<AwsCredentials, UpstreamError> {
-    let missing = |what: &str| UpstreamError::bad_response(call, format!("no {what} in the answer"));
+    let missing =
+        |what: &str| UpstreamError::bad_response(call, format!("no {what} in the answer"));
     let expiration = expiration.ok_or_else(|| missing("Expiration"))?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(expiration.as_nanos()))
         .map_err(|_| missing("valid Expiration"))?;

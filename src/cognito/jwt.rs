@@ -30,7 +30,8 @@ mod tests {
 
     #[test]
     fn reads_expiry_and_username() {
-        let payload = URL_SAFE_NO_PAD.encode(br#"{"exp":1700000000,"cognito:username":"abc","sub":"s"}"#);
+        let payload =
+            URL_SAFE_NO_PAD.encode(br#"{"exp":1700000000,"cognito:username":"abc","sub":"s"}"#);
         let claims = claims(&format!("h.{payload}.sig")).unwrap();
         assert_eq!(claims.exp, Some(1_700_000_000));
         assert_eq!(claims.username.as_deref(), Some("abc"));

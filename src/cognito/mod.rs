@@ -15,8 +15,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_sdk_cognitoidentityprovider::error::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.

@@ -133,11 +133,12 @@ impl SrpClient {
         timestamp: &str,
     ) -> Result<String, SrpError> {
         let key = self.authentication_key(pool_id, challenge, password)?;
-        let secret_block = BASE64
-            .decode(challenge.secret_block_b64)
-            .map_err(|_| SrpError::Malformed {
-                field: "SECRET_BLOCK",
-            })?;
+        let secret_block =
+            BASE64
+                .decode(challenge.secret_block_b64)
+                .map_err(|_| SrpError::Malformed {
+                    field: "SECRET_BLOCK",
+                })?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
         mac.update(pool_name(pool_id).as_bytes());
         mac.update(challenge.user_id_for_srp.as_bytes());
@@ -268,8 +269,8 @@ pub fn cognito_timestamp(at: OffsetDateTime) -> String {
 
 /// SECRET_HASH = base64(HMAC-SHA256(client secret, user name | client id)).
 pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(client_secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
+        .expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     mac.update(client_id.as_bytes());
     BASE64.encode(mac.finalize().into_bytes())
@@ -328,8 +329,9 @@ mod tests {
         let vectors = vectors();
         assert!(vectors.cases.len() >= 4, "too few vectors");
         for v in &vectors.cases {
-            let client =
-                SrpClient::with_private_value(BigUint::parse_bytes(v.a_hex.as_bytes(), 16).unwrap());
+            let client = SrpClient::with_private_value(
+                BigUint::parse_bytes(v.a_hex.as_bytes(), 16).unwrap(),
+            );
             let challenge = Challenge {
                 salt_hex: &v.salt_hex,
                 b_hex: &v.b_hex,
@@ -337,12 +339,24 @@ mod tests {
                 user_id_for_srp: &v.user_id_for_srp,
             };
             let b = parse_hex(&v.b_hex, "SRP_B").unwrap();
-            assert_eq!(client.public_a_hex(), v.expected_big_a_hex, "A for {}", v.pool_id);
+            assert_eq!(
+                client.public_a_hex(),
+                v.expected_big_a_hex,
+                "A for {}",
+                v.pool_id
+            );
             let u = client.scrambler(&b);
             assert_eq!(hex(&u), v.expected_u_hex, "u for {}", v.pool_id);
-            let x = client.private_key(&v.pool_id, &challenge, &v.password).unwrap();
+            let x = client
+                .private_key(&v.pool_id, &challenge, &v.password)
+                .unwrap();
             assert_eq!(hex(&x), v.expected_x_hex, "x for {}", v.pool_id);
-            assert_eq!(hex(&client.premaster(&b, &u, &x)), v.expected_s_hex, "S for {}", v.pool_id);
+            assert_eq!(
+                hex(&client.premaster(&b, &u, &x)),
+                v.expected_s_hex,
+                "S for {}",
+                v.pool_id
+            );
             let key = client
                 .authentication_key(&v.pool_id, &challenge, &v.password)
                 .unwrap();
@@ -351,7 +365,11 @@ mod tests {
             let signature = client
                 .password_claim_signature(&v.pool_id, &challenge, &v.password, &v.timestamp)
                 .unwrap();
-            assert_eq!(signature, v.expected_signature_b64, "signature for {}", v.pool_id);
+            assert_eq!(
+                signature, v.expected_signature_b64,
+                "signature for {}",
+                v.pool_id
+            );
         }
     }
 
@@ -408,14 +426,21 @@ mod tests {
             secret_block_b64: "AAAA",
             user_id_for_srp: "user",
         };
-        let bad_salt = Challenge { salt_hex: "xyz", ..base };
+        let bad_salt = Challenge {
+            salt_hex: "xyz",
+            ..base
+        };
         let bad_b = Challenge { b_hex: "", ..base };
         // moto's SECRET_BLOCK is a dashed UUID: a strict decoder must refuse it.
         let bad_block = Challenge {
             secret_block_b64: "3f1c2a9e-0000-4000-8000-123456789abc",
             ..base
         };
-        for (challenge, field) in [(bad_salt, "SALT"), (bad_b, "SRP_B"), (bad_block, "SECRET_BLOCK")] {
+        for (challenge, field) in [
+            (bad_salt, "SALT"),
+            (bad_b, "SRP_B"),
+            (bad_block, "SECRET_BLOCK"),
+        ] {
             let err = client
                 .password_claim_signature("us-east-1_x", &challenge, "pw", "t")
                 .unwrap_err();

@@ -6,11 +6,14 @@
 //! validated types below leave this module, so the rest of the daemon never sees a half-checked
 //! value.
 
+mod access;
 mod error;
 mod file;
 mod layers;
 mod profile;
 mod sources;
+mod validate;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -147,14 +150,22 @@ impl fmt::Display for Config {
         writeln!(
             f,
             "shared secret: {}",
-            if self.auth_secret.is_some() { "required" } else { "none" }
+            if self.auth_secret.is_some() {
+                "required"
+            } else {
+                "none"
+            }
         )?;
         writeln!(f, "user: {} (sign-in {:?})", c.username, c.auth_type)?;
         writeln!(f, "user pool: {} app client: {}", c.user_pool_id, c.app_id)?;
         writeln!(
             f,
             "client secret: {}",
-            if c.client_secret.is_some() { "set" } else { "none" }
+            if c.client_secret.is_some() {
+                "set"
+            } else {
+                "none"
+            }
         )?;
         writeln!(
             f,
@@ -163,7 +174,11 @@ impl fmt::Display for Config {
             c.auth_flow
         )?;
         writeln!(f, "region: {}", c.region)?;
-        write!(f, "role: {}", c.role_arn.as_deref().unwrap_or("pool default"))
+        write!(
+            f,
+            "role: {}",
+            c.role_arn.as_deref().unwrap_or("pool default")
+        )
     }
 }
 

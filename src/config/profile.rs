@@ -1,0 +1,405 @@
+//! The INI profile file (`-f`, default `~/.aws/cognito_credentials`): one section per profile,
+//! `[default]`, `[profile NAME]` or `[NAME]`, with the keys of the config file's `cognito` object.
+//!
+//! It is read as Python's configparser read it, because that is what wrote the existing files:
+//! `key = value` and `key: value`, key names in any case, values taken literally (no quotes or
+//! escapes, so a password may contain `"` or `\`), comments on their own lines.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ini::{Ini, ParseOption};
+
+use super::access::FileAccess;
+use super::error::ConfigError;
+use super::layers::{put, Layer, Origin};
+use super::values;
+
+/// The keys a profile may set: those of the config file's `cognito` object.
+const KEYS: &[&str] = &[
+    "username",
+    "password",
+    "app_id",
+    "client_secret",
+    "user_pool_id",
+    "identity_pool_id",
+    "region",
+    "role_arn",
+    "auth_type",
+    "metadata",
+    "role_session_name",
+    "auth_flow",
+    "role_expiry_time",
+];
+
+/// Which profile to read, and whether the user asked for it (then its absence is an error).
+pub(super) struct Request<'a> {
+    /// The profile file.
+    pub path: &'a Path,
+    /// The profile name (`default` unless `-p` says otherwise).
+    pub name: &'a str,
+    /// Whether `-p` or `-f` was given: then a missing file or profile is an error, not "no profile".
+    pub explicit: bool,
+}
+
+/// Reads the requested profile into a layer; an empty layer when the default file or the default
+/// profile does not exist and nothing asked for them.
+pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, ConfigError> {
+    let path = request.path;
+    let fix = "check the profile file (-f/--cognito-credentials-file)";
+    let Some(contents) = files.read(path, fix)? else {
+        if request.explicit {
+            return Err(ConfigError::invalid(
+                path.display(),
+                format!(
+                    "the profile file does not exist (profile {:?} was asked for)",
+                    request.name
+                ),
+                "create it, or correct -f/--cognito-credentials-file",
+            ));
+        }
+        return Ok(Layer::default());
+    };
+
+    let options = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..ParseOption::default()
+    };
+    let ini =
+        Ini::load_from_str_opt(&contents.text, options).map_err(|err| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: err.line,
+            column: err.col,
+            problem: err.msg.trim_end_matches('.').to_owned(),
+            fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
+        })?;
+
+    if let Some((key, _)) = ini.general_section().iter().next() {
+        return Err(ConfigError::invalid(
+            format!("{}: {key}", path.display()),
+            "the key comes before any section",
+            "put it under [default] or [profile NAME]",
+        ));
+    }
+
+    // The whole file, not just the chosen profile: another profile's password is exposed too.
+    let holds = ini
+        .iter()
+        .flat_map(|(_, props)| props.iter())
+        .find_map(|(key, _)| match key.to_ascii_lowercase().as_str() {
+            "password" => Some("a password"),
+            "client_secret" => Some("a client secret"),
+            _ => None,
+        });
+    if let Some(holds) = holds {
+        files.refuse_if_exposed(path, &contents, holds)?;
+    }
+
+    let Some(section) = find_section(&ini, request)? else {
+        return Ok(Layer::default());
+    };
+    section_layer(&ini, path, &section)
+}
+
+/// The header of the requested profile's section, accepting `[NAME]` and `[profile NAME]`.
+fn find_section(ini: &Ini, request: &Request<'_>) -> Result<Option<String>, ConfigError> {
+    let name = request.name;
+    let prefixed = format!("profile {name}");
+    let headers: BTreeSet<&str> = ini.sections().flatten().collect();
+    match (headers.contains(name), headers.contains(prefixed.as_str())) {
+        (true, true) => Err(ConfigError::invalid(
+            request.path.display(),
+            format!("both [{name}] and [{prefixed}] exist, so profile {name:?} is ambiguous"),
+            "merge them into one section",
+        )),
+        (true, false) => Ok(Some(name.to_owned())),
+        (false, true) => Ok(Some(prefixed)),
+        (false, false) if !request.explicit => Ok(None),
+        (false, false) => {
+            let names: BTreeSet<&str> = headers
+                .iter()
+                .map(|h| h.strip_prefix("profile ").unwrap_or(h).trim())
+                .collect();
+            let known = if names.is_empty() {
+                "it has no profiles".to_owned()
+            } else {
+                format!(
+                    "its profiles are {}",
+                    names.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            Err(ConfigError::invalid(
+                request.path.display(),
+                format!("there is no profile {name:?} ({known})"),
+                format!("use -p/--cognito-profile with one of them, or add [profile {name}]"),
+            ))
+        }
+    }
+}
+
+/// Turns one section (all its occurrences, if the header repeats) into a layer.
+fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    let mut seen = BTreeSet::new();
+    for (key, value) in ini
+        .section_all(Some(section))
+        .flat_map(|props| props.iter())
+    {
+        // configparser folds key names to lower case; so do we.
+        let key = key.to_ascii_lowercase();
+        let at = Origin::Profile {
+            path: path.to_owned(),
+            section: section.to_owned(),
+            key: key.clone(),
+        };
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::invalid(
+                at,
+                "unknown key",
+                format!(
+                    "remove it or correct its spelling; the keys are {}",
+                    KEYS.join(", ")
+                ),
+            ));
+        }
+        if !seen.insert(key.clone()) {
+            return Err(ConfigError::invalid(
+                at,
+                "the key is set twice",
+                "keep one of them",
+            ));
+        }
+        match key.as_str() {
+            "username" => put(&mut layer.username, value, at, values::non_empty)?,
+            "password" => put(&mut layer.password, value, at, values::secret)?,
+            "app_id" => put(&mut layer.app_id, value, at, values::non_empty)?,
+            "client_secret" => put(&mut layer.client_secret, value, at, values::secret)?,
+            "user_pool_id" => put(&mut layer.user_pool_id, value, at, values::user_pool_id)?,
+            "identity_pool_id" => put(
+                &mut layer.identity_pool_id,
+                value,
+                at,
+                values::identity_pool_id,
+            )?,
+            "region" => put(&mut layer.region, value, at, values::region)?,
+            "role_arn" => put(&mut layer.role_arn, value, at, values::role_arn)?,
+            "auth_type" => put(&mut layer.auth_type, value, at, values::auth_type)?,
+            "metadata" => put(&mut layer.metadata, value, at, values::metadata)?,
+            "role_session_name" => put(
+                &mut layer.role_session_name,
+                value,
+                at,
+                values::role_session_name,
+            )?,
+            "auth_flow" => put(&mut layer.auth_flow, value, at, values::auth_flow)?,
+            "role_expiry_time" => put(
+                &mut layer.role_expiry_time,
+                value,
+                at,
+                values::role_expiry_time,
+            )?,
+            _ => unreachable!("every key in KEYS is handled above"),
+        }
+    }
+    Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn write(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cognito_credentials");
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    fn read(path: &Path, name: &str, explicit: bool) -> Result<Layer, ConfigError> {
+        load(
+            &Request {
+                path,
+                name,
+                explicit,
+            },
+            &FileAccess::default(),
+        )
+    }
+
+    #[test]
+    fn both_section_styles_and_separators() {
+        let (_d, path) = write(
+            "[default]\nusername = d\n\n[profile dev]\nusername: dev-user\nRegion=eu-west-1\n\
+             # a comment\n[ops]\nusername = ops-user\nmetadata = {\"team\": \"ops\"}\n",
+            0o600,
+        );
+        assert_eq!(
+            read(&path, "default", false)
+                .unwrap()
+                .username
+                .unwrap()
+                .value,
+            "d"
+        );
+        let dev = read(&path, "dev", true).unwrap();
+        assert_eq!(dev.username.unwrap().value, "dev-user");
+        assert_eq!(dev.region.unwrap().value, "eu-west-1");
+        let ops = read(&path, "ops", true).unwrap();
+        assert_eq!(ops.username.unwrap().value, "ops-user");
+        assert_eq!(
+            ops.metadata.unwrap().value.get("team").map(String::as_str),
+            Some("ops")
+        );
+    }
+
+    #[test]
+    fn values_are_literal() {
+        let (_d, path) = write("[default]\npassword = \"a;b#c\\d\"\n", 0o600);
+        let layer = read(&path, "default", false).unwrap();
+        assert_eq!(layer.password.unwrap().value.expose(), "\"a;b#c\\d\"");
+    }
+
+    #[test]
+    fn both_spellings_of_one_profile_are_ambiguous() {
+        let (_d, path) = write("[dev]\nusername = a\n[profile dev]\nusername = b\n", 0o600);
+        let err = read(&path, "dev", true).unwrap_err().to_string();
+        assert!(
+            err.contains("[dev]") && err.contains("[profile dev]") && err.contains("merge them"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_section_and_key() {
+        let (_d, path) = write("[profile dev]\nusrname = a\n", 0o600);
+        let err = read(&path, "dev", true).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: [profile dev] usrname: unknown key",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("the keys are username, password"), "{err}");
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_unless_asked_for() {
+        let path = Path::new("/nonexistent/cognito_credentials");
+        assert!(read(path, "default", false).unwrap().username.is_none());
+        let err = read(path, "dev", true).unwrap_err().to_string();
+        assert!(
+            err.starts_with("/nonexistent/cognito_credentials: the profile file does not exist"),
+            "{err}"
+        );
+        assert!(err.contains("\"dev\""), "{err}");
+    }
+
+    #[test]
+    fn missing_profile_lists_the_existing_ones() {
+        let (_d, path) = write(
+            "[default]\nusername = a\n[profile dev]\nusername = b\n[ops]\n",
+            0o600,
+        );
+        let err = read(&path, "prod", true).unwrap_err().to_string();
+        assert!(
+            err.contains("no profile \"prod\" (its profiles are default, dev, ops)"),
+            "{err}"
+        );
+        assert!(err.contains("-p/--cognito-profile"), "{err}");
+        // The default profile may be absent when nobody asked for it.
+        let (_d, path) = write("[profile dev]\nusername = b\n", 0o600);
+        assert!(read(&path, "default", false).unwrap().username.is_none());
+    }
+
+    #[test]
+    fn group_readable_file_with_a_password_is_refused() {
+        let (_d, path) = write(
+            "[other]\npassword = hunter2\n[default]\nusername = u\n",
+            0o644,
+        );
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("chmod 600 {}", path.display())),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let (_d, path) = write("[default]\nusername = u\n", 0o644);
+        assert!(read(&path, "default", false).is_ok());
+    }
+
+    #[test]
+    fn key_set_twice_and_key_outside_a_section_are_errors() {
+        let (_d, path) = write("[default]\nregion = us-east-1\nREGION = eu-west-1\n", 0o600);
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.contains("[default] region: the key is set twice"),
+            "{err}"
+        );
+        let (_d, path) = write("region = us-east-1\n[default]\n", 0o600);
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.contains("region: the key comes before any section"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_the_section_and_key() {
+        let (_d, path) = write("[default]\nauth_flow = fancy\n", 0o600);
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: [default] auth_flow: \"fancy\"",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("use enhanced or classic"), "{err}");
+    }
+
+    #[test]
+    fn colons_in_values_survive_either_separator() {
+        let (_d, path) = write(
+            "[default]\nrole_arn: arn:aws:iam::123456789012:role/a\n[b]\nrole_arn = arn:aws:iam::1:role/b\n",
+            0o600,
+        );
+        let arn = read(&path, "default", false)
+            .unwrap()
+            .role_arn
+            .unwrap()
+            .value;
+        assert_eq!(arn, "arn:aws:iam::123456789012:role/a");
+        let arn = read(&path, "b", true).unwrap().role_arn.unwrap().value;
+        assert_eq!(arn, "arn:aws:iam::1:role/b");
+    }
+
+    #[test]
+    fn malformed_file_gives_line_and_column() {
+        // An unclosed header: rust-ini reads on to the end of the file looking for the `]`.
+        let (_d, path) = write("[default]\nusername = u\n[profile dev\n", 0o600);
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: line 4 column 1: expecting", path.display())),
+            "{err}"
+        );
+        assert!(err.contains("write sections like [profile NAME]"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn empty_password_is_refused_without_showing_anything() {
+        let (_d, path) = write("[default]\npassword =\n", 0o600);
+        let err = read(&path, "default", false).unwrap_err().to_string();
+        assert!(
+            err.contains("[default] password: the value is empty"),
+            "{err}"
+        );
+    }
+}

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
@@ -106,7 +108,10 @@ fn has_body<B>(request: &Request<B>) -> bool {
 /// Answers one request. Generic over the body so that it can be driven without a socket.
 pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
     if has_body(&request) {
-        let mut response = error_response(StatusCode::PAYLOAD_TOO_LARGE, "request bodies are not accepted");
+        let mut response = error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request bodies are not accepted",
+        );
         // The unread body would otherwise be drained to keep the connection: close it instead.
         response
             .headers_mut()
@@ -124,16 +129,27 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
                 .insert(ALLOW, HeaderValue::from_static("GET"));
             (response, Outcome::Malformed)
         }
-        _ => (error_response(StatusCode::NOT_FOUND, "not found"), Outcome::NotFound),
+        _ => (
+            error_response(StatusCode::NOT_FOUND, "not found"),
+            Outcome::NotFound,
+        ),
     }
 }
 
 async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
     if let Some(secret) = &ctx.secret {
         match request.headers().get(SECRET_HEADER) {
-            None => return (error_response(StatusCode::UNAUTHORIZED, "not authorized"), Outcome::MissingSecret),
+            None => {
+                return (
+                    error_response(StatusCode::UNAUTHORIZED, "not authorized"),
+                    Outcome::MissingSecret,
+                )
+            }
             Some(offered) if !secret.matches(offered.as_bytes()) => {
-                return (error_response(StatusCode::UNAUTHORIZED, "not authorized"), Outcome::WrongSecret)
+                return (
+                    error_response(StatusCode::UNAUTHORIZED, "not authorized"),
+                    Outcome::WrongSecret,
+                )
             }
             Some(_) => {}
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
@@ -105,11 +105,8 @@ pub async fn run(
     for accept in loops {
         let _ = accept.await;
     }
-    let drained = tokio::time::timeout(
-        DRAIN_TIMEOUT,
-        permits.acquire_many(MAX_CONNECTIONS as u32),
-    )
-    .await;
+    let drained =
+        tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
     match drained {
         Ok(_) => info!("all connections finished"),
         Err(_) => warn!(
@@ -180,8 +177,12 @@ async fn accept_loop(
             async move {
                 let started = Instant::now();
                 let outcome = match (connection, transport) {
-                    (Connection::Tcp(s), Transport::Http) => http::handle(s, context, stopping).await,
-                    (Connection::Unix(s), Transport::Http) => http::handle(s, context, stopping).await,
+                    (Connection::Tcp(s), Transport::Http) => {
+                        http::handle(s, context, stopping).await
+                    }
+                    (Connection::Unix(s), Transport::Http) => {
+                        http::handle(s, context, stopping).await
+                    }
                     (Connection::Unix(s), _) => raw::handle(s, &context).await,
                     (Connection::Tcp(s), _) => raw::handle(s, &context).await,
                 };

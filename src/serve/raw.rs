@@ -70,8 +70,14 @@ pub async fn read_secret_line<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Ve
 
 /// Strips surrounding whitespace (`nc <<< secret` sends a newline, Windows tools a CR).
 fn trim(line: &[u8]) -> &[u8] {
-    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &line[start..end]
 }
 
@@ -155,10 +161,16 @@ mod tests {
         let mut exact = vec![b'a'; MAX_SECRET_LINE];
         exact.push(b'\n');
         client.write_all(&exact).await.unwrap();
-        assert_eq!(read_secret_line(&mut server).await.unwrap().len(), MAX_SECRET_LINE);
+        assert_eq!(
+            read_secret_line(&mut server).await.unwrap().len(),
+            MAX_SECRET_LINE
+        );
 
         let (mut client, mut server) = duplex(8192);
-        client.write_all(&vec![b'a'; MAX_SECRET_LINE + 1]).await.unwrap();
+        client
+            .write_all(&vec![b'a'; MAX_SECRET_LINE + 1])
+            .await
+            .unwrap();
         assert_eq!(read_secret_line(&mut server).await, Err(LineError::TooLong));
     }
 

@@ -76,8 +76,8 @@ impl Emulator {
         struct Ready {
             port: u16,
         }
-        let ready: Ready = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
+        let ready: Ready =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("emulator said {line:?}: {e}"));
         Emulator {
             port: ready.port,
             _child: Mutex::new(child),
@@ -92,7 +92,10 @@ impl Emulator {
 
     /// Upstream calls counted by the emulator for one user pool, by operation.
     pub fn calls(&self, user_pool_id: &str) -> BTreeMap<String, u64> {
-        let body = http_get(self.port, &format!("/_test/calls?user_pool_id={user_pool_id}"));
+        let body = http_get(
+            self.port,
+            &format!("/_test/calls?user_pool_id={user_pool_id}"),
+        );
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("calls: {body}: {e}"))
     }
 
@@ -111,7 +114,9 @@ fn http_get(port: u16, path: &str) -> String {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 /// Options for seeding a pool.
@@ -152,8 +157,14 @@ impl Pool {
         let username = format!("user{}x{n}", std::process::id());
         let password = format!("Pw-{:x}-{n}-Zz9!", rand_u64());
         let mut cmd = Command::new(python());
-        cmd.arg(repo().join("tests/emulator/seed.py"))
-            .args(["--endpoint", &emulator.url(), "--username", &username, "--password", &password]);
+        cmd.arg(repo().join("tests/emulator/seed.py")).args([
+            "--endpoint",
+            &emulator.url(),
+            "--username",
+            &username,
+            "--password",
+            &password,
+        ]);
         if options.client_secret {
             cmd.arg("--client-secret");
         }
@@ -169,7 +180,10 @@ impl Pool {
         if options.mfa_totp {
             cmd.arg("--mfa-totp");
         }
-        let out = cmd.stderr(Stdio::inherit()).output().expect("running seed.py");
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running seed.py");
         assert!(out.status.success(), "seed.py failed");
         serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
     }
@@ -180,7 +194,10 @@ impl Pool {
             ("COGNITO_USERNAME".into(), self.username.clone()),
             ("COGNITO_PASSWORD".into(), self.password.clone()),
             ("COGNITO_USER_POOL_ID".into(), self.user_pool_id.clone()),
-            ("COGNITO_IDENTITY_POOL_ID".into(), self.identity_pool_id.clone()),
+            (
+                "COGNITO_IDENTITY_POOL_ID".into(),
+                self.identity_pool_id.clone(),
+            ),
             ("COGNITO_APP_ID".into(), self.client_id.clone()),
             ("COGNITO_REGION".into(), self.region.clone()),
         ];
@@ -200,7 +217,10 @@ fn rand_u64() -> u64 {
 
 /// A temporary directory for sockets and files of one test.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("cognitod-test-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("cognitod-test-")
+        .tempdir()
+        .unwrap()
 }
 
 /// The daemon under test, stopped (SIGTERM) when dropped.
@@ -291,7 +311,10 @@ impl Daemon {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        panic!("{needle:?} not in the log after {timeout:?}:\n{}", self.log());
+        panic!(
+            "{needle:?} not in the log after {timeout:?}:\n{}",
+            self.log()
+        );
     }
 
     /// Its pid.
@@ -363,7 +386,8 @@ impl Drop for Daemon {
 
 /// Connects to a unix socket, sends `send` (if any) and reads the whole answer.
 pub fn unix_request(path: &Path, send: Option<&[u8]>) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    let mut s =
+        UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     if let Some(bytes) = send {
         s.write_all(bytes).unwrap();
@@ -374,7 +398,11 @@ pub fn unix_request(path: &Path, send: Option<&[u8]>) -> String {
 }
 
 /// Waits until the unix socket answers with credentials (not an error) and returns the JSON.
-pub fn wait_for_credentials(path: &Path, send: Option<&[u8]>, timeout: Duration) -> serde_json::Value {
+pub fn wait_for_credentials(
+    path: &Path,
+    send: Option<&[u8]>,
+    timeout: Duration,
+) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -388,7 +416,10 @@ pub fn wait_for_credentials(path: &Path, send: Option<&[u8]>, timeout: Duration)
         }
         thread::sleep(Duration::from_millis(50));
     }
-    panic!("no credentials from {} within {timeout:?}; last answer {last:?}", path.display());
+    panic!(
+        "no credentials from {} within {timeout:?}; last answer {last:?}",
+        path.display()
+    );
 }
 
 /// Waits until the unix socket exists and accepts connections.
@@ -461,7 +492,8 @@ impl Proxy {
     /// Listens again on the same port.
     pub fn up(&self, upstream: u16) {
         self.up.store(true, Ordering::SeqCst);
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the proxy port");
+        let listener =
+            TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the proxy port");
         self.serve(listener, upstream);
     }
 }

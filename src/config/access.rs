@@ -1,0 +1,226 @@
+//! Reading the files the configuration names, with the checks that keep the secrets in them private:
+//! a file holding a secret must not be readable by group or others, and a secret file must not be
+//! empty.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::error::ConfigError;
+use super::layers::Origin;
+use crate::secret::Secret;
+
+/// Permission bits that let group or others read a file.
+const GROUP_OR_OTHER_READ: u32 = 0o044;
+
+/// Reads configuration files. It knows the systemd credentials directory because files there are
+/// exempt from the mode check: systemd makes that directory private to the service, and may grant
+/// the service user access through an ACL, which shows up as group bits in the mode.
+#[derive(Debug, Default)]
+pub(super) struct FileAccess {
+    /// `$CREDENTIALS_DIRECTORY`, canonical, when it is set and exists.
+    private_dir: Option<PathBuf>,
+}
+
+/// A file's text and the mode it had when it was opened.
+pub(super) struct Contents {
+    /// The text.
+    pub text: String,
+    /// Permission bits of the opened file (from the open handle, so a rename cannot swap it).
+    mode: u32,
+}
+
+impl FileAccess {
+    /// File access that trusts files in `credentials_dir`.
+    pub(super) fn new(credentials_dir: Option<&Path>) -> Self {
+        FileAccess {
+            private_dir: credentials_dir.and_then(|dir| fs::canonicalize(dir).ok()),
+        }
+    }
+
+    /// Reads a whole UTF-8 file; `None` when it does not exist. `fix` says what to do when it
+    /// exists but cannot be read (it names how the file came to be read).
+    pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<Contents>, ConfigError> {
+        let read = || -> io::Result<Contents> {
+            let mut file = File::open(path)?;
+            let mode = file.metadata()?.permissions().mode() & 0o7777;
+            let mut text = String::new();
+            file.read_to_string(&mut text)?;
+            Ok(Contents { text, mode })
+        };
+        match read() {
+            Ok(contents) => Ok(Some(contents)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(ConfigError::unreadable(path, err, fix)),
+        }
+    }
+
+    /// Refuses `contents` of `path` when they hold a secret (described by `holds`) and group or
+    /// others may read them.
+    pub(super) fn refuse_if_exposed(
+        &self,
+        path: &Path,
+        contents: &Contents,
+        holds: &'static str,
+    ) -> Result<(), ConfigError> {
+        if contents.mode & GROUP_OR_OTHER_READ == 0 || self.is_private(path) {
+            return Ok(());
+        }
+        Err(ConfigError::Exposed {
+            path: path.to_owned(),
+            holds,
+            mode: contents.mode,
+        })
+    }
+
+    /// Reads a secret from a file named by `named_by`: `None` when the file does not exist. One
+    /// trailing newline (`echo secret > file`) is not part of the secret; an empty secret is an
+    /// error, never "no secret". `holds` says which secret, for the mode check's message.
+    pub(super) fn read_secret(
+        &self,
+        path: &Path,
+        named_by: &Origin,
+        holds: &'static str,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let fix = format!("check the file named by {named_by}");
+        let Some(mut contents) = self.read(path, &fix)? else {
+            return Ok(None);
+        };
+        self.refuse_if_exposed(path, &contents, holds)?;
+        let text = &mut contents.text;
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        if text.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{} (named by {named_by})", path.display()),
+                "the file is empty, and an empty secret is refused",
+                "write the secret into the file, or remove the setting",
+            ));
+        }
+        Ok(Some(Secret::new(std::mem::take(text))))
+    }
+
+    /// Like [`FileAccess::read_secret`], for a file that was named explicitly and so must exist.
+    pub(super) fn require_secret(
+        &self,
+        path: &Path,
+        named_by: &Origin,
+        holds: &'static str,
+    ) -> Result<Secret, ConfigError> {
+        self.read_secret(path, named_by, holds)?.ok_or_else(|| {
+            ConfigError::unreadable(
+                path,
+                io::ErrorKind::NotFound.into(),
+                format!("create it or correct {named_by}"),
+            )
+        })
+    }
+
+    /// Whether `path` lies in the systemd credentials directory (compared canonically, so `..`
+    /// and symlinks cannot smuggle another file in).
+    fn is_private(&self, path: &Path) -> bool {
+        match (&self.private_dir, fs::canonicalize(path)) {
+            (Some(dir), Ok(path)) => path.starts_with(dir),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn flag() -> Origin {
+        Origin::Flag {
+            name: "--auth-secret-file",
+        }
+    }
+
+    #[test]
+    fn secret_file_loses_one_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "s", "s3cret\r\n", 0o600);
+        let secret = FileAccess::default()
+            .require_secret(&path, &flag(), "the shared secret")
+            .unwrap();
+        assert_eq!(secret.expose(), "s3cret");
+        let path = write(dir.path(), "t", "two\n\n", 0o600);
+        let secret = FileAccess::default()
+            .require_secret(&path, &flag(), "the shared secret")
+            .unwrap();
+        assert_eq!(secret.expose(), "two\n");
+    }
+
+    #[test]
+    fn empty_secret_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "s", "\n", 0o600);
+        let err = FileAccess::default()
+            .require_secret(&path, &flag(), "the shared secret")
+            .unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("--auth-secret-file") && err.contains("empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn group_readable_secret_file_is_refused_with_the_chmod_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "s", "hunter2\n", 0o640);
+        let err = FileAccess::default()
+            .require_secret(&path, &flag(), "the shared secret")
+            .unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains(&format!("chmod 600 {}", path.display())),
+            "{err}"
+        );
+        assert!(err.contains("0640"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn credentials_directory_is_exempt_from_the_mode_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "password", "hunter2", 0o440);
+        let access = FileAccess::new(Some(dir.path()));
+        let secret = access.require_secret(
+            &path,
+            &Origin::Credential { path: path.clone() },
+            "a password",
+        );
+        assert_eq!(secret.unwrap().expose(), "hunter2");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = FileAccess::default()
+            .require_secret(
+                Path::new("/nonexistent/secret"),
+                &flag(),
+                "the shared secret",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/nonexistent/secret: cannot read it"),
+            "{err}"
+        );
+        assert!(err.contains("--auth-secret-file"), "{err}");
+    }
+}
