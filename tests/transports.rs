@@ -1,0 +1,332 @@
+//! Every transport: tcp and http beside the unix socket, with and without the shared secret; HTTP
+//! status codes and bodies, keep-alive, size caps and timeouts.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const START: Duration = Duration::from_secs(20);
+const SECRET: &str = "s3cret-line-for-tests";
+
+/// A free TCP port on 127.0.0.1 (bound and released; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_secret_file(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("secret");
+    std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A raw-protocol request over TCP.
+fn tcp_request(port: u16, send: Option<&[u8]>) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    if let Some(bytes) = send {
+        s.write_all(bytes).unwrap();
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// One parsed HTTP response.
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+}
+
+/// Reads one HTTP/1.1 response (with Content-Length) from a stream.
+fn read_response(s: &mut TcpStream) -> Option<HttpResponse> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => buf.push(byte[0]),
+        }
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    s.read_exact(&mut body).ok()?;
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    })
+}
+
+fn http(port: u16, request: &str) -> HttpResponse {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    read_response(&mut s).expect("a response")
+}
+
+fn get(port: u16, path: &str, secret: Option<&str>) -> HttpResponse {
+    let key = secret.map_or(String::new(), |s| format!("Cognito-Api-Key: {s}\r\n"));
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Connection: close\r\n\r\n"),
+    )
+}
+
+#[test]
+fn unix_tcp_and_http_serve_the_same_credentials_without_a_secret() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let (tcp, http_port) = (free_port(), free_port());
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http_port}}}}}"#),
+    )
+    .unwrap();
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &["-e", "-c", config.to_str().unwrap(), "-s", "unix", "-s", "tcp", "-s", "http", "-S", socket.to_str().unwrap()],
+    )
+    .envs(pool.env())
+    .start();
+    let from_unix = wait_for_credentials(&socket, None, START);
+    let from_tcp: Value = serde_json::from_str(&tcp_request(tcp, None)).unwrap();
+    let response = get(http_port, "/", None);
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let from_http = response.json();
+    assert_eq!(from_unix, from_tcp);
+    assert_eq!(from_unix, from_http);
+    assert!(from_unix["AccessKeyId"].is_string());
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn tcp_with_a_secret_right_wrong_missing() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let secret_file = write_secret_file(dir.path());
+    let port = free_port();
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &["-e", "-s", "tcp", "-H", "127.0.0.1", "-P", &port.to_string(), "--auth-secret-file", secret_file.to_str().unwrap()],
+    )
+    .envs(pool.env())
+    .start();
+    let deadline = Instant::now() + START;
+    let right = loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let answer = tcp_request(port, Some(format!("{SECRET}\n").as_bytes()));
+            if answer.contains("AccessKeyId") {
+                break answer;
+            }
+        }
+        assert!(Instant::now() < deadline, "no credentials over tcp");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let right: Value = serde_json::from_str(&right).unwrap();
+    assert_eq!(right["Version"], 1);
+    assert_eq!(tcp_request(port, Some(b"wrong\n")), "{\"error\":\"not authorized\"}\n");
+    // Missing: the client closes its side without sending anything.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "{\"error\":\"not authorized\"}\n");
+    drop(daemon);
+}
+
+#[test]
+fn http_routes_status_codes_and_json_bodies() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let secret_file = write_secret_file(dir.path());
+    let port = free_port();
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &["-e", "-s", "http", "-H", "127.0.0.1", "-P", &port.to_string(), "--auth-secret-file", secret_file.to_str().unwrap()],
+    )
+    .envs(pool.env())
+    .start();
+    let deadline = Instant::now() + START;
+    while get_ok(port).is_none() {
+        assert!(Instant::now() < deadline, "http listener never answered:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = get(port, "/", Some(SECRET));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.json()["Version"], 1);
+
+    for (response, status) in [
+        (get(port, "/", None), 401),
+        (get(port, "/", Some("wrong")), 401),
+        (get(port, "/nope", Some(SECRET)), 404),
+        (http(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), 405),
+        (http(port, "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 405),
+        (http(port, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"), 413),
+    ] {
+        assert_eq!(response.status, status, "{response:?}");
+        assert_eq!(response.header("content-type"), Some("application/json"), "{response:?}");
+        assert!(response.json()["error"].is_string(), "{response:?}");
+    }
+    assert_eq!(get(port, "/", None).json()["error"], "not authorized");
+
+    // Health needs no secret and shows none.
+    let health = get(port, "/healthz", None);
+    assert_eq!(health.status, 200, "{health:?}");
+    let doc = health.json();
+    assert_eq!(doc["state"], "serving");
+    assert!(doc["expires_in_s"].as_u64().unwrap() > 0);
+    let creds = ok.json();
+    for key in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+        assert!(!health.body.contains(creds[key].as_str().unwrap()), "health leaks {key}");
+    }
+    drop(daemon);
+}
+
+fn get_ok(port: u16) -> Option<HttpResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nCognito-Api-Key: {SECRET}\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    read_response(&mut s).filter(|r| r.status == 200)
+}
+
+#[test]
+fn http_credentials_unavailable_is_503_with_the_reason() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let port = free_port();
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-s", "http", "-H", "127.0.0.1", "-P", &port.to_string()])
+        .envs(pool.env())
+        .env("COGNITO_PASSWORD", "not-the-password-1")
+        .start();
+    daemon.wait_for_log("NotAuthorizedException", START);
+    let response = get(port, "/", None);
+    assert_eq!(response.status, 503, "{response:?}");
+    let error = response.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("credentials unavailable: ") && error.contains("NotAuthorizedException"), "{error}");
+    let health = get(port, "/healthz", None);
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["state"], "unavailable");
+    assert!(health.json()["last_error"].as_str().unwrap().contains("NotAuthorizedException"));
+}
+
+#[test]
+fn http_keep_alive_caps_and_timeouts() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let port = free_port();
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-s", "http", "-H", "127.0.0.1", "-P", &port.to_string()])
+        .envs(pool.env())
+        .start();
+    let deadline = Instant::now() + START;
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            if read_response(&mut s).is_some_and(|r| r.status == 200) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never ready:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Keep-alive: three requests on one connection.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..3 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let response = read_response(&mut s).expect("keep-alive response");
+        assert_eq!(response.status, 200);
+    }
+
+    // An oversized request head is refused.
+    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(big.as_bytes());
+    match read_response(&mut s) {
+        Some(response) => assert_eq!(response.status, 431, "{response:?}"),
+        None => {} // closed without a response is also a refusal
+    }
+
+    // A client that sends half a request head is cut off by the header timeout.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(4) && waited < Duration::from_secs(12), "cut off after {waited:?}");
+    assert!(!String::from_utf8_lossy(&rest).contains("AccessKeyId"));
+    drop(daemon);
+}
+
+#[test]
+fn localhost_listens_on_both_loopbacks() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let port = free_port();
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-s", "tcp", "-H", "localhost", "-P", &port.to_string()])
+        .envs(pool.env())
+        .start();
+    let deadline = Instant::now() + START;
+    for address in ["127.0.0.1", "::1"] {
+        loop {
+            if let Ok(mut s) = TcpStream::connect((address, port)) {
+                let mut out = String::new();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.read_to_string(&mut out).unwrap();
+                if out.contains("AccessKeyId") {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "nothing on {address}:{port}:\n{}", daemon.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    drop(daemon);
+}
