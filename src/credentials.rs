@@ -474,8 +474,11 @@ mod tests {
         latency: Duration,
         lifetime: Duration,
         script: Arc<Mutex<VecDeque<Option<UpstreamError>>>>,
-        failing: Arc<Mutex<Option<fn() -> UpstreamError>>>,
+        failing: Arc<Mutex<Option<MakeError>>>,
     }
+
+    /// Makes the error a failing fake upstream returns.
+    type MakeError = fn() -> UpstreamError;
 
     fn unreachable() -> UpstreamError {
         UpstreamError::Unreachable {

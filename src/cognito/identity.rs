@@ -190,7 +190,7 @@ fn credentials(
     let missing =
         |what: &str| UpstreamError::bad_response(call, format!("no {what} in the answer"));
     let expiration = expiration.ok_or_else(|| missing("Expiration"))?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(expiration.as_nanos()))
+    let at = OffsetDateTime::from_unix_timestamp_nanos(expiration.as_nanos())
         .map_err(|_| missing("valid Expiration"))?;
     Ok(AwsCredentials {
         access_key_id: access_key_id.ok_or_else(|| missing("AccessKeyId"))?,
