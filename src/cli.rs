@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Sign in to Cognito and serve credentials to local clients.
     Serve(ServeArgs),
+    /// Write the systemd units: one service, one socket unit per transport.
+    Install(InstallArgs),
 }
 
 /// A transport the daemon serves on.
@@ -103,4 +105,80 @@ pub struct ServeArgs {
     /// File holding the shared secret clients must send.
     #[arg(long = "auth-secret-file")]
     pub auth_secret_file: Option<PathBuf>,
+}
+
+/// Flags of `cognitod install`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct InstallArgs {
+    /// Unit name prefix: NAME.service, NAME.socket, NAME-tcp.socket, NAME-http.socket.
+    #[arg(short = 'n', long = "server-name", alias = "server_name", default_value = "cognitod")]
+    pub server_name: String,
+
+    /// Directory the unit files go to.
+    #[arg(short = 'i', long = "install-dir", default_value = "/etc/systemd/system")]
+    pub install_dir: PathBuf,
+
+    /// Transports to create socket units for; repeat it (or separate with commas).
+    #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',', default_value = "unix")]
+    pub server_type: Vec<ServerType>,
+
+    /// Owner of the unix socket (SocketUser=).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+
+    /// Group of the unix socket (SocketGroup=): who may read credentials.
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+
+    /// Mode of the unix socket (SocketMode=), octal digits.
+    #[arg(long = "permissions", default_value = "0660")]
+    pub permissions: String,
+
+    /// Path of the unix socket [default: /run/NAME.sock].
+    #[arg(short = 'S', long = "socket-path")]
+    pub socket_path: Option<PathBuf>,
+
+    /// Address of the tcp and http sockets; unset or localhost: 127.0.0.1 and ::1.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+
+    /// Port of the tcp or http socket (when only one of them is chosen).
+    #[arg(short = 'P', long = "port")]
+    pub port: Option<u16>,
+
+    /// Port of the tcp socket [default: 5500].
+    #[arg(long = "tcp-port")]
+    pub tcp_port: Option<u16>,
+
+    /// Port of the http socket [default: 8080].
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
+
+    /// Configuration file the service loads (as the systemd credential `config`).
+    #[arg(short = 'c', long = "config-file", default_value = "/etc/cognitod/config.json")]
+    pub config_file: PathBuf,
+
+    /// A separate shared-secret file the service loads (as the credential `auth_secret`).
+    #[arg(long = "auth-secret-file")]
+    pub auth_secret_file: Option<PathBuf>,
+
+    /// The cognitod binary the service runs [default: this one].
+    #[arg(long = "bin")]
+    pub binary: Option<PathBuf>,
+
+    /// Print the unit files instead of writing them.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Then run `systemctl daemon-reload` and `systemctl enable --now` on the sockets.
+    #[arg(long = "enable")]
+    pub enable: bool,
+
+    /// Replace unit files that differ from what would be written.
+    #[arg(long = "force")]
+    pub force: bool,
+
+    /// Undo an install: stop and disable the units, remove their files.
+    #[arg(long = "remove", conflicts_with_all = ["dry_run", "enable", "force"])]
+    pub remove: bool,
 }

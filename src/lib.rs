@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod expiry;
+pub mod install;
 pub mod listeners;
 pub mod logging;
 pub mod notify;

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cognitod::daemon::serve(args),
+        Command::Install(args) => cognitod::install::run(&args),
     };
     match result {
         Ok(code) => code,
