@@ -39,6 +39,13 @@ impl FileAccess {
         }
     }
 
+    /// Whether systemd passed the credential `name` (which then overrides the same key in files).
+    pub(super) fn has_credential(&self, name: &str) -> bool {
+        self.private_dir
+            .as_ref()
+            .is_some_and(|dir| dir.join(name).exists())
+    }
+
     /// Reads a whole UTF-8 file; `None` when it does not exist. `fix` says what to do when it
     /// exists but cannot be read (it names how the file came to be read).
     pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<Contents>, ConfigError> {

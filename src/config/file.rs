@@ -278,6 +278,9 @@ impl File<'_> {
                 let key = "global.auth_secret";
                 self.text(&mut layer.auth_secret, secret, key, values::shared_secret)?;
             }
+            // Under systemd the secret file is passed as the credential auth_secret, which wins
+            // over this key; the file itself is not readable by the unprivileged service.
+            (None, Some(_)) if files.has_credential("auth_secret") => {}
             (None, Some(value)) => {
                 let at = self.at("global.auth_secret_file");
                 let Value::String(secret_path) = value else {

@@ -733,6 +733,29 @@ mod tests {
     }
 
     #[test]
+    fn the_auth_secret_credential_stands_in_for_an_unreadable_secret_file() {
+        // Under systemd the config names the root-only secret file; the service reads the copy
+        // systemd passes as the credential auth_secret instead.
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("creds");
+        write(
+            &creds.join("config"),
+            &format!(
+                r#"{{"cognito": {{"username": "u", "password": "pw", "app_id": "a",
+                     "user_pool_id": "{POOL}", "identity_pool_id": "{IDENTITY_POOL}"}},
+                    "global": {{"auth_secret_file": "/nonexistent/auth-secret"}}}}"#
+            ),
+            0o400,
+        );
+        let env = Environment::from_pairs([("CREDENTIALS_DIRECTORY", creds.display().to_string())]);
+        let err = load(&ServeArgs::default(), &env).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/auth-secret"), "{err}");
+        write(&creds.join("auth_secret"), "from-credential\n", 0o400);
+        let c = load(&ServeArgs::default(), &env).unwrap();
+        assert_eq!(c.auth_secret.unwrap().expose(), "from-credential");
+    }
+
+    #[test]
     fn auth_secret_flag_warns_and_conflicts_with_the_file_flag() {
         let args = ServeArgs {
             auth_secret: Some("s3cr3t-flag".into()),
