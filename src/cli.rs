@@ -21,6 +21,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write the systemd units: one service, one socket unit per transport.
     Install(InstallArgs),
+    /// Build a configuration interactively (or from flags with --non-interactive).
+    Configure(ConfigureArgs),
+    /// Validate a configuration and, with --login, sign in once.
+    Check(CheckArgs),
 }
 
 /// A transport the daemon serves on.
@@ -111,15 +115,30 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Clone, Args)]
 pub struct InstallArgs {
     /// Unit name prefix: NAME.service, NAME.socket, NAME-tcp.socket, NAME-http.socket.
-    #[arg(short = 'n', long = "server-name", alias = "server_name", default_value = "cognitod")]
+    #[arg(
+        short = 'n',
+        long = "server-name",
+        alias = "server_name",
+        default_value = "cognitod"
+    )]
     pub server_name: String,
 
     /// Directory the unit files go to.
-    #[arg(short = 'i', long = "install-dir", default_value = "/etc/systemd/system")]
+    #[arg(
+        short = 'i',
+        long = "install-dir",
+        default_value = "/etc/systemd/system"
+    )]
     pub install_dir: PathBuf,
 
     /// Transports to create socket units for; repeat it (or separate with commas).
-    #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',', default_value = "unix")]
+    #[arg(
+        short = 's',
+        long = "server-type",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "unix"
+    )]
     pub server_type: Vec<ServerType>,
 
     /// Owner of the unix socket (SocketUser=).
@@ -155,7 +174,11 @@ pub struct InstallArgs {
     pub http_port: Option<u16>,
 
     /// Configuration file the service loads (as the systemd credential `config`).
-    #[arg(short = 'c', long = "config-file", default_value = "/etc/cognitod/config.json")]
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        default_value = "/etc/cognitod/config.json"
+    )]
     pub config_file: PathBuf,
 
     /// A separate shared-secret file the service loads (as the credential `auth_secret`).
@@ -181,4 +204,132 @@ pub struct InstallArgs {
     /// Undo an install: stop and disable the units, remove their files.
     #[arg(long = "remove", conflicts_with_all = ["dry_run", "enable", "force"])]
     pub remove: bool,
+}
+
+/// Flags of `cognitod check`: the configuration flags of `serve`, and `--login`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct CheckArgs {
+    /// The configuration to check, given as to `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// Also sign in once and report who, which pools, and when the credentials expire.
+    #[arg(long = "login")]
+    pub login: bool,
+}
+
+/// Whether clients must present a shared secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SharedSecretChoice {
+    /// No secret: access to the socket is access to the credentials.
+    None,
+    /// Generate a random secret and store it in its own 0600 file.
+    Generate,
+}
+
+/// Flags of `cognitod configure`: one per question, so scripts can answer them all.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConfigureArgs {
+    /// Ask nothing: every answer comes from the flags (missing required ones are listed).
+    #[arg(long = "non-interactive")]
+    pub non_interactive: bool,
+
+    /// Where to write the configuration.
+    #[arg(
+        short = 'o',
+        long = "output",
+        default_value = "/etc/cognitod/config.json"
+    )]
+    pub output: PathBuf,
+
+    /// Replace an existing configuration without asking.
+    #[arg(long = "force")]
+    pub force: bool,
+
+    /// Transports to serve on (comma separated, or repeated).
+    #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
+    pub server_type: Vec<ServerType>,
+
+    /// IAM credentials or Cognito tokens.
+    #[arg(short = 'C', long = "credential-type", value_enum)]
+    pub credential_type: Option<CredentialType>,
+
+    /// The Cognito user's login name.
+    #[arg(long = "username")]
+    pub username: Option<String>,
+
+    /// File holding the user's password (or set COGNITO_PASSWORD); never a flag value.
+    #[arg(long = "password-file")]
+    pub password_file: Option<PathBuf>,
+
+    /// App client id.
+    #[arg(long = "app-id")]
+    pub app_id: Option<String>,
+
+    /// File holding the app client secret (or set COGNITO_CLIENT_SECRET), when it has one.
+    #[arg(long = "client-secret-file")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// User pool id, `<region>_<id>`.
+    #[arg(long = "user-pool-id")]
+    pub user_pool_id: Option<String>,
+
+    /// Identity pool id, `<region>:<uuid>` (IAM credentials only).
+    #[arg(long = "identity-pool-id")]
+    pub identity_pool_id: Option<String>,
+
+    /// AWS region [default: the user pool id's].
+    #[arg(long = "region")]
+    pub region: Option<String>,
+
+    /// Role to ask the identity pool for.
+    #[arg(long = "role-arn")]
+    pub role_arn: Option<String>,
+
+    /// Sign-in flow: user_srp or user_password.
+    #[arg(long = "auth-type")]
+    pub auth_type: Option<String>,
+
+    /// Identity pool flow: enhanced or classic.
+    #[arg(long = "auth-flow")]
+    pub auth_flow: Option<String>,
+
+    /// Whether clients must send a shared secret.
+    #[arg(long = "shared-secret", value_enum)]
+    pub shared_secret: Option<SharedSecretChoice>,
+
+    /// Where a generated shared secret is stored (mode 0600).
+    #[arg(
+        long = "shared-secret-file",
+        default_value = "/etc/cognitod/auth-secret"
+    )]
+    pub shared_secret_file: PathBuf,
+
+    /// Owner of the unix socket.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+
+    /// Group of the unix socket: who may read credentials.
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+
+    /// Mode of the unix socket, octal digits.
+    #[arg(long = "permissions")]
+    pub permissions: Option<String>,
+
+    /// Path of the unix socket.
+    #[arg(short = 'S', long = "socket-path")]
+    pub socket_path: Option<PathBuf>,
+
+    /// Sign in once with the answers before writing them.
+    #[arg(long = "login")]
+    pub login: bool,
+
+    /// Run `cognitod install` (with --enable) for these answers after writing.
+    #[arg(long = "install")]
+    pub install: bool,
+
+    /// Directory for the units when installing.
+    #[arg(long = "install-dir", default_value = "/etc/systemd/system")]
+    pub install_dir: PathBuf,
 }

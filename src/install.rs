@@ -81,7 +81,10 @@ impl UnitPlan {
     }
 
     fn socket_units(&self) -> Vec<String> {
-        self.transports.iter().map(|t| self.socket_unit_name(*t)).collect()
+        self.transports
+            .iter()
+            .map(|t| self.socket_unit_name(*t))
+            .collect()
     }
 }
 
@@ -105,7 +108,11 @@ pub fn render_service(plan: &UnitPlan) -> String {
     let sockets = plan.socket_units().join(" ");
     let mut credentials = format!("LoadCredential=config:{}\n", plan.config_path.display());
     if let Some(secret) = &plan.auth_secret_file {
-        let _ = writeln!(credentials, "LoadCredential=auth_secret:{}", secret.display());
+        let _ = writeln!(
+            credentials,
+            "LoadCredential=auth_secret:{}",
+            secret.display()
+        );
     }
     format!(
         "{HEADER}
@@ -178,8 +185,14 @@ pub fn render_socket(plan: &UnitPlan, transport: ServerType) -> String {
             "unix socket".to_owned(),
             format!("ListenStream={}\n", plan.socket_path.display()),
         ),
-        ServerType::Tcp => ("raw TCP socket".to_owned(), listen_streams(&plan.hosts, plan.tcp_port)),
-        ServerType::Http => ("HTTP socket".to_owned(), listen_streams(&plan.hosts, plan.http_port)),
+        ServerType::Tcp => (
+            "raw TCP socket".to_owned(),
+            listen_streams(&plan.hosts, plan.tcp_port),
+        ),
+        ServerType::Http => (
+            "HTTP socket".to_owned(),
+            listen_streams(&plan.hosts, plan.http_port),
+        ),
     };
     let mut access = String::new();
     if transport == ServerType::Unix {
@@ -319,12 +332,15 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), InstallError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("creating a file next to", e))?;
-    tmp.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| io("creating a file next to", e))?;
+    tmp.write_all(text.as_bytes())
+        .map_err(|e| io("writing", e))?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(|e| io("setting the mode of", e))?;
-    tmp.persist(path).map_err(|e| io("moving into place", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| io("moving into place", e.error))?;
     Ok(())
 }
 
@@ -356,7 +372,9 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        bail!("-n/--server-name {name:?}: a unit name takes letters, digits, '-', '_' and '.' only");
+        bail!(
+            "-n/--server-name {name:?}: a unit name takes letters, digits, '-', '_' and '.' only"
+        );
     }
     let mut transports = Vec::new();
     for t in &args.server_type {
@@ -384,10 +402,18 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
     };
     let has = |t| transports.contains(&t);
     if args.port.is_some() && has(ServerType::Tcp) && has(ServerType::Http) {
-        bail!("-P/--port is ambiguous with both tcp and http sockets; use --tcp-port and --http-port");
+        bail!(
+            "-P/--port is ambiguous with both tcp and http sockets; use --tcp-port and --http-port"
+        );
     }
-    let tcp_port = args.tcp_port.or(args.port.filter(|_| has(ServerType::Tcp))).unwrap_or(5500);
-    let http_port = args.http_port.or(args.port.filter(|_| has(ServerType::Http))).unwrap_or(8080);
+    let tcp_port = args
+        .tcp_port
+        .or(args.port.filter(|_| has(ServerType::Tcp)))
+        .unwrap_or(5500);
+    let http_port = args
+        .http_port
+        .or(args.port.filter(|_| has(ServerType::Http)))
+        .unwrap_or(8080);
     if has(ServerType::Tcp) && has(ServerType::Http) && tcp_port == http_port {
         bail!("--tcp-port and --http-port are both {tcp_port}; give them different ports");
     }
@@ -434,7 +460,11 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     let sockets = plan.socket_units();
     if args.dry_run {
         for unit in &units {
-            println!("# {}\n{}", args.install_dir.join(&unit.name).display(), unit.text);
+            println!(
+                "# {}\n{}",
+                args.install_dir.join(&unit.name).display(),
+                unit.text
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -517,7 +547,9 @@ mod tests {
 
     /// Compares with tests/golden/NAME; `UPDATE_GOLDEN=1 cargo test` rewrites the files.
     fn golden(name: &str, text: &str) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
@@ -529,11 +561,20 @@ mod tests {
 
     #[test]
     fn renders_every_unit_as_the_golden_files_show() {
-        let units = render(&plan(vec![ServerType::Unix, ServerType::Tcp, ServerType::Http]));
+        let units = render(&plan(vec![
+            ServerType::Unix,
+            ServerType::Tcp,
+            ServerType::Http,
+        ]));
         let names: Vec<_> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
             names,
-            ["cognitod.service", "cognitod.socket", "cognitod-tcp.socket", "cognitod-http.socket"]
+            [
+                "cognitod.service",
+                "cognitod.socket",
+                "cognitod-tcp.socket",
+                "cognitod-http.socket"
+            ]
         );
         for unit in &units {
             golden(&unit.name, &unit.text);
@@ -561,11 +602,17 @@ mod tests {
         let units = render(&p);
         assert_eq!(units[1].name, "creds.socket");
         assert!(units[1].text.contains("ListenStream=/run/creds/c.sock\n"));
-        assert!(units[1].text.contains("SocketUser=root\nSocketGroup=cognitod-clients\nSocketMode=0600\n"));
+        assert!(units[1]
+            .text
+            .contains("SocketUser=root\nSocketGroup=cognitod-clients\nSocketMode=0600\n"));
         assert!(units[1].text.contains("Service=creds.service\n"));
         assert_eq!(units[2].name, "creds-http.socket");
-        assert!(units[2].text.contains("ListenStream=10.0.0.5:8080\nFileDescriptorName=http\n"));
-        assert!(units[0].text.contains("Requires=creds.socket creds-http.socket\n"));
+        assert!(units[2]
+            .text
+            .contains("ListenStream=10.0.0.5:8080\nFileDescriptorName=http\n"));
+        assert!(units[0]
+            .text
+            .contains("Requires=creds.socket creds-http.socket\n"));
     }
 
     #[test]
@@ -575,7 +622,10 @@ mod tests {
         std::fs::write(dir.path().join("cognitod-tcp.socket"), "local edit\n").unwrap();
         let err = write_units(dir.path(), &units, false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
-        assert!(!dir.path().join("cognitod.service").exists(), "half-installed");
+        assert!(
+            !dir.path().join("cognitod.service").exists(),
+            "half-installed"
+        );
 
         let done = write_units(dir.path(), &units, true).unwrap();
         assert_eq!(done[2].1, WriteOutcome::Replaced);
@@ -583,7 +633,10 @@ mod tests {
         let again = write_units(dir.path(), &units, false).unwrap();
         assert!(again.iter().all(|(_, o)| *o == WriteOutcome::Unchanged));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("cognitod.service")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("cognitod.service"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644);
 
         let removed = remove_units(dir.path(), &units).unwrap();

@@ -5,9 +5,11 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod check;
 pub mod cli;
 pub mod cognito;
 pub mod config;
+pub mod configure;
 pub mod credentials;
 pub mod daemon;
 pub mod expiry;

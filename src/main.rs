@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cognitod::daemon::serve(args),
         Command::Install(args) => cognitod::install::run(&args),
+        Command::Configure(args) => cognitod::configure::run(&args),
+        Command::Check(args) => cognitod::check::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 //! value.
 
 mod access;
+mod answers;
 mod error;
 mod file;
 mod layers;
@@ -21,6 +22,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use answers::{check_answer, Question};
 pub use error::ConfigError;
 pub use sources::{load, Environment};
 

@@ -1,0 +1,64 @@
+//! `cognitod check`: validates a configuration and, with `--login`, signs in once and prints a
+//! summary with no secret in it. The exit status tells success.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::cli::CheckArgs;
+use crate::cognito::{self, auth::UserPool, identity::IdentityPool, UpstreamError};
+use crate::config::{self, Config, CredentialType, Environment};
+use crate::credentials::{CognitoUpstream, Material, Upstream};
+
+/// `cognitod check`.
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load(&args.serve, &Environment::from_process())?;
+    println!("configuration is valid\n{config}");
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
+    if args.login {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        match runtime.block_on(sign_in_once(&config)) {
+            Ok(summary) => println!("{summary}"),
+            Err(err) => {
+                eprintln!("cognitod: sign-in failed: {err}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs in once as the daemon would and describes the result: who, which pools, and when what
+/// was obtained expires. Nothing secret is in it.
+pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
+    let settings = Arc::new(config.cognito.clone());
+    let sdk = cognito::sdk_config(&settings.region).await;
+    let identity = match config.credential_type {
+        CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
+        CredentialType::Tokens => None,
+    };
+    let mut upstream = CognitoUpstream::new(UserPool::new(&sdk, settings.clone()), identity);
+    let material = upstream.obtain().await?;
+    let who = format!(
+        "signed in as {} to user pool {} (region {})",
+        settings.username, settings.user_pool_id, settings.region
+    );
+    Ok(match material {
+        Material::Iam(credentials) => format!(
+            "{who}\nidentity pool {} gave IAM credentials (access key {}…) valid until {}",
+            settings.identity_pool_id.as_deref().unwrap_or("?"),
+            credentials
+                .access_key_id
+                .chars()
+                .take(8)
+                .collect::<String>(),
+            credentials.expiry.rfc3339()
+        ),
+        Material::Tokens(tokens) => {
+            format!("{who}\ntokens valid until {}", tokens.expiry.rfc3339())
+        }
+    })
+}

@@ -1,0 +1,628 @@
+//! `cognitod configure`: the interactive configuration builder the original promised.
+//!
+//! Every question has a flag; a flag's answer is not asked again, and `--non-interactive` asks
+//! nothing. Each answer is checked as it is typed by the rules the loader applies, the finished
+//! configuration is validated by the loader itself, and it is written 0600 (never over an existing
+//! file without asking). The password is typed hidden and never printed back.
+
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use base64::Engine as _;
+use dialoguer::{Confirm, Input, Password, Select};
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+
+use crate::cli::{
+    ConfigureArgs, CredentialType, InstallArgs, ServeArgs, ServerType, SharedSecretChoice,
+};
+use crate::config::{self, check_answer, Environment, Question};
+use crate::secret::Secret;
+
+/// All answers, however they were given.
+struct Answers {
+    transports: Vec<ServerType>,
+    credential_type: CredentialType,
+    user_pool_id: String,
+    region: String,
+    app_id: String,
+    client_secret: Option<Secret>,
+    identity_pool_id: Option<String>,
+    role_arn: Option<String>,
+    auth_flow: String,
+    username: String,
+    password: Secret,
+    auth_type: String,
+    shared_secret: SharedSecretChoice,
+    socket_user: Option<String>,
+    socket_group: Option<String>,
+    permissions: String,
+    socket_path: Option<PathBuf>,
+}
+
+/// `cognitod configure`.
+pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
+    let interactive = !args.non_interactive;
+    if interactive && !std::io::stdin().is_terminal() {
+        bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
+    }
+    let answers = if interactive {
+        ask(args)?
+    } else {
+        from_flags(args)?
+    };
+    let shared_secret =
+        (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
+    let document = render(&answers, &args.shared_secret_file);
+    // Validated with the new secret inline: its file is written only once everything checks out.
+    let mut candidate = document.clone();
+    if let Some(secret) = &shared_secret {
+        let global = &mut candidate["global"];
+        global
+            .as_object_mut()
+            .expect("render makes global an object")
+            .remove("auth_secret_file");
+        global["auth_secret"] = json!(secret.expose());
+    }
+    let config = validate(&candidate)?;
+
+    let login = args.login
+        || (interactive
+            && Confirm::new()
+                .with_prompt("Sign in once now to check these settings?")
+                .default(true)
+                .interact()?);
+    if login {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        match runtime.block_on(crate::check::sign_in_once(&config)) {
+            Ok(summary) => println!("{summary}"),
+            Err(err) => bail!("sign-in failed, nothing written: {err}"),
+        }
+    }
+
+    if args.output.exists() && !args.force {
+        let replace = interactive
+            && Confirm::new()
+                .with_prompt(format!("{} exists. Replace it?", args.output.display()))
+                .default(false)
+                .interact()?;
+        if !replace {
+            bail!(
+                "{} exists; nothing written (use --force to replace it)",
+                args.output.display()
+            );
+        }
+    }
+    if let Some(secret) = &shared_secret {
+        write_private(&args.shared_secret_file, &format!("{}\n", secret.expose()))?;
+        println!(
+            "wrote a new shared secret to {} (mode 0600); clients send it as their first line",
+            args.shared_secret_file.display()
+        );
+    }
+    let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
+    write_private(&args.output, &text)?;
+    println!("wrote {} (mode 0600)", args.output.display());
+
+    let install = args.install
+        || (interactive
+            && Confirm::new()
+                .with_prompt("Install and start the systemd units now (cognitod install --enable)?")
+                .default(false)
+                .interact()?);
+    if install {
+        return crate::install::run(&install_args(args, &answers));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The matching `cognitod install` flags.
+fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
+    InstallArgs {
+        server_name: crate::install::DEFAULT_NAME.into(),
+        install_dir: args.install_dir.clone(),
+        server_type: answers.transports.clone(),
+        user: answers.socket_user.clone(),
+        group: answers.socket_group.clone(),
+        permissions: answers.permissions.clone(),
+        socket_path: answers.socket_path.clone(),
+        config_file: absolute(&args.output),
+        auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
+            .then(|| absolute(&args.shared_secret_file)),
+        enable: true,
+        ..InstallArgs::default()
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
+/// a header).
+fn generate_secret() -> Secret {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::thread_rng().fill_bytes(bytes.as_mut());
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("cognitod-new");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|_| file.sync_all());
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+/// The original tool's JSON layout: `global`, `server`, `cognito`.
+fn render(a: &Answers, shared_secret_file: &Path) -> Value {
+    let mut global = Map::new();
+    global.insert(
+        "server_type".into(),
+        json!(a.transports.iter().map(|t| name_of(*t)).collect::<Vec<_>>()),
+    );
+    global.insert(
+        "credential_type".into(),
+        json!(match a.credential_type {
+            CredentialType::Iam => "iam",
+            CredentialType::Tokens => "tokens",
+        }),
+    );
+    if let Some(user) = &a.socket_user {
+        global.insert("user".into(), json!(user));
+    }
+    if let Some(group) = &a.socket_group {
+        global.insert("group".into(), json!(group));
+    }
+    if a.shared_secret == SharedSecretChoice::Generate {
+        global.insert(
+            "auth_secret_file".into(),
+            json!(absolute(shared_secret_file).display().to_string()),
+        );
+    }
+    let mut server = Map::new();
+    server.insert("permissions".into(), json!(a.permissions));
+    if let Some(path) = &a.socket_path {
+        server.insert("socket_path".into(), json!(path.display().to_string()));
+    }
+    let mut cognito = Map::new();
+    cognito.insert("username".into(), json!(a.username));
+    cognito.insert("password".into(), json!(a.password.expose()));
+    cognito.insert("app_id".into(), json!(a.app_id));
+    if let Some(secret) = &a.client_secret {
+        cognito.insert("client_secret".into(), json!(secret.expose()));
+    }
+    cognito.insert("user_pool_id".into(), json!(a.user_pool_id));
+    if let Some(id) = &a.identity_pool_id {
+        cognito.insert("identity_pool_id".into(), json!(id));
+    }
+    cognito.insert("region".into(), json!(a.region));
+    if let Some(arn) = &a.role_arn {
+        cognito.insert("role_arn".into(), json!(arn));
+    }
+    cognito.insert("auth_type".into(), json!(a.auth_type));
+    cognito.insert("auth_flow".into(), json!(a.auth_flow));
+    json!({ "global": global, "server": server, "cognito": cognito })
+}
+
+fn name_of(t: ServerType) -> &'static str {
+    match t {
+        ServerType::Unix => "unix",
+        ServerType::Tcp => "tcp",
+        ServerType::Http => "http",
+    }
+}
+
+/// Runs the finished document through the configuration loader (from a private temporary file),
+/// so what configure writes is exactly what serve accepts.
+fn validate(document: &Value) -> anyhow::Result<config::Config> {
+    let dir = tempfile::Builder::new()
+        .prefix("cognitod-configure-")
+        .tempdir()?;
+    let path = dir.path().join("config.json");
+    write_private(&path, &document.to_string())?;
+    let args = ServeArgs {
+        config_file: Some(path),
+        ..ServeArgs::default()
+    };
+    config::load(
+        &args,
+        &Environment::from_pairs(Vec::<(String, String)>::new()),
+    )
+    .context("the answers do not make a valid configuration")
+}
+
+fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} from {}", path.display()))?;
+    let value = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+    if value.is_empty() {
+        bail!("{}: the {what} file is empty", path.display());
+    }
+    Ok(Secret::new(value))
+}
+
+fn checked(question: Question, value: Option<&String>) -> anyhow::Result<Option<String>> {
+    if let Some(v) = value {
+        check_answer(question, v)?;
+    }
+    Ok(value.cloned())
+}
+
+/// Answers from flags alone; lists every missing required one at once.
+fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
+    let credential_type = args.credential_type.unwrap_or(CredentialType::Iam);
+    let password = match &args.password_file {
+        Some(path) => Some(read_secret_file(path, "password")?),
+        None => std::env::var("COGNITO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
+    };
+    let client_secret = match &args.client_secret_file {
+        Some(path) => Some(read_secret_file(path, "client secret")?),
+        None => std::env::var("COGNITO_CLIENT_SECRET")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
+    };
+    let mut missing = Vec::new();
+    if args.username.is_none() {
+        missing.push("--username");
+    }
+    if password.is_none() {
+        missing.push("--password-file (or COGNITO_PASSWORD)");
+    }
+    if args.app_id.is_none() {
+        missing.push("--app-id");
+    }
+    if args.user_pool_id.is_none() {
+        missing.push("--user-pool-id");
+    }
+    if credential_type == CredentialType::Iam && args.identity_pool_id.is_none() {
+        missing.push("--identity-pool-id (IAM credentials need an identity pool)");
+    }
+    if !missing.is_empty() {
+        bail!("--non-interactive needs: {}", missing.join(", "));
+    }
+    let user_pool_id =
+        checked(Question::UserPoolId, args.user_pool_id.as_ref())?.unwrap_or_default();
+    let region = match checked(Question::Region, args.region.as_ref())? {
+        Some(region) => region,
+        None => pool_region(&user_pool_id),
+    };
+    if let Some(p) = &args.permissions {
+        check_answer(Question::Permissions, p)?;
+    }
+    Ok(Answers {
+        transports: if args.server_type.is_empty() {
+            vec![ServerType::Unix]
+        } else {
+            args.server_type.clone()
+        },
+        credential_type,
+        region,
+        user_pool_id,
+        app_id: checked(Question::Required("--app-id"), args.app_id.as_ref())?.unwrap_or_default(),
+        client_secret,
+        identity_pool_id: checked(Question::IdentityPoolId, args.identity_pool_id.as_ref())?,
+        role_arn: checked(Question::RoleArn, args.role_arn.as_ref())?,
+        auth_flow: args.auth_flow.clone().unwrap_or_else(|| "enhanced".into()),
+        username: checked(Question::Required("--username"), args.username.as_ref())?
+            .unwrap_or_default(),
+        password: password.expect("checked above"),
+        auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
+        shared_secret: args.shared_secret.unwrap_or(SharedSecretChoice::None),
+        socket_user: args.user.clone(),
+        socket_group: args.group.clone(),
+        permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
+        socket_path: args.socket_path.clone(),
+    })
+}
+
+fn pool_region(user_pool_id: &str) -> String {
+    user_pool_id
+        .split_once('_')
+        .map_or("", |(r, _)| r)
+        .to_owned()
+}
+
+/// A text question, checked as it is typed; skipped when its flag gave the answer.
+fn ask_text(
+    prompt: &str,
+    given: Option<&String>,
+    default: Option<&str>,
+    question: Question,
+) -> anyhow::Result<String> {
+    if let Some(value) = given {
+        check_answer(question, value)?;
+        return Ok(value.clone());
+    }
+    let mut input = Input::<String>::new().with_prompt(prompt);
+    if let Some(default) = default {
+        input = input.default(default.to_owned());
+    }
+    Ok(input
+        .validate_with(move |text: &String| check_answer(question, text).map_err(|e| e.to_string()))
+        .interact_text()?)
+}
+
+/// An optional text question: empty means none.
+fn ask_optional(
+    prompt: &str,
+    given: Option<&String>,
+    question: Question,
+) -> anyhow::Result<Option<String>> {
+    if let Some(value) = given {
+        check_answer(question, value)?;
+        return Ok(Some(value.clone()));
+    }
+    let text: String = Input::new()
+        .with_prompt(format!("{prompt} (empty for none)"))
+        .allow_empty(true)
+        .validate_with(move |text: &String| {
+            if text.is_empty() {
+                Ok(())
+            } else {
+                check_answer(question, text).map_err(|e| e.to_string())
+            }
+        })
+        .interact_text()?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn choose(prompt: &str, items: &[&str], default: usize) -> anyhow::Result<usize> {
+    Ok(Select::new()
+        .with_prompt(prompt)
+        .items(items)
+        .default(default)
+        .interact()?)
+}
+
+/// Asks what the flags did not answer.
+fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
+    let transports = if args.server_type.is_empty() {
+        let text: String = Input::new()
+            .with_prompt("Transports, comma separated (unix, tcp, http)")
+            .default("unix".into())
+            .validate_with(|text: &String| parse_transports(text).map(drop))
+            .interact_text()?;
+        parse_transports(&text).map_err(anyhow::Error::msg)?
+    } else {
+        args.server_type.clone()
+    };
+    let credential_type = match args.credential_type {
+        Some(t) => t,
+        None => match choose(
+            "Hand out",
+            &["IAM credentials (identity pool)", "Cognito tokens"],
+            0,
+        )? {
+            0 => CredentialType::Iam,
+            _ => CredentialType::Tokens,
+        },
+    };
+    let user_pool_id = ask_text(
+        "User pool id (region_id)",
+        args.user_pool_id.as_ref(),
+        None,
+        Question::UserPoolId,
+    )?;
+    let region = ask_text(
+        "Region",
+        args.region.as_ref(),
+        Some(&pool_region(&user_pool_id)),
+        Question::Region,
+    )?;
+    let app_id = ask_text(
+        "App client id",
+        args.app_id.as_ref(),
+        None,
+        Question::Required("--app-id"),
+    )?;
+    let client_secret = match &args.client_secret_file {
+        Some(path) => Some(read_secret_file(path, "client secret")?),
+        None => {
+            if Confirm::new()
+                .with_prompt("Does the app client have a client secret?")
+                .default(false)
+                .interact()?
+            {
+                Some(Secret::new(
+                    Password::new()
+                        .with_prompt("App client secret (hidden)")
+                        .interact()?,
+                ))
+            } else {
+                None
+            }
+        }
+    };
+    let (identity_pool_id, role_arn, auth_flow) = if credential_type == CredentialType::Iam {
+        let id = ask_text(
+            "Identity pool id (region:uuid)",
+            args.identity_pool_id.as_ref(),
+            None,
+            Question::IdentityPoolId,
+        )?;
+        let role = ask_optional(
+            "Role ARN to ask for",
+            args.role_arn.as_ref(),
+            Question::RoleArn,
+        )?;
+        let flow = match &args.auth_flow {
+            Some(flow) => flow.clone(),
+            None if role.is_some() => ["enhanced", "classic"]
+                [choose("Identity pool flow", &["enhanced", "classic"], 0)?]
+            .into(),
+            None => "enhanced".into(),
+        };
+        (Some(id), role, flow)
+    } else {
+        (None, None, "enhanced".into())
+    };
+    let username = ask_text(
+        "Username",
+        args.username.as_ref(),
+        None,
+        Question::Required("--username"),
+    )?;
+    let password = match &args.password_file {
+        Some(path) => read_secret_file(path, "password")?,
+        None => Secret::new(
+            Password::new()
+                .with_prompt("Password (hidden)")
+                .interact()?,
+        ),
+    };
+    let auth_type = match &args.auth_type {
+        Some(t) => t.clone(),
+        None => ["user_srp", "user_password"][choose(
+            "Sign-in flow",
+            &[
+                "SRP (the password never leaves this machine)",
+                "plain password over TLS",
+            ],
+            0,
+        )?]
+        .into(),
+    };
+    let shared_secret = match args.shared_secret {
+        Some(choice) => choice,
+        None => match choose(
+            "Require clients to send a shared secret?",
+            &[
+                "no: access to the socket is access to the credentials",
+                "yes: generate one and store it in its own 0600 file",
+            ],
+            0,
+        )? {
+            0 => SharedSecretChoice::None,
+            _ => SharedSecretChoice::Generate,
+        },
+    };
+    let (socket_user, socket_group, permissions, socket_path) =
+        if transports.contains(&ServerType::Unix) {
+            let user = ask_optional(
+                "Socket owner (user name or uid)",
+                args.user.as_ref(),
+                Question::Required("--user"),
+            )?;
+            let group = ask_optional(
+                "Socket group (who may read credentials)",
+                args.group.as_ref(),
+                Question::Required("--group"),
+            )?;
+            let mode = ask_text(
+                "Socket mode",
+                args.permissions.as_ref(),
+                Some("0660"),
+                Question::Permissions,
+            )?;
+            let path = args.socket_path.clone();
+            (user, group, mode, path)
+        } else {
+            (None, None, "0660".into(), None)
+        };
+    Ok(Answers {
+        transports,
+        credential_type,
+        user_pool_id,
+        region,
+        app_id,
+        client_secret,
+        identity_pool_id,
+        role_arn,
+        auth_flow,
+        username,
+        password,
+        auth_type,
+        shared_secret,
+        socket_user,
+        socket_group,
+        permissions,
+        socket_path,
+    })
+}
+
+fn parse_transports(text: &str) -> Result<Vec<ServerType>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let t = match part {
+            "unix" => ServerType::Unix,
+            "tcp" => ServerType::Tcp,
+            "http" => ServerType::Http,
+            other => {
+                return Err(format!(
+                    "{other:?} is not a transport; choose from unix, tcp, http"
+                ))
+            }
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return Err("choose at least one of unix, tcp, http".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transports_parse_and_refuse_unknown_names() {
+        assert_eq!(
+            parse_transports("unix, http").unwrap(),
+            [ServerType::Unix, ServerType::Http]
+        );
+        assert!(parse_transports("ftp")
+            .unwrap_err()
+            .contains("unix, tcp, http"));
+        assert!(parse_transports(" , ").is_err());
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_different() {
+        let (a, b) = (generate_secret(), generate_secret());
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn private_files_are_0600_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.json");
+        write_private(&path, "one").unwrap();
+        write_private(&path, "two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+}
