@@ -1,0 +1,235 @@
+//! `cognitod configure --non-interactive` and `cognitod check`, against the emulator: what
+//! configure writes is what serve accepts, secrets land in 0600 files and nowhere else, and check
+//! tells success by its exit status.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+
+fn cognitod(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cognitod"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn private_file(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn non_interactive_configure_writes_a_config_serve_accepts() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let password_file = private_file(dir.path(), "pw", &format!("{}\n", pool.password));
+    let config = dir.path().join("etc/config.json");
+    let secret = dir.path().join("etc/auth-secret");
+    let socket = dir.path().join("c.sock");
+    let url = emulator.url();
+    let out = cognitod(
+        &[
+            "configure",
+            "--non-interactive",
+            "-o",
+            config.to_str().unwrap(),
+            "--username",
+            &pool.username,
+            "--password-file",
+            &password_file,
+            "--app-id",
+            &pool.client_id,
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "--identity-pool-id",
+            &pool.identity_pool_id,
+            "--shared-secret",
+            "generate",
+            "--shared-secret-file",
+            secret.to_str().unwrap(),
+            "-S",
+            socket.to_str().unwrap(),
+            "--permissions",
+            "0600",
+            "--login",
+        ],
+        &[("AWS_ENDPOINT_URL", &url)],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("signed in as {}", pool.username)),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&pool.password),
+        "configure printed the password"
+    );
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(&secret), 0o600);
+    let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
+    assert!(shared.len() >= 40, "weak generated secret");
+    assert!(
+        !said.contains(&shared),
+        "configure printed the shared secret"
+    );
+
+    // check agrees, and --login signs in.
+    let checked = cognitod(
+        &["check", "-c", config.to_str().unwrap(), "--login"],
+        &[("AWS_ENDPOINT_URL", &url)],
+    );
+    let said = text(&checked);
+    assert!(checked.status.success(), "{said}");
+    assert!(
+        said.contains("configuration is valid") && said.contains("valid until"),
+        "{said}"
+    );
+    for secret_value in [&pool.password, &shared] {
+        assert!(
+            !said.contains(secret_value.as_str()),
+            "check printed a secret"
+        );
+    }
+
+    // serve takes the file as it is and serves behind the generated secret.
+    let daemon = DaemonCommand::serve(&url, &["-c", config.to_str().unwrap()]).start();
+    let doc = wait_for_credentials(
+        &socket,
+        Some(format!("{shared}\n").as_bytes()),
+        Duration::from_secs(20),
+    );
+    assert_eq!(doc["Version"], 1);
+    assert_eq!(
+        unix_request(&socket, Some(b"wrong\n")),
+        "{\"error\":\"not authorized\"}\n"
+    );
+    drop(daemon);
+
+    // An existing configuration is not replaced without --force.
+    let again = cognitod(
+        &[
+            "configure",
+            "--non-interactive",
+            "-o",
+            config.to_str().unwrap(),
+            "--username",
+            "x",
+            "--password-file",
+            &password_file,
+            "--app-id",
+            "a",
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "-C",
+            "tokens",
+        ],
+        &[],
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("--force"), "{}", text(&again));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains(&pool.username));
+}
+
+#[test]
+fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
+    let dir = temp_dir();
+    let out = cognitod(
+        &[
+            "configure",
+            "--non-interactive",
+            "-o",
+            dir.path().join("c.json").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let said = text(&out);
+    for flag in [
+        "--username",
+        "--password-file",
+        "--app-id",
+        "--user-pool-id",
+        "--identity-pool-id",
+    ] {
+        assert!(said.contains(flag), "{flag} not listed: {said}");
+    }
+    let pw = private_file(dir.path(), "pw", "pw\n");
+    let out = cognitod(
+        &[
+            "configure",
+            "--non-interactive",
+            "-o",
+            dir.path().join("c.json").to_str().unwrap(),
+            "--username",
+            "u",
+            "--password-file",
+            &pw,
+            "--app-id",
+            "a",
+            "--user-pool-id",
+            "nounderscore",
+            "-C",
+            "tokens",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--user-pool-id"), "{}", text(&out));
+    assert!(
+        !dir.path().join("c.json").exists(),
+        "wrote a config despite the error"
+    );
+}
+
+#[test]
+fn configure_without_a_terminal_says_to_use_non_interactive() {
+    let out = cognitod(&["configure", "-o", "/nonexistent/c.json"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--non-interactive"), "{}", text(&out));
+}
+
+#[test]
+fn check_login_fails_with_a_clear_cause_and_exit_status() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let url = emulator.url();
+    let mut env: Vec<(String, String)> = pool.env();
+    env.retain(|(k, _)| k != "COGNITO_PASSWORD");
+    env.push(("COGNITO_PASSWORD".into(), "Not-The-Password-9".into()));
+    env.push(("AWS_ENDPOINT_URL".into(), url));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = cognitod(&["check", "-e", "--login"], &env_refs);
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("NotAuthorizedException"), "{said}");
+    assert!(!said.contains("Not-The-Password-9"), "{said}");
+    // Without --login the same configuration is valid.
+    let out = cognitod(&["check", "-e"], &env_refs);
+    assert!(out.status.success(), "{}", text(&out));
+}
