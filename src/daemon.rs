@@ -29,6 +29,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // First, while the process has a single thread: take systemd's sockets and clear LISTEN_*.
     let activated = activation::take_from_environment()?;
     let destination = crate::logging::init();
+    // The process holds passwords and credentials: no core dumps of it, and no ptrace attach by
+    // other processes of the same user (only root can still look).
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        warn!(error = %e, "could not mark the process undumpable");
+    }
     let env = Environment::from_process();
     let config = match config::load(&args, &env) {
         Ok(config) => config,

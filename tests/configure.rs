@@ -233,3 +233,67 @@ fn check_login_fails_with_a_clear_cause_and_exit_status() {
     let out = cognitod(&["check", "-e"], &env_refs);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A person at a terminal: `cognitod configure` on a pty (driven by pexpect), answering each
+/// question, mistyping the pool id once, typing the password hidden.
+#[test]
+fn interactive_configure_on_a_terminal() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let config = dir.path().join("config.json");
+    let secret = dir.path().join("auth-secret");
+    let socket = dir.path().join("c.sock");
+    let pool_json = serde_json::json!({
+        "user_pool_id": pool.user_pool_id,
+        "client_id": pool.client_id,
+        "identity_pool_id": pool.identity_pool_id,
+        "username": pool.username,
+        "password": pool.password,
+    })
+    .to_string();
+    let out = Command::new(python())
+        .arg(repo().join("tests/pty/configure_walkthrough.py"))
+        .args([
+            env!("CARGO_BIN_EXE_cognitod"),
+            config.to_str().unwrap(),
+            secret.to_str().unwrap(),
+            socket.to_str().unwrap(),
+            &pool_json,
+        ])
+        .env("AWS_ENDPOINT_URL", emulator.url())
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "walkthrough failed:\n{transcript}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !transcript.contains(&pool.password),
+        "the password was echoed"
+    );
+    assert!(
+        transcript.contains("is not a user pool id"),
+        "a bad answer was not refused as typed"
+    );
+    assert!(transcript.contains(&format!("signed in as {}", pool.username)));
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(&secret), 0o600);
+    let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
+    assert!(
+        !transcript.contains(&shared),
+        "the shared secret was printed"
+    );
+
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-c", config.to_str().unwrap()]).start();
+    let doc = wait_for_credentials(
+        &socket,
+        Some(format!("{shared}\n").as_bytes()),
+        Duration::from_secs(20),
+    );
+    assert_eq!(doc["Version"], 1);
+    assert_eq!(mode(&socket), 0o600);
+    drop(daemon);
+}
