@@ -430,3 +430,52 @@ fn nc_and_curl_get_the_same_credentials_from_activated_sockets() {
     );
     assert_eq!(unauthorized, "401");
 }
+
+/// LISTEN_FDS promising descriptors that are not there, or more than LISTEN_FDNAMES names: a
+/// start-up error that says how to run it, never a guess by position.
+#[test]
+fn missing_descriptors_are_a_clear_startup_error() {
+    let pool = Pool::seed(Emulator::shared(), SeedOptions::default());
+    let bin = env!("CARGO_BIN_EXE_cognitod");
+    for (fds, names) in [("2", "unix"), ("1", "unix")] {
+        // exec keeps the shell's pid, so LISTEN_PID=$$ names cognitod; fd 3 is not open.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "LISTEN_PID=$$ LISTEN_FDS={fds} LISTEN_FDNAMES={names} exec {bin} serve -e"
+            ))
+            .envs(pool.env())
+            .env("AWS_ENDPOINT_URL", Emulator::shared().url())
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "LISTEN_FDS={fds} LISTEN_FDNAMES={names} accepted"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("socket activation:"), "{err}");
+        assert!(err.contains(".socket units"), "{err}");
+    }
+}
+
+/// A sign-in that fails for good still makes the service ready, with the cause in STATUS=.
+#[test]
+fn notify_status_names_a_failed_sign_in() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let notify = NotifySocket::bind(dir.path());
+    let socket = dir.path().join("c.sock");
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+        .envs(pool.env())
+        .env("COGNITO_PASSWORD", "Wrong-Password-0")
+        .env("NOTIFY_SOCKET", notify.path.to_str().unwrap())
+        .start();
+    let ready = notify.wait_for("READY=1", 0, |m| m.contains("READY=1"));
+    let message = &notify.all()[ready];
+    assert!(message.contains("STATUS=sign-in failed: "), "{message}");
+    assert!(message.contains("NotAuthorizedException"), "{message}");
+    assert!(message.contains("check the password"), "{message}");
+    assert!(!message.contains("Wrong-Password-0"));
+    drop(daemon);
+}
