@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn cognitod(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cognitod")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cognitod"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn install_into(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -27,13 +30,29 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = install_into(
         dir.path(),
-        &["--dry-run", "--bin", "/usr/bin/cognitod", "-s", "unix,tcp,http", "-g", "cognitod-clients"],
+        &[
+            "--dry-run",
+            "--bin",
+            "/usr/bin/cognitod",
+            "-s",
+            "unix,tcp,http",
+            "-g",
+            "cognitod-clients",
+        ],
     );
     assert!(out.status.success());
     let printed = String::from_utf8(out.stdout).unwrap();
     for unit in UNITS {
-        let golden = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(unit)).unwrap();
-        assert!(printed.contains(&golden), "{unit} not printed as its golden file");
+        let golden = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden")
+                .join(unit),
+        )
+        .unwrap();
+        assert!(
+            printed.contains(&golden),
+            "{unit} not printed as its golden file"
+        );
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -41,16 +60,35 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
 #[test]
 fn written_units_pass_systemd_analyze_verify_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let out = install_into(dir.path(), &["-s", "unix", "-s", "tcp", "-s", "http", "-g", "nogroup", "-u", "root"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let paths: Vec<String> = UNITS.iter().map(|u| dir.path().join(u).display().to_string()).collect();
+    let out = install_into(
+        dir.path(),
+        &[
+            "-s", "unix", "-s", "tcp", "-s", "http", "-g", "nogroup", "-u", "root",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths: Vec<String> = UNITS
+        .iter()
+        .map(|u| dir.path().join(u).display().to_string())
+        .collect();
     let verify = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .args(&paths)
         .output()
         .expect("systemd-analyze (package systemd)");
-    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
-    assert!(verify.status.success() && said.trim().is_empty(), "systemd-analyze verify said:\n{said}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify said:\n{said}"
+    );
 }
 
 #[test]
@@ -80,18 +118,28 @@ fn the_service_exposure_score_is_at_most_1_2() {
 #[test]
 fn refuses_to_overwrite_a_changed_unit_without_force_and_removes_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(install_into(dir.path(), &["-s", "unix,http"]).status.success());
+    assert!(install_into(dir.path(), &["-s", "unix,http"])
+        .status
+        .success());
     let service = dir.path().join("cognitod.service");
     std::fs::write(&service, "# edited by hand\n").unwrap();
     let refused = install_into(dir.path(), &["-s", "unix,http"]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("--force") && err.contains("cognitod.service"), "{err}");
-    assert_eq!(std::fs::read_to_string(&service).unwrap(), "# edited by hand\n");
+    assert!(
+        err.contains("--force") && err.contains("cognitod.service"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&service).unwrap(),
+        "# edited by hand\n"
+    );
     let forced = install_into(dir.path(), &["-s", "unix,http", "--force"]);
     assert!(forced.status.success());
     assert!(String::from_utf8_lossy(&forced.stdout).contains("replaced"));
-    assert!(std::fs::read_to_string(&service).unwrap().contains("Type=notify"));
+    assert!(std::fs::read_to_string(&service)
+        .unwrap()
+        .contains("Type=notify"));
     let removed = install_into(dir.path(), &["-s", "unix,http", "--remove"]);
     assert!(removed.status.success());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -102,7 +150,10 @@ fn bad_flags_name_the_flag_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     for (args, expected) in [
         (vec!["--permissions", "rw"], "--permissions"),
-        (vec!["-s", "tcp,http", "-P", "9000"], "--tcp-port and --http-port"),
+        (
+            vec!["-s", "tcp,http", "-P", "9000"],
+            "--tcp-port and --http-port",
+        ),
         (vec!["-H", "example.com"], "IP address"),
         (vec!["-n", "bad/name"], "--server-name"),
         (vec!["-c", "relative.json"], "absolute path"),
