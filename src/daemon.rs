@@ -17,7 +17,7 @@ use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
 use crate::config::{self, Config, CredentialType, Environment};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
-use crate::listeners::{self, Bound};
+use crate::listeners::{self, Bound, Transport};
 use crate::notify;
 use crate::serve::{self, Context};
 
@@ -154,10 +154,14 @@ fn labels(sockets: &[Bound]) -> String {
         .join(", ")
 }
 
+/// The transports served, in a fixed order whatever order systemd passed the sockets in.
 fn transports(sockets: &[Bound]) -> String {
-    let mut names: Vec<&str> = sockets.iter().map(|b| b.transport.name()).collect();
-    names.dedup();
-    names.join(", ")
+    [Transport::Unix, Transport::Tcp, Transport::Http]
+        .into_iter()
+        .filter(|t| sockets.iter().any(|b| b.transport == *t))
+        .map(Transport::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 type Running = Arc<Mutex<(JoinHandle<()>, JoinHandle<()>)>>;

@@ -131,7 +131,11 @@ Type=notify
 NotifyAccess=main
 # No -c: the configuration arrives as the credential `config` and is found there.
 ExecStart={binary} serve
-ExecReload=/bin/kill -HUP $MAINPID
+# Reload: check the new configuration as root first (a broken one fails the reload and the
+# running daemon keeps its own). systemd copies credentials only when the service starts, so
+# the reload then restarts it; the sockets keep accepting meanwhile, clients only wait.
+ExecReload=+{binary} check -c {config}
+ExecReload=+/bin/systemctl --no-block restart %n
 Restart=on-failure
 RestartSec=1
 WatchdogSec={WATCHDOG_SEC}
@@ -175,6 +179,7 @@ SystemCallFilter=~@privileged @resources
 SystemCallErrorNumber=EPERM
 ",
         binary = plan.binary.display(),
+        config = plan.config_path.display(),
     )
 }
 

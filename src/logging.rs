@@ -70,7 +70,12 @@ pub fn init() -> Destination {
         if let Ok(journal) = tracing_journald::layer() {
             tracing_subscriber::registry()
                 .with(filter())
-                .with(journal.with_syslog_identifier("cognitod".into()))
+                .with(
+                    journal
+                        .with_syslog_identifier("cognitod".into())
+                        // Plain field names (EVENT, OUTCOME, LISTENER, PEER) for journalctl queries.
+                        .with_field_prefix(None),
+                )
                 .init();
             return Destination::Journal;
         }

@@ -1,0 +1,286 @@
+//! End to end in a real systemd (a container booted per run): `cognitod configure` and
+//! `cognitod install --enable`, socket activation, socket ownership enforced by the kernel,
+//! reload, stop, a SIGKILL under load, the journal and `systemctl status`.
+
+mod common;
+mod systemd_box;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use systemd_box::SystemdBox;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text:?}"))
+}
+
+#[test]
+fn installed_with_configure_and_install_in_a_real_systemd() {
+    let began = Instant::now();
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let (tcp, http) = (free_port(), free_port());
+    let b = SystemdBox::boot();
+
+    b.copy_in(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cognitod")),
+        "/usr/bin/cognitod",
+        0o755,
+    );
+    b.copy_in(
+        &repo().join("tests/e2e/load_clients.py"),
+        "/root/load_clients.py",
+        0o644,
+    );
+    b.sh_ok("groupadd clients && useradd -m -G clients alice && useradd -m mallory");
+    b.write_file(
+        "/root/password",
+        format!("{}\n", pool.password).as_bytes(),
+        0o600,
+    );
+    // The emulator stands in for Cognito; verbose logs so requests show in the journal.
+    b.write_file(
+        "/etc/systemd/system/cognitod.service.d/test.conf",
+        format!(
+            "[Service]\nEnvironment=AWS_ENDPOINT_URL={} RUST_LOG=debug\n",
+            emulator.url()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let configured = b.exec_ok(&[
+        "cognitod",
+        "configure",
+        "--non-interactive",
+        "--username",
+        &pool.username,
+        "--password-file",
+        "/root/password",
+        "--app-id",
+        &pool.client_id,
+        "--user-pool-id",
+        &pool.user_pool_id,
+        "--identity-pool-id",
+        &pool.identity_pool_id,
+        "-s",
+        "unix,tcp,http",
+        "-g",
+        "clients",
+    ]);
+    assert!(
+        configured.contains("wrote /etc/cognitod/config.json"),
+        "{configured}"
+    );
+    assert_eq!(
+        b.exec_ok(&["stat", "-c", "%U:%G %a", "/etc/cognitod/config.json"])
+            .trim(),
+        "root:root 600"
+    );
+
+    let installed = b.exec_ok(&[
+        "cognitod",
+        "install",
+        "--enable",
+        "-s",
+        "unix,tcp,http",
+        "-g",
+        "clients",
+        "-H",
+        "127.0.0.1",
+        "--tcp-port",
+        &tcp.to_string(),
+        "--http-port",
+        &http.to_string(),
+    ]);
+    assert!(installed.contains("enabled and started"), "{installed}");
+
+    // Socket activation: nothing runs until the first client.
+    let state = b.exec(&["systemctl", "is-active", "cognitod.service"]);
+    assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "inactive");
+    let first = json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]));
+    assert_eq!(first["Version"], 1);
+    assert!(first["AccessKeyId"].is_string());
+    assert_eq!(
+        b.exec_ok(&["systemctl", "is-active", "cognitod.service"])
+            .trim(),
+        "active"
+    );
+
+    // The socket's owner and mode, enforced by the kernel.
+    assert_eq!(
+        b.exec_ok(&["stat", "-c", "%U:%G %a", "/run/cognitod.sock"])
+            .trim(),
+        "root:clients 660"
+    );
+    let alice = b.exec_as("alice", &["nc", "-U", "-N", "/run/cognitod.sock"]);
+    assert!(
+        String::from_utf8_lossy(&alice.stdout).contains("AccessKeyId"),
+        "{alice:?}"
+    );
+    let mallory = b.exec_as("mallory", &["nc", "-U", "-N", "/run/cognitod.sock"]);
+    assert!(!String::from_utf8_lossy(&mallory.stdout).contains("AccessKeyId"));
+    assert!(
+        String::from_utf8_lossy(&mallory.stderr).contains("Permission denied"),
+        "{mallory:?}"
+    );
+
+    // tcp and http answer the same.
+    let over_tcp = json(&b.exec_ok(&["nc", "-N", "127.0.0.1", &tcp.to_string()]));
+    let over_http = json(&b.exec_ok(&["curl", "-sS", &format!("http://127.0.0.1:{http}/")]));
+    assert_eq!(over_tcp["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(over_http["AccessKeyId"], first["AccessKeyId"]);
+
+    // systemctl status shows the one-line STATUS.
+    let status = String::from_utf8_lossy(
+        &b.exec(&["systemctl", "status", "--no-pager", "cognitod.service"])
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        status.contains("Status: \"serving on unix, tcp, http; credentials valid until"),
+        "{status}"
+    );
+
+    // The journal: sign-in and requests with their fields, and no secret.
+    b.wait_for_journal(
+        "cognitod.service",
+        "credentials obtained",
+        Duration::from_secs(10),
+    );
+    let fields = b.sh_ok("journalctl -u cognitod.service -o json --no-pager");
+    assert!(
+        fields.contains("\"EVENT\":\"signed_in\""),
+        "no sign-in event with fields"
+    );
+    assert!(
+        fields.contains("\"OUTCOME\":\"Served\""),
+        "no request with its outcome field"
+    );
+    assert!(
+        fields.contains("\"LISTENER\":\"unix\""),
+        "no listener field"
+    );
+    assert!(fields.contains("uid=0"), "no peer uid field");
+    for secret in [
+        pool.password.as_str(),
+        first["SecretAccessKey"].as_str().unwrap(),
+        first["SessionToken"].as_str().unwrap(),
+    ] {
+        assert!(!fields.contains(secret), "a secret is in the journal");
+    }
+
+    // A broken configuration: the reload fails, saying why, and the daemon keeps serving.
+    b.sh_ok("cp /etc/cognitod/config.json /root/good.json && printf '{\"global\": {\"colour\": 1}}' > /etc/cognitod/config.json");
+    let refused = b.exec(&["systemctl", "reload", "cognitod.service"]);
+    assert!(
+        !refused.status.success(),
+        "a broken configuration was reloaded"
+    );
+    b.wait_for_journal(
+        "cognitod.service",
+        "unknown field `colour`",
+        Duration::from_secs(10),
+    );
+    assert!(json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]))["AccessKeyId"].is_string());
+    b.sh_ok("cp /root/good.json /etc/cognitod/config.json");
+
+    // systemctl reload applies a changed configuration: now tokens are handed out.
+    b.exec_ok(&[
+        "cognitod",
+        "configure",
+        "--non-interactive",
+        "--force",
+        "-C",
+        "tokens",
+        "--username",
+        &pool.username,
+        "--password-file",
+        "/root/password",
+        "--app-id",
+        &pool.client_id,
+        "--user-pool-id",
+        &pool.user_pool_id,
+        "-s",
+        "unix,tcp,http",
+        "-g",
+        "clients",
+    ]);
+    b.exec_ok(&["systemctl", "reload", "cognitod.service"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]));
+        if answer["id_token"].is_string() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload did not apply: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // SIGKILL while 50 clients keep connecting: systemd restarts it, the socket stays, nobody is
+    // refused.
+    let load = std::thread::scope(|scope| {
+        let clients = scope.spawn(|| {
+            b.exec_ok(&[
+                "python3",
+                "/root/load_clients.py",
+                "/run/cognitod.sock",
+                "50",
+                "8",
+            ])
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        b.exec_ok(&["systemctl", "kill", "-s", "SIGKILL", "cognitod.service"]);
+        clients.join().unwrap()
+    });
+    let counts = json(&load);
+    println!("50 clients for 8 s with a SIGKILL at 3 s: {counts}");
+    assert_eq!(counts.get("refused"), None, "{counts}");
+    assert!(counts["served"].as_u64().unwrap() > 100, "{counts}");
+    let restarts = b.exec_ok(&[
+        "systemctl",
+        "show",
+        "-p",
+        "NRestarts",
+        "--value",
+        "cognitod.service",
+    ]);
+    assert!(
+        restarts.trim().parse::<u32>().unwrap() >= 1,
+        "not restarted: {restarts}"
+    );
+
+    // A clean stop: our own stopping line, and a successful result.
+    b.exec_ok(&["systemctl", "stop", "cognitod.service"]);
+    let journal = b.journal("cognitod.service");
+    assert!(
+        journal.contains("stopping: no new connections"),
+        "{journal}"
+    );
+    let result = b.exec_ok(&[
+        "systemctl",
+        "show",
+        "-p",
+        "Result",
+        "--value",
+        "cognitod.service",
+    ]);
+    assert_eq!(result.trim(), "success");
+
+    println!(
+        "end-to-end in systemd took {:?} (box boot {:?})",
+        began.elapsed(),
+        b.boot_time()
+    );
+}
