@@ -278,6 +278,30 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
     ]);
     assert_eq!(result.trim(), "success");
 
+    // --remove undoes the install: sockets stopped and disabled, unit files gone.
+    b.exec_ok(&["cognitod", "install", "--remove", "-s", "unix,tcp,http"]);
+    for unit in [
+        "cognitod.socket",
+        "cognitod-tcp.socket",
+        "cognitod-http.socket",
+    ] {
+        let active = b.exec(&["systemctl", "is-active", unit]);
+        assert_ne!(
+            String::from_utf8_lossy(&active.stdout).trim(),
+            "active",
+            "{unit} still active"
+        );
+        let path = format!("/etc/systemd/system/{unit}");
+        assert!(
+            !b.exec(&["test", "-e", &path]).status.success(),
+            "{path} left behind"
+        );
+    }
+    assert!(!b
+        .exec(&["test", "-e", "/run/cognitod.sock"])
+        .status
+        .success());
+
     println!(
         "end-to-end in systemd took {:?} (box boot {:?})",
         began.elapsed(),
