@@ -550,10 +550,10 @@ mod tests {
         }
     }
 
-    /// Compares with tests/golden/NAME; `UPDATE_GOLDEN=1 cargo test` rewrites the files.
+    /// Compares with systemd/NAME (the units the packages ship); `UPDATE_GOLDEN=1 cargo test` rewrites the files.
     fn golden(name: &str, text: &str) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
+            .join("systemd")
             .join(name);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

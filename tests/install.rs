@@ -45,7 +45,7 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
     for unit in UNITS {
         let golden = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/golden")
+                .join("systemd")
                 .join(unit),
         )
         .unwrap();
