@@ -25,6 +25,8 @@ pub enum Command {
     Configure(ConfigureArgs),
     /// Validate a configuration and, with --login, sign in once.
     Check(CheckArgs),
+    /// Print credentials from the daemon as credential_process JSON (for ~/.aws/config).
+    Get(GetArgs),
 }
 
 /// A transport the daemon serves on.
@@ -332,4 +334,24 @@ pub struct ConfigureArgs {
     /// Directory for the units when installing.
     #[arg(long = "install-dir", default_value = "/etc/systemd/system")]
     pub install_dir: PathBuf,
+}
+
+/// Flags of `cognitod get`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct GetArgs {
+    /// The daemon's unix socket [default: /run/cognitod.sock].
+    #[arg(long = "socket", conflicts_with_all = ["tcp", "url"])]
+    pub socket: Option<PathBuf>,
+
+    /// The daemon's raw TCP listener, HOST:PORT.
+    #[arg(long = "tcp", conflicts_with = "url")]
+    pub tcp: Option<String>,
+
+    /// The daemon's HTTP listener, e.g. http://127.0.0.1:8080/.
+    #[arg(long = "url")]
+    pub url: Option<String>,
+
+    /// File holding the shared secret (or set COGNITOD_SECRET); never given as an argument.
+    #[arg(long = "secret-file")]
+    pub secret_file: Option<PathBuf>,
 }

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod cognito;
 pub mod config;
 pub mod configure;

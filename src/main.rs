@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Install(args) => cognitod::install::run(&args),
         Command::Configure(args) => cognitod::configure::run(&args),
         Command::Check(args) => cognitod::check::run(&args),
+        Command::Get(args) => Ok(cognitod::client::run(&args)),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,303 @@
+//! `cognitod get`: the client to put in `credential_process`, so nobody depends on which netcat a
+//! system has. Synchronous on purpose: it runs once per AWS CLI call, and a process that starts no
+//! runtime answers in a few milliseconds.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::GetArgs;
+use crate::secret::Secret;
+
+/// Connecting to the daemon: it is local, so anything slower means it is not there.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Waiting for the answer: above the daemon's 3 s wait for a first sign-in, well under the SDKs'
+/// 5 s credential timeout.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(3500);
+/// Largest answer accepted (credentials are a few KiB).
+const MAX_ANSWER: u64 = 64 * 1024;
+/// Where the packaged daemon listens.
+pub const DEFAULT_SOCKET: &str = "/run/cognitod.sock";
+/// The variable that may hold the shared secret (an argument would show in `ps`).
+pub const SECRET_VARIABLE: &str = "COGNITOD_SECRET";
+
+/// Why no credentials were printed; each says the cause and the fix in one line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GetError {
+    /// The daemon could not be reached.
+    #[error("cannot reach cognitod at {target}: {cause}; {fix}")]
+    Unreachable {
+        /// Socket path or address.
+        target: String,
+        /// The system's words.
+        cause: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// The daemon did not answer in time.
+    #[error(
+        "cognitod at {target} did not answer within {timeout:?}; check `journalctl -u cognitod`"
+    )]
+    Timeout {
+        /// Socket path or address.
+        target: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The shared secret was refused.
+    #[error("cognitod refused the shared secret; give the right one with --secret-file or {SECRET_VARIABLE}")]
+    NotAuthorized,
+    /// The daemon has no credentials to give.
+    #[error("cognitod has no credentials: {0}")]
+    Unavailable(String),
+    /// The answer is not credential_process JSON.
+    #[error("unexpected answer from cognitod ({0}); is it serving IAM credentials (credential_type iam)?")]
+    Malformed(String),
+    /// The secret could not be read.
+    #[error("cannot read the shared secret from {path}: {cause}")]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: String,
+    },
+}
+
+/// `cognitod get`.
+pub fn run(args: &GetArgs) -> ExitCode {
+    match fetch(args) {
+        Ok(document) => {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(document.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cognitod get: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The credential_process document from the daemon, checked.
+pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
+    let secret = secret(args)?;
+    let answer = if let Some(url) = &args.url {
+        over_http(url, secret.as_ref())?
+    } else if let Some(address) = &args.tcp {
+        over_tcp(address, secret.as_ref())?
+    } else {
+        let path = args.socket.as_deref().unwrap_or(Path::new(DEFAULT_SOCKET));
+        over_unix(path, secret.as_ref())?
+    };
+    check(answer)
+}
+
+fn secret(args: &GetArgs) -> Result<Option<Secret>, GetError> {
+    if let Some(path) = &args.secret_file {
+        let text = std::fs::read_to_string(path).map_err(|e| GetError::Secret {
+            path: path.clone(),
+            cause: e.to_string(),
+        })?;
+        return Ok(Some(Secret::new(
+            text.trim_end_matches(['\n', '\r']).to_owned(),
+        )));
+    }
+    Ok(std::env::var(SECRET_VARIABLE)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new))
+}
+
+fn unreachable(target: &str, err: &std::io::Error) -> GetError {
+    use std::io::ErrorKind::*;
+    let fix = match err.kind() {
+        NotFound => {
+            "is cognitod running? (systemctl enable --now cognitod.socket, or give --socket)"
+        }
+        PermissionDenied => {
+            "this user may not use the socket: join the socket's group (ls -l on it)"
+        }
+        ConnectionRefused => "nothing listens there: start cognitod, or check --socket/--tcp",
+        _ => "check that cognitod runs and where it listens",
+    };
+    GetError::Unreachable {
+        target: target.to_owned(),
+        cause: err.to_string(),
+        fix,
+    }
+}
+
+fn exchange(
+    mut stream: impl Read + Write,
+    target: &str,
+    secret: Option<&Secret>,
+) -> Result<String, GetError> {
+    if let Some(secret) = secret {
+        let mut line = zeroize::Zeroizing::new(secret.expose().as_bytes().to_vec());
+        line.push(b'\n');
+        stream
+            .write_all(&line)
+            .map_err(|e| unreachable(target, &e))?;
+    }
+    let mut answer = String::new();
+    match stream.take(MAX_ANSWER).read_to_string(&mut answer) {
+        Ok(_) => Ok(answer),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(GetError::Timeout {
+                target: target.to_owned(),
+                timeout: READ_TIMEOUT,
+            })
+        }
+        Err(e) => Err(unreachable(target, &e)),
+    }
+}
+
+fn over_unix(path: &Path, secret: Option<&Secret>) -> Result<String, GetError> {
+    let target = path.display().to_string();
+    // A unix connect does not block on a listening socket (it queues), so no connect timeout.
+    let stream = UnixStream::connect(path).map_err(|e| unreachable(&target, &e))?;
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .and_then(|_| stream.set_write_timeout(Some(READ_TIMEOUT)))
+        .map_err(|e| unreachable(&target, &e))?;
+    exchange(stream, &target, secret)
+}
+
+fn over_tcp(address: &str, secret: Option<&Secret>) -> Result<String, GetError> {
+    let addrs: Vec<_> = address
+        .to_socket_addrs()
+        .map_err(|e| unreachable(address, &e))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(READ_TIMEOUT))
+                    .and_then(|_| stream.set_write_timeout(Some(READ_TIMEOUT)))
+                    .map_err(|e| unreachable(address, &e))?;
+                return exchange(stream, address, secret);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => unreachable(address, &e),
+        None => GetError::Unreachable {
+            target: address.to_owned(),
+            cause: "the name has no address".into(),
+            fix: "give --tcp HOST:PORT, e.g. 127.0.0.1:5500",
+        },
+    })
+}
+
+fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(READ_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    if let Some(secret) = secret {
+        request = request.header(crate::serve::http::SECRET_HEADER, secret.expose());
+    }
+    let mut response = request.call().map_err(|e| match e {
+        ureq::Error::Timeout(_) => GetError::Timeout {
+            target: url.to_owned(),
+            timeout: READ_TIMEOUT,
+        },
+        ureq::Error::Io(io) => unreachable(url, &io),
+        other => GetError::Unreachable {
+            target: url.to_owned(),
+            cause: other.to_string(),
+            fix: "check the --url (http://127.0.0.1:8080/ by default)",
+        },
+    })?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_string()
+        .map_err(|e| GetError::Malformed(e.to_string()))
+}
+
+/// Passes a credential_process document on; turns the daemon's errors into ours.
+pub fn check(answer: String) -> Result<String, GetError> {
+    let value: serde_json::Value = serde_json::from_str(answer.trim())
+        .map_err(|_| GetError::Malformed(format!("{} bytes that are not JSON", answer.len())))?;
+    if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
+        return Err(if error == "not authorized" {
+            GetError::NotAuthorized
+        } else {
+            GetError::Unavailable(
+                error
+                    .strip_prefix("credentials unavailable: ")
+                    .unwrap_or(error)
+                    .to_owned(),
+            )
+        });
+    }
+    if value.get("Version").and_then(|v| v.as_u64()) != Some(1) {
+        return Err(GetError::Malformed("no \"Version\": 1".into()));
+    }
+    for key in [
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    ] {
+        if !value.get(key).is_some_and(|v| v.is_string()) {
+            return Err(GetError::Malformed(format!("no {key}")));
+        }
+    }
+    let mut document = answer.trim_end().to_owned();
+    document.push('\n');
+    Ok(document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_credentials_and_names_each_failure() {
+        let good = r#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"2026-01-01T00:00:00Z"}"#;
+        assert_eq!(check(good.into()).unwrap(), format!("{good}\n"));
+        assert_eq!(
+            check("{\"error\":\"not authorized\"}\n".into()),
+            Err(GetError::NotAuthorized)
+        );
+        assert_eq!(
+            check("{\"error\":\"credentials unavailable: sign-in failed\"}".into()),
+            Err(GetError::Unavailable("sign-in failed".into()))
+        );
+        assert!(matches!(
+            check("garbage".into()),
+            Err(GetError::Malformed(_))
+        ));
+        assert!(matches!(
+            check(r#"{"id_token":"x"}"#.into()),
+            Err(GetError::Malformed(_))
+        ));
+        let no_secret = r#"{"Version":1,"AccessKeyId":"A","SessionToken":"T","Expiration":"x"}"#;
+        assert!(check(no_secret.into())
+            .unwrap_err()
+            .to_string()
+            .contains("SecretAccessKey"));
+    }
+}

@@ -1,0 +1,204 @@
+//! `cognitod get`, the credential_process client: the same credentials over the unix socket, TCP
+//! and HTTP, the secret from a file or COGNITOD_SECRET, and each failure a non-zero exit with one
+//! line that names the cause and the fix.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const SECRET: &str = "get-test-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cognitod"))
+        .arg("get")
+        .args(args)
+        .env_remove("COGNITOD_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// The one stderr line of a failed `get`.
+fn failure(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty(), "printed something on failure");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    err
+}
+
+#[test]
+fn get_prints_the_same_credentials_over_every_transport() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let socket = dir.path().join("c.sock");
+    let (tcp, http) = (free_port(), free_port());
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#),
+    )
+    .unwrap();
+    let _daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &[
+            "-e",
+            "-c",
+            config.to_str().unwrap(),
+            "-s",
+            "unix,tcp,http",
+            "-S",
+            socket.to_str().unwrap(),
+            "--auth-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+    )
+    .envs(pool.env())
+    .start();
+    let expected = wait_for_credentials(
+        &socket,
+        Some(format!("{SECRET}\n").as_bytes()),
+        Duration::from_secs(20),
+    );
+
+    let secret_path = secret_file.to_str().unwrap();
+    let url = format!("http://127.0.0.1:{http}/");
+    let tcp_address = format!("127.0.0.1:{tcp}");
+    for (args, env) in [
+        (
+            vec![
+                "--socket",
+                socket.to_str().unwrap(),
+                "--secret-file",
+                secret_path,
+            ],
+            vec![],
+        ),
+        (
+            vec!["--socket", socket.to_str().unwrap()],
+            vec![("COGNITOD_SECRET", SECRET)],
+        ),
+        (
+            vec!["--tcp", tcp_address.as_str(), "--secret-file", secret_path],
+            vec![],
+        ),
+        (
+            vec!["--url", url.as_str()],
+            vec![("COGNITOD_SECRET", SECRET)],
+        ),
+    ] {
+        let started = Instant::now();
+        let out = get(&args, &env);
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc, expected, "{args:?}");
+        println!("cognitod get {args:?}: {took:?}");
+    }
+
+    // The wrong secret: refused, and said so.
+    let err = failure(&get(
+        &["--socket", socket.to_str().unwrap()],
+        &[("COGNITOD_SECRET", "nope")],
+    ));
+    assert!(
+        err.contains("refused the shared secret") && err.contains("--secret-file"),
+        "{err}"
+    );
+    let err = failure(&get(&["--url", &url], &[]));
+    assert!(err.contains("refused the shared secret"), "{err}");
+}
+
+#[test]
+fn get_failures_name_the_cause_and_the_fix() {
+    let dir = temp_dir();
+    // Daemon down: no socket file.
+    let missing = dir.path().join("none.sock");
+    let err = failure(&get(&["--socket", missing.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("No such file") && err.contains("systemctl enable --now cognitod.socket"),
+        "{err}"
+    );
+
+    // Refused: a stale socket file nobody listens on.
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let err = failure(&get(&["--socket", stale.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("refused") && err.contains("start cognitod"),
+        "{err}"
+    );
+    let err = failure(&get(&["--tcp", &format!("127.0.0.1:{}", free_port())], &[]));
+    assert!(err.contains("refused"), "{err}");
+
+    // Malformed: something else answers.
+    let other = dir.path().join("other.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&other).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"hello, I am not cognitod\n").unwrap();
+    });
+    let err = failure(&get(&["--socket", other.to_str().unwrap()], &[]));
+    assert!(err.contains("unexpected answer"), "{err}");
+    server.join().unwrap();
+
+    // A daemon that never answers: cut off by the read timeout, well under the SDKs' 5 s.
+    let silent = dir.path().join("silent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    let hold = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(6));
+        drop(s);
+    });
+    let started = Instant::now();
+    let err = failure(&get(&["--socket", silent.to_str().unwrap()], &[]));
+    let waited = started.elapsed();
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(waited < Duration::from_millis(4500), "waited {waited:?}");
+    hold.join().unwrap();
+}
+
+#[test]
+fn get_reports_a_daemon_without_credentials() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+        .envs(pool.env())
+        .env("COGNITO_PASSWORD", "Wrong-Password-5")
+        .start();
+    daemon.wait_for_log("NotAuthorizedException", Duration::from_secs(20));
+    let err = failure(&get(&["--socket", socket.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("cognitod has no credentials") && err.contains("NotAuthorizedException"),
+        "{err}"
+    );
+    assert!(!err.contains("Wrong-Password-5"));
+}
