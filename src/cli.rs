@@ -111,6 +111,14 @@ pub struct ServeArgs {
     /// File holding the shared secret clients must send.
     #[arg(long = "auth-secret-file")]
     pub auth_secret_file: Option<PathBuf>,
+
+    /// Also answer as IMDSv2 on the http listener (for clients that cannot use /ecs).
+    #[arg(long = "imds")]
+    pub imds: bool,
+
+    /// A Host header value the http listener accepts besides loopback and localhost (repeatable).
+    #[arg(long = "allowed-host")]
+    pub allowed_host: Vec<String>,
 }
 
 /// Flags of `cognitod install`.

@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
-use zeroize::Zeroizing;
 
 use crate::cognito::auth::{Tokens, UserPool};
 use crate::cognito::identity::{AwsCredentials, IdentityPool};
 use crate::cognito::UpstreamError;
+use crate::documents::Documents;
 use crate::expiry::Expiry;
 
 /// How long a client that arrives before the first sign-in finished waits for it: below every
@@ -59,10 +58,10 @@ impl Material {
     }
 }
 
-/// An answer ready to send, rendered once per renewal.
+/// An answer ready to send, rendered once per renewal in every format a client may ask for.
 pub struct Issued {
-    /// The raw-protocol answer: one JSON document and a newline.
-    pub raw: Zeroizing<Vec<u8>>,
+    /// The documents, zeroed when the last client is done with them.
+    pub documents: Documents,
     /// When the material expires.
     pub expiry: Expiry,
     /// Last moment it may be handed out.
@@ -77,66 +76,13 @@ impl std::fmt::Debug for Issued {
     }
 }
 
-/// The credential_process document.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ProcessCredentials<'a> {
-    version: u8,
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    session_token: &'a str,
-    expiration: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account_id: Option<&'a str>,
-}
-
-/// The tokens document of the original tool.
-#[derive(Serialize)]
-struct TokenDocument<'a> {
-    id_token: &'a str,
-    access_token: &'a str,
-    token_expires: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
-}
-
-/// Serializes into a buffer large enough never to reallocate, so no unzeroed copy of a secret is
-/// left behind in freed memory.
-fn render_json(value: &impl Serialize) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
-    serde_json::to_writer(&mut *out, value).expect("serializing strings into memory cannot fail");
-    out.push(b'\n');
-    out
-}
-
 impl Issued {
     /// Renders the answers for new material.
     pub fn render(material: &Material, expose_refresh_token: bool) -> Issued {
         let expiry = material.expiry();
-        let expiration = expiry.rfc3339();
-        let raw = match material {
-            Material::Iam(c) => render_json(&ProcessCredentials {
-                version: 1,
-                access_key_id: &c.access_key_id,
-                secret_access_key: c.secret_access_key.expose(),
-                session_token: c.session_token.expose(),
-                expiration: &expiration,
-                account_id: c.account_id.as_deref(),
-            }),
-            Material::Tokens(t) => render_json(&TokenDocument {
-                id_token: t.id_token.expose(),
-                access_token: t.access_token.expose(),
-                token_expires: &expiration,
-                refresh_token: t
-                    .refresh_token
-                    .as_ref()
-                    .filter(|_| expose_refresh_token)
-                    .map(|s| s.expose()),
-            }),
-        };
         let serve_margin = MAX_SERVE_MARGIN.min(expiry.lifetime / 10);
         Issued {
-            raw,
+            documents: Documents::render(material, expose_refresh_token),
             serve_until: expiry
                 .deadline
                 .checked_sub(serve_margin)
@@ -548,7 +494,7 @@ mod tests {
     }
 
     fn parse(issued: &Issued) -> serde_json::Value {
-        serde_json::from_slice(&issued.raw).unwrap()
+        serde_json::from_slice(&issued.documents.raw).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -688,7 +634,7 @@ mod tests {
             account_id: None,
         });
         let issued = Issued::render(&material, false);
-        assert_eq!(issued.raw.last(), Some(&b'\n'));
+        assert_eq!(issued.documents.raw.last(), Some(&b'\n'));
         let doc = parse(&issued);
         assert_eq!(doc["Version"], 1);
         assert_eq!(doc["AccessKeyId"], "AKIAX");

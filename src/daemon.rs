@@ -19,6 +19,8 @@ use crate::config::{self, Config, CredentialType, Environment};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
+use crate::serve::guard::HttpPolicy;
+use crate::serve::imds::Imds;
 use crate::serve::{self, Context};
 
 /// How long a reload waits for the new configuration's first sign-in before switching anyway.
@@ -81,6 +83,12 @@ impl Engine {
             context: Arc::new(Context {
                 store,
                 secret: config.auth_secret.clone(),
+                http: HttpPolicy {
+                    allowed_hosts: config.allowed_hosts.clone(),
+                    imds: config.imds.then(|| {
+                        Imds::new(config.cognito.role_arn.as_deref(), &config.cognito.region)
+                    }),
+                },
             }),
             refresher,
         }

@@ -55,17 +55,22 @@ impl Expiry {
 
     /// RFC 3339 in UTC without fractions, e.g. `2026-11-28T10:41:08Z`, as strict parsers want.
     pub fn rfc3339(&self) -> String {
-        let at = self.at.to_offset(time::UtcOffset::UTC);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        )
+        rfc3339(self.at)
     }
+}
+
+/// A time as RFC 3339 in UTC without fractions, e.g. `2026-11-28T10:41:08Z`.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 #[cfg(test)]

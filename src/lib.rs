@@ -13,6 +13,7 @@ pub mod config;
 pub mod configure;
 pub mod credentials;
 pub mod daemon;
+pub mod documents;
 pub mod expiry;
 pub mod install;
 pub mod listeners;

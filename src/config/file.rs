@@ -46,6 +46,7 @@ struct RawGlobal {
     auth_secret_file: Option<Value>,
     expose_refresh_token: Option<Value>,
     retries: Option<Value>,
+    imds: Option<Value>,
     /// Written by the original config builder; accepted so old files load, then ignored.
     log_path: Option<Value>,
     /// Written by the original config builder; accepted so old files load, then ignored.
@@ -62,6 +63,7 @@ struct RawServer {
     http_port: Option<Value>,
     socket_path: Option<Value>,
     permissions: Option<Value>,
+    allowed_hosts: Option<Value>,
 }
 
 /// `cognito`: the user, the pools and the flows.
@@ -230,6 +232,7 @@ impl File<'_> {
             auth_secret_file,
             expose_refresh_token,
             retries,
+            imds,
             log_path,
             install_dir,
         } = raw;
@@ -294,15 +297,24 @@ impl File<'_> {
                 });
             }
         }
-        if let Some(value) = expose_refresh_token {
-            let at = self.at("global.expose_refresh_token");
-            let Value::Bool(expose) = value else {
-                return Err(wrong_type(&at, &value, "true or false"));
-            };
-            layer.expose_refresh_token = Some(Setting {
-                value: expose,
-                origin: at,
-            });
+        for (slot, value, key) in [
+            (
+                &mut layer.expose_refresh_token,
+                expose_refresh_token,
+                "global.expose_refresh_token",
+            ),
+            (&mut layer.imds, imds, "global.imds"),
+        ] {
+            if let Some(value) = value {
+                let at = self.at(key);
+                let Value::Bool(flag) = value else {
+                    return Err(wrong_type(&at, &value, "true or false"));
+                };
+                *slot = Some(Setting {
+                    value: flag,
+                    origin: at,
+                });
+            }
         }
         self.number(
             &mut layer.retries,
@@ -333,7 +345,25 @@ impl File<'_> {
             http_port,
             socket_path,
             permissions,
+            allowed_hosts,
         } = raw;
+        if let Some(value) = allowed_hosts {
+            let at = self.at("server.allowed_hosts");
+            let hosts = match value {
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(host) => values::allowed_host(&host, &at),
+                        other => Err(wrong_type(&at, &other, "a list of host names")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                other => return Err(wrong_type(&at, &other, r#"a list like ["creds.internal"]"#)),
+            };
+            layer.allowed_hosts = Some(Setting {
+                value: hosts,
+                origin: at,
+            });
+        }
         self.text(&mut layer.host, host, "server.host", values::host)?;
         self.number(&mut layer.port, port, "server.port", values::port)?;
         self.number(

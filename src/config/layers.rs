@@ -137,6 +137,10 @@ layer! {
     expose_refresh_token: bool,
     /// Attempts of the first sign-in (`global.retries`, `-r`).
     retries: u32,
+    /// Whether the http listener also answers as IMDSv2 (`global.imds`, `--imds`).
+    imds: bool,
+    /// Extra Host header values the http listener accepts (`server.allowed_hosts`, `--allowed-host`).
+    allowed_hosts: Vec<String>,
     /// Addresses of the tcp and http listeners (`server.host`, `-H`).
     host: Vec<IpAddr>,
     /// Port of whichever tcp or http listener has no port of its own (`server.port`, `-P`).

@@ -53,6 +53,11 @@ pub struct Config {
     pub retries: u32,
     /// Whether tokens mode may hand out the refresh token (off: it outlives every other secret).
     pub expose_refresh_token: bool,
+    /// Whether the http listener also answers as IMDSv2 (opt-in).
+    pub imds: bool,
+    /// Host header values the http listener accepts besides loopback, localhost and the
+    /// link-local metadata addresses (DNS rebinding defence).
+    pub allowed_hosts: Vec<String>,
     /// How to sign in and where to get credentials.
     pub cognito: CognitoConfig,
     /// Warnings found while loading (e.g. a secret given on the command line), logged at start.

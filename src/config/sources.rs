@@ -330,6 +330,24 @@ fn flag_layer(
             origin,
         });
     }
+    if args.imds {
+        layer.imds = Some(Setting {
+            value: true,
+            origin: flag("--imds"),
+        });
+    }
+    if !args.allowed_host.is_empty() {
+        let origin = flag("--allowed-host");
+        let hosts = args
+            .allowed_host
+            .iter()
+            .map(|h| values::allowed_host(h, &origin))
+            .collect::<Result<Vec<_>, _>>()?;
+        layer.allowed_hosts = Some(Setting {
+            value: hosts,
+            origin,
+        });
+    }
     if let Some(count) = args.retries {
         let origin = flag("-r/--retries");
         layer.retries = Some(Setting {

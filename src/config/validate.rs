@@ -37,6 +37,23 @@ pub(super) fn validate(
     let auth_secret = layer.auth_secret.take().map(|s| s.value);
     let retries = layer.retries.take().map_or(DEFAULT_RETRIES, |s| s.value);
     let expose_refresh_token = layer.expose_refresh_token.take().is_some_and(|s| s.value);
+    let imds = layer.imds.take();
+    if let (Some(imds), Some(_)) = (&imds, &auth_secret) {
+        if imds.value {
+            return Err(ConfigError::invalid(
+                imds.origin.clone(),
+                "IMDS cannot be combined with a shared secret: SDKs send no secret to IMDS, so \
+                 it would hand credentials to anyone who reaches the http port",
+                "use the container endpoint /ecs (it takes the secret), or drop the shared secret",
+            ));
+        }
+    }
+    let imds = imds.is_some_and(|s| s.value);
+    let allowed_hosts = layer
+        .allowed_hosts
+        .take()
+        .map(|s| s.value)
+        .unwrap_or_default();
     let cognito = cognito(layer, credential_type, fallback_region, &mut warnings)?;
     Ok(Config {
         listeners,
@@ -44,6 +61,8 @@ pub(super) fn validate(
         auth_secret,
         retries,
         expose_refresh_token,
+        imds,
+        allowed_hosts,
         cognito,
         warnings,
     })

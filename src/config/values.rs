@@ -169,6 +169,23 @@ pub(super) fn host(text: &str, at: &Origin) -> Result<Vec<IpAddr>, ConfigError> 
 }
 
 /// Both loopback addresses: what `localhost` means, and where tcp and http listen by default.
+/// A host name the http listener accepts in Host headers: a name or address, without a port.
+pub(super) fn allowed_host(text: &str, at: &Origin) -> Result<String, ConfigError> {
+    let host = text.trim().to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    if !valid {
+        return Err(ConfigError::invalid(
+            at.clone(),
+            format!("{text:?} is not a host name"),
+            "give a name or address as clients write it in URLs, without a port",
+        ));
+    }
+    Ok(host)
+}
+
 pub(super) fn loopbacks() -> Vec<IpAddr> {
     vec![
         IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -36,15 +36,21 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 pub type Body = Full<Bytes>;
 
 /// Lets a response body point into the zero-on-drop answer instead of copying it.
-struct IssuedBytes(Arc<Issued>);
+struct IssuedBytes(Arc<Issued>, Format);
 
 impl AsRef<[u8]> for IssuedBytes {
     fn as_ref(&self) -> &[u8] {
-        &self.0.raw
+        let documents = &self.0.documents;
+        let empty: &[u8] = &[];
+        match self.1 {
+            Format::Raw => &documents.raw,
+            Format::Container => documents.ecs.as_deref().map_or(empty, |d| d.as_slice()),
+            Format::Instance => documents.imds.as_deref().map_or(empty, |d| d.as_slice()),
+        }
     }
 }
 
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
@@ -53,7 +59,7 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     response
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+pub(super) fn error_response(status: StatusCode, message: &str) -> Response<Body> {
     let mut body = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .expect("a JSON object of strings serializes");
     body.push(b'\n');
@@ -105,6 +111,18 @@ fn has_body<B>(request: &Request<B>) -> bool {
     }
 }
 
+fn refused(status: StatusCode, message: &str, outcome: Outcome) -> (Response<Body>, Outcome) {
+    (error_response(status, message), outcome)
+}
+
+fn method_not_allowed(allow: &'static str) -> (Response<Body>, Outcome) {
+    let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    (response, Outcome::Malformed)
+}
+
 /// Answers one request. Generic over the body so that it can be driven without a socket.
 pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
     if has_body(&request) {
@@ -118,21 +136,29 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
             .insert(CONNECTION, HeaderValue::from_static("close"));
         return (response, Outcome::Malformed);
     }
+    // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
+    // Host: evil.example. A browser's cross-site request says so in Origin.
+    if let Err(why) = ctx.http.check_host_and_origin(request.headers()) {
+        return refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden);
+    }
     let path = request.uri().path();
-    match (path, request.method()) {
+    let method = request.method();
+    if path.starts_with("/latest/") {
+        return match &ctx.http.imds {
+            Some(imds) => super::imds::respond(&request, ctx, imds).await,
+            None => refused(
+                StatusCode::NOT_FOUND,
+                "not found (IMDS is off; enable it with --imds)",
+                Outcome::NotFound,
+            ),
+        };
+    }
+    match (path, method) {
         ("/", &Method::GET) => credentials(&request, ctx).await,
+        ("/ecs", &Method::GET) => container_credentials(&request, ctx).await,
         ("/healthz", &Method::GET) => (health(ctx), Outcome::Health),
-        ("/" | "/healthz", _) => {
-            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET"));
-            (response, Outcome::Malformed)
-        }
-        _ => (
-            error_response(StatusCode::NOT_FOUND, "not found"),
-            Outcome::NotFound,
-        ),
+        ("/" | "/healthz" | "/ecs", _) => method_not_allowed("GET"),
+        _ => refused(StatusCode::NOT_FOUND, "not found", Outcome::NotFound),
     }
 }
 
@@ -140,14 +166,16 @@ async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>,
     if let Some(secret) = &ctx.secret {
         match request.headers().get(SECRET_HEADER) {
             None => {
-                return (
-                    error_response(StatusCode::UNAUTHORIZED, "not authorized"),
+                return refused(
+                    StatusCode::UNAUTHORIZED,
+                    "not authorized",
                     Outcome::MissingSecret,
                 )
             }
             Some(offered) if !secret.matches(offered.as_bytes()) => {
-                return (
-                    error_response(StatusCode::UNAUTHORIZED, "not authorized"),
+                return refused(
+                    StatusCode::UNAUTHORIZED,
+                    "not authorized",
                     Outcome::WrongSecret,
                 )
             }
@@ -156,17 +184,82 @@ async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>,
     }
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) => (
-            json_response(StatusCode::OK, Bytes::from_owner(IssuedBytes(issued))),
+            json_response(StatusCode::OK, document(issued, Format::Raw)),
             Outcome::Served,
         ),
-        Err(reason) => (
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("credentials unavailable: {reason}"),
-            ),
+        Err(reason) => refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("credentials unavailable: {reason}"),
             Outcome::Unavailable,
         ),
     }
+}
+
+/// An error in the container provider's shape: `{"code","message"}`.
+fn container_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    outcome: Outcome,
+) -> (Response<Body>, Outcome) {
+    let body = serde_json::to_vec(&serde_json::json!({ "code": code, "message": message }))
+        .expect("a JSON object of strings serializes");
+    (json_response(status, Bytes::from(body)), outcome)
+}
+
+/// `GET /ecs`: the container credential provider. The shared secret is the whole `Authorization`
+/// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE).
+async fn container_credentials<B>(
+    request: &Request<B>,
+    ctx: &Context,
+) -> (Response<Body>, Outcome) {
+    if let Some(secret) = &ctx.secret {
+        let offered = request.headers().get(hyper::header::AUTHORIZATION);
+        if !offered.is_some_and(|v| secret.matches(v.as_bytes())) {
+            let outcome = if offered.is_some() {
+                Outcome::WrongSecret
+            } else {
+                Outcome::MissingSecret
+            };
+            return container_error(
+                StatusCode::UNAUTHORIZED,
+                "AccessDenied",
+                "the Authorization header does not hold cognitod's shared secret (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+                outcome,
+            );
+        }
+    }
+    match ctx.store.answer(FIRST_ANSWER_WAIT).await {
+        Ok(issued) if issued.documents.ecs.is_some() => (
+            json_response(StatusCode::OK, document(issued, Format::Container)),
+            Outcome::Served,
+        ),
+        Ok(_) => container_error(
+            StatusCode::NOT_FOUND,
+            "NotServingIamCredentials",
+            "cognitod hands out Cognito tokens (credential_type tokens), not IAM credentials",
+            Outcome::NotFound,
+        ),
+        Err(reason) => container_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CredentialsUnavailable",
+            &format!("credentials unavailable: {reason}"),
+            Outcome::Unavailable,
+        ),
+    }
+}
+
+/// Which rendered document to send.
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Raw,
+    Container,
+    Instance,
+}
+
+/// A response body pointing into the zero-on-drop document, without a copy.
+pub(super) fn document(issued: Arc<Issued>, format: Format) -> Bytes {
+    Bytes::from_owner(IssuedBytes(issued, format))
 }
 
 /// Serves one HTTP connection (keep-alive included) until it closes, its lifetime ends, or a stop

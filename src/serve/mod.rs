@@ -2,7 +2,9 @@
 //! shutdown signal. A failed connection is logged in its own span and never stops a loop; accept
 //! errors (EMFILE and friends) are backed off, not spun on.
 
+pub mod guard;
 pub mod http;
+pub mod imds;
 pub mod raw;
 
 use std::future::Future;
@@ -31,6 +33,8 @@ pub struct Context {
     pub store: CredentialStore,
     /// The shared secret clients must present, if any.
     pub secret: Option<Secret>,
+    /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
+    pub http: guard::HttpPolicy,
 }
 
 /// How a connection ended, for the log.
@@ -56,6 +60,8 @@ pub enum Outcome {
     NotFound,
     /// An HTTP request the daemon does not take (method, body).
     Malformed,
+    /// An HTTP request refused for its Host, Origin or X-Forwarded-For.
+    Forbidden,
 }
 
 /// `{"error":"credentials unavailable: <reason>"}` and a newline.

@@ -99,7 +99,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
     }
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) => {
-            if finish(&mut stream, &issued.raw).await {
+            if finish(&mut stream, &issued.documents.raw).await {
                 Outcome::Served
             } else {
                 Outcome::ClientGone

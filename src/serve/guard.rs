@@ -1,0 +1,134 @@
+//! Who may talk to the http listener at all: the Host and Origin checks that stop DNS rebinding
+//! and cross-site requests from a browser on this machine, before any route is looked at.
+
+use std::net::Ipv4Addr;
+
+use hyper::header::{HeaderMap, HOST, ORIGIN};
+
+use super::imds::Imds;
+
+/// Names every SDK uses for local credential endpoints, beside the loopback addresses.
+const BUILT_IN_HOSTS: &[&str] = &["localhost", "[::1]", "169.254.169.254", "169.254.170.2"];
+
+/// The http listener's policy.
+pub struct HttpPolicy {
+    /// Host header values accepted besides the built-in ones (lowercase, without port).
+    pub allowed_hosts: Vec<String>,
+    /// IMDSv2, when enabled.
+    pub imds: Option<Imds>,
+}
+
+impl HttpPolicy {
+    /// Refuses a request whose Host is not a local name (DNS rebinding: a web page made a name
+    /// resolve to 127.0.0.1, but the browser still sends that name), or that carries an Origin
+    /// from elsewhere (a browser's cross-site request). Returns why, for the 403.
+    pub fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), String> {
+        if let Some(host) = headers.get(HOST) {
+            let host = host.to_str().unwrap_or("");
+            if !self.allows(host) {
+                return Err(format!(
+                    "Host {:?} is not a local name; use 127.0.0.1 or localhost (or add it with --allowed-host)",
+                    host.chars().take(100).collect::<String>()
+                ));
+            }
+        }
+        if let Some(origin) = headers.get(ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+                .unwrap_or("");
+            if host.is_empty() || !self.allows(host) {
+                return Err("cross-site requests are refused".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a Host value (with or without port) names this machine for our purposes.
+    fn allows(&self, host: &str) -> bool {
+        let name = strip_port(host).to_ascii_lowercase();
+        if name.is_empty() {
+            return false;
+        }
+        if name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()) {
+            return true;
+        }
+        BUILT_IN_HOSTS.contains(&name.as_str()) || self.allowed_hosts.iter().any(|h| *h == name)
+    }
+}
+
+/// `name:port` -> `name`, `[::1]:80` -> `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn policy() -> HttpPolicy {
+        HttpPolicy {
+            allowed_hosts: vec!["creds.internal".into()],
+            imds: None,
+        }
+    }
+
+    fn check(host: Option<&str>, origin: Option<&str>) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        if let Some(h) = host {
+            headers.insert(HOST, HeaderValue::from_str(h).unwrap());
+        }
+        if let Some(o) = origin {
+            headers.insert(ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        policy().check_host_and_origin(&headers)
+    }
+
+    #[test]
+    fn local_names_pass_and_others_do_not() {
+        for ok in [
+            "127.0.0.1:8080",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:8080",
+            "169.254.169.254",
+            "169.254.170.2:80",
+            "creds.internal:8080",
+        ] {
+            assert!(check(Some(ok), None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(check(Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(check(None, None).is_ok(), "HTTP/1.0 without Host");
+    }
+
+    #[test]
+    fn cross_site_origins_are_refused() {
+        assert!(check(Some("127.0.0.1"), Some("http://127.0.0.1:8080")).is_ok());
+        for bad in [
+            "http://evil.example",
+            "null",
+            "https://evil.example:443",
+            "garbage",
+        ] {
+            assert!(check(Some("127.0.0.1"), Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
