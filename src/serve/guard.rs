@@ -54,7 +54,7 @@ impl HttpPolicy {
         if name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()) {
             return true;
         }
-        BUILT_IN_HOSTS.contains(&name.as_str()) || self.allowed_hosts.iter().any(|h| *h == name)
+        BUILT_IN_HOSTS.contains(&name.as_str()) || self.allowed_hosts.contains(&name)
     }
 }
 
