@@ -136,13 +136,14 @@ impl Snapshot {
     pub fn answer(&self) -> Result<Arc<Issued>, String> {
         match &self.issued {
             Some(issued) if issued.is_servable() => Ok(issued.clone()),
+            // Withdrawn a little before they expire, so the time may still be ahead.
             Some(issued) => Err(match &self.last_error {
                 Some(err) => format!(
-                    "credentials expired at {} and could not be renewed: {err}",
+                    "credentials expire at {} (too soon to hand out) and could not be renewed: {err}",
                     issued.expiry.rfc3339()
                 ),
                 None => format!(
-                    "credentials expired at {}, renewing",
+                    "credentials expire at {} (too soon to hand out), renewing",
                     issued.expiry.rfc3339()
                 ),
             }),

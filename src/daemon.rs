@@ -89,6 +89,7 @@ impl Engine {
                         Imds::new(config.cognito.role_arn.as_deref(), &config.cognito.region)
                     }),
                 },
+                peers: config.peers.clone(),
             }),
             refresher,
         }

@@ -80,9 +80,11 @@ pub fn init() -> Destination {
             return Destination::Journal;
         }
     }
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     Destination::Stderr

@@ -16,7 +16,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::error::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.
@@ -110,7 +109,7 @@ const TRANSIENT_CODES: &[&str] = &[
 pub(crate) fn classify<E, R>(call: &'static str, err: SdkError<E, R>) -> UpstreamError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     if let SdkError::ServiceError(context) = &err {
         let code = context.err().code().unwrap_or("UnknownError").to_owned();
@@ -125,10 +124,10 @@ where
             // No modelled code: an HTTP failure without a Cognito error body (a proxy, a 5xx).
             return UpstreamError::Unreachable {
                 call,
-                detail: DisplayErrorContext(&err).to_string(),
+                detail: causes(&err),
             };
         }
-        let hint = hint_for(&code);
+        let hint = hint_for(call, &code);
         return UpstreamError::Refused {
             call,
             code,
@@ -138,12 +137,32 @@ where
     }
     UpstreamError::Unreachable {
         call,
-        detail: DisplayErrorContext(&err).to_string(),
+        detail: causes(&err),
     }
 }
 
+/// An error and its causes, each by its Display, joined: "dispatch failure: io error: Connection
+/// refused". (The SDK's own DisplayErrorContext appends a Debug dump, which is noise in a status
+/// line or a client's error.)
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// What the operator should check for a refusal.
-fn hint_for(code: &str) -> &'static str {
+fn hint_for(call: &str, code: &str) -> &'static str {
+    if call.contains("REFRESH_TOKEN") && code == "NotAuthorizedException" {
+        return "the refresh token was revoked or expired; signing in with the password again";
+    }
     match code {
         "NotAuthorizedException" => {
             "check the password and, if the app client has one, the client secret"

@@ -64,6 +64,8 @@ struct RawServer {
     socket_path: Option<Value>,
     permissions: Option<Value>,
     allowed_hosts: Option<Value>,
+    allowed_users: Option<Value>,
+    allowed_groups: Option<Value>,
 }
 
 /// `cognito`: the user, the pools and the flows.
@@ -346,7 +348,43 @@ impl File<'_> {
             socket_path,
             permissions,
             allowed_hosts,
+            allowed_users,
+            allowed_groups,
         } = raw;
+        for (slot, value, key) in [
+            (
+                &mut layer.allowed_users,
+                allowed_users,
+                "server.allowed_users",
+            ),
+            (
+                &mut layer.allowed_groups,
+                allowed_groups,
+                "server.allowed_groups",
+            ),
+        ] {
+            let Some(value) = value else { continue };
+            let at = self.at(key);
+            let Value::Array(items) = value else {
+                return Err(wrong_type(
+                    &at,
+                    &value,
+                    r#"a list of names or ids, like ["alice", 1001]"#,
+                ));
+            };
+            let principals = items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(name) => values::principal(&name, &at),
+                    Value::Number(n) => values::principal(&n.to_string(), &at),
+                    other => Err(wrong_type(&at, &other, "a name or a number")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            *slot = Some(Setting {
+                value: principals,
+                origin: at,
+            });
+        }
         if let Some(value) = allowed_hosts {
             let at = self.at("server.allowed_hosts");
             let hosts = match value {

@@ -141,6 +141,10 @@ layer! {
     imds: bool,
     /// Extra Host header values the http listener accepts (`server.allowed_hosts`, `--allowed-host`).
     allowed_hosts: Vec<String>,
+    /// Users whose processes may use the unix socket (`server.allowed_users`).
+    allowed_users: Vec<Principal>,
+    /// Primary groups whose processes may use the unix socket (`server.allowed_groups`).
+    allowed_groups: Vec<Principal>,
     /// Addresses of the tcp and http listeners (`server.host`, `-H`).
     host: Vec<IpAddr>,
     /// Port of whichever tcp or http listener has no port of its own (`server.port`, `-P`).

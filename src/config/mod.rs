@@ -58,10 +58,30 @@ pub struct Config {
     /// Host header values the http listener accepts besides loopback, localhost and the
     /// link-local metadata addresses (DNS rebinding defence).
     pub allowed_hosts: Vec<String>,
+    /// Which local users and groups may use the unix socket, checked on every connection; `None`
+    /// leaves it to the socket's owner, group and mode.
+    pub peers: Option<PeerPolicy>,
     /// How to sign in and where to get credentials.
     pub cognito: CognitoConfig,
     /// Warnings found while loading (e.g. a secret given on the command line), logged at start.
     pub warnings: Vec<String>,
+}
+
+/// Allow-lists for unix-socket peers, checked with SO_PEERCRED on every connection: a peer is let
+/// in when its uid is listed or its primary gid is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// Allowed uids.
+    pub uids: Vec<u32>,
+    /// Allowed primary gids.
+    pub gids: Vec<u32>,
+}
+
+impl PeerPolicy {
+    /// Whether a peer with these ids may connect.
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        self.uids.contains(&uid) || self.gids.contains(&gid)
+    }
 }
 
 /// One listener the daemon binds itself (standalone mode).

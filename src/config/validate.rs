@@ -10,6 +10,7 @@ use nix::unistd::{Group, User};
 use super::error::ConfigError;
 use super::layers::{Layer, Origin, Setting};
 use super::values::{self, Principal};
+use super::PeerPolicy;
 use super::{
     AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, ServerType,
     TcpConfig, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
@@ -54,6 +55,7 @@ pub(super) fn validate(
         .take()
         .map(|s| s.value)
         .unwrap_or_default();
+    let peers = peer_policy(&layer)?;
     let cognito = cognito(layer, credential_type, fallback_region, &mut warnings)?;
     Ok(Config {
         listeners,
@@ -63,6 +65,7 @@ pub(super) fn validate(
         expose_refresh_token,
         imds,
         allowed_hosts,
+        peers,
         cognito,
         warnings,
     })
@@ -208,6 +211,36 @@ fn warn_unused(layer: &Layer, unix: bool, tcp: bool, http: bool, warnings: &mut 
 /// Where a key was set, if it was.
 fn origin<T>(setting: &Option<Setting<T>>) -> Option<&Origin> {
     setting.as_ref().map(|s| &s.origin)
+}
+
+/// The unix socket's allow-lists, names resolved; `None` when neither list is set.
+fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
+    if layer.allowed_users.is_none() && layer.allowed_groups.is_none() {
+        return Ok(None);
+    }
+    let resolve =
+        |setting: &Option<Setting<Vec<Principal>>>, kind| -> Result<Vec<u32>, ConfigError> {
+            let Some(setting) = setting else {
+                return Ok(Vec::new());
+            };
+            setting
+                .value
+                .iter()
+                .map(|p| {
+                    lookup(
+                        &Setting {
+                            value: p.clone(),
+                            origin: setting.origin.clone(),
+                        },
+                        kind,
+                    )
+                })
+                .collect()
+        };
+    Ok(Some(PeerPolicy {
+        uids: resolve(&layer.allowed_users, Kind::User)?,
+        gids: resolve(&layer.allowed_groups, Kind::Group)?,
+    }))
 }
 
 /// Which database a name is looked up in.

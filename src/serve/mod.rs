@@ -35,6 +35,8 @@ pub struct Context {
     pub secret: Option<Secret>,
     /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
     pub http: guard::HttpPolicy,
+    /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
+    pub peers: Option<crate::config::PeerPolicy>,
 }
 
 /// How a connection ended, for the log.
@@ -62,6 +64,8 @@ pub enum Outcome {
     Malformed,
     /// An HTTP request refused for its Host, Origin or X-Forwarded-For.
     Forbidden,
+    /// A unix-socket peer not on the allow-lists.
+    PeerRefused,
 }
 
 /// `{"error":"credentials unavailable: <reason>"}` and a newline.
@@ -160,7 +164,7 @@ async fn accept_loop(
             accepted = accept(&listener) => accepted,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let (connection, peer) = match accepted {
+        let (connection, peer, ids) = match accepted {
             Ok(pair) => {
                 backoff = Duration::from_millis(5);
                 pair
@@ -182,7 +186,14 @@ async fn accept_loop(
         tokio::spawn(
             async move {
                 let started = Instant::now();
+                let refused_peer = match (&context.peers, ids) {
+                    (Some(policy), Some((uid, gid))) => !policy.allows(uid, gid),
+                    // An allow-list and a peer whose ids cannot be read: refuse.
+                    (Some(_), None) => matches!(connection, Connection::Unix(_)),
+                    (None, _) => false,
+                };
                 let outcome = match (connection, transport) {
+                    (Connection::Unix(s), _) if refused_peer => raw::refuse(s).await,
                     (Connection::Tcp(s), Transport::Http) => {
                         http::handle(s, context, stopping).await
                     }
@@ -215,25 +226,31 @@ enum Connection {
     Tcp(tokio::net::TcpStream),
 }
 
+/// A peer's uid and gid, from SO_PEERCRED (unix sockets only).
+type PeerIds = Option<(u32, u32)>;
+
 /// Accepts one connection and names its peer: uid and pid for unix sockets, address for TCP.
-async fn accept(listener: &Listener) -> std::io::Result<(Connection, String)> {
+async fn accept(listener: &Listener) -> std::io::Result<(Connection, String, PeerIds)> {
     match listener {
         Listener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            let peer = match stream.peer_cred() {
-                Ok(cred) => format!(
-                    "uid={} pid={}",
-                    cred.uid(),
-                    cred.pid().map_or("?".into(), |p| p.to_string())
+            let (peer, ids) = match stream.peer_cred() {
+                Ok(cred) => (
+                    format!(
+                        "uid={} pid={}",
+                        cred.uid(),
+                        cred.pid().map_or("?".into(), |p| p.to_string())
+                    ),
+                    Some((cred.uid(), cred.gid())),
                 ),
-                Err(_) => "unknown".into(),
+                Err(_) => ("unknown".into(), None),
             };
-            Ok((Connection::Unix(stream), peer))
+            Ok((Connection::Unix(stream), peer, ids))
         }
         Listener::Tcp(l) => {
             let (stream, addr) = l.accept().await?;
             let _ = stream.set_nodelay(true);
-            Ok((Connection::Tcp(stream), addr.to_string()))
+            Ok((Connection::Tcp(stream), addr.to_string(), None))
         }
     }
 }

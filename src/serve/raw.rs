@@ -112,6 +112,12 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
     }
 }
 
+/// Refuses a peer the allow-lists do not name, reading nothing from it.
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+    finish(&mut stream, NOT_AUTHORIZED).await;
+    Outcome::PeerRefused
+}
+
 /// Writes the answer, closes our side, and lets the client close first. Returns whether the
 /// answer was written completely.
 async fn finish<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &[u8]) -> bool {

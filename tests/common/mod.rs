@@ -99,6 +99,21 @@ impl Emulator {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("calls: {body}: {e}"))
     }
 
+    /// Upstream calls counted by the emulator for all pools together (STS calls count only here).
+    pub fn calls_total(&self) -> BTreeMap<String, u64> {
+        let body = http_get(self.port, "/_test/calls");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("calls: {body}: {e}"))
+    }
+
+    /// Forgets the calls counted for one user pool (e.g. those seed.py made).
+    pub fn reset_calls(&self, user_pool_id: &str) {
+        http_request(
+            self.port,
+            "POST",
+            &format!("/_test/calls/reset?user_pool_id={user_pool_id}"),
+        );
+    }
+
     /// Sets the lifetime of identity-pool credentials for one identity pool.
     pub fn set_identity_ttl(&self, identity_pool_id: &str, seconds: u64) {
         http_get(
@@ -110,8 +125,17 @@ impl Emulator {
 
 /// A minimal HTTP/1.0 GET for the emulator's test endpoints.
 fn http_get(port: u16, path: &str) -> String {
+    http_request(port, "GET", path)
+}
+
+/// A minimal HTTP/1.0 request without a body; returns the response body.
+fn http_request(port: u16, method: &str, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out.split_once("\r\n\r\n")
@@ -302,6 +326,11 @@ impl Daemon {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 
+    /// The log so far without terminal colour codes, for matching `key=value` fields.
+    pub fn plain_log(&self) -> String {
+        strip_ansi(&self.log())
+    }
+
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -315,6 +344,11 @@ impl Daemon {
             "{needle:?} not in the log after {timeout:?}:\n{}",
             self.log()
         );
+    }
+
+    /// Its exit status if it has exited, `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().unwrap().try_wait().unwrap()
     }
 
     /// Its pid.
@@ -440,6 +474,9 @@ pub struct Proxy {
     /// The port clients use.
     pub port: u16,
     up: Arc<AtomicBool>,
+    /// Both ends of every forwarded connection, so that `down` can cut them: a stopped emulator
+    /// also ends the keep-alive connections a client holds.
+    connections: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Proxy {
@@ -448,13 +485,18 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
-        let proxy = Proxy { port, up };
+        let proxy = Proxy {
+            port,
+            up,
+            connections: Arc::default(),
+        };
         proxy.serve(listener, upstream);
         proxy
     }
 
     fn serve(&self, listener: TcpListener, upstream: u16) {
         let up = self.up.clone();
+        let connections = self.connections.clone();
         listener.set_nonblocking(true).unwrap();
         thread::spawn(move || loop {
             if !up.load(Ordering::SeqCst) {
@@ -466,6 +508,10 @@ impl Proxy {
                 Ok((client, _)) => {
                     client.set_nonblocking(false).unwrap();
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
+                        let mut open = connections.lock().unwrap();
+                        open.push(client.try_clone().unwrap());
+                        open.push(server.try_clone().unwrap());
+                        drop(open);
                         pipe(client, server);
                     }
                 }
@@ -479,13 +525,16 @@ impl Proxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Stops accepting: new connections are refused.
+    /// Stops accepting: new connections are refused, and open ones are cut.
     pub fn down(&self) {
         self.up.store(false, Ordering::SeqCst);
         // Wait until the port refuses.
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(Shutdown::Both);
         }
     }
 
@@ -520,4 +569,94 @@ pub fn python_snippet(code: &str, env: &[(&str, &str)]) -> String {
         .unwrap();
     assert!(out.status.success(), "python snippet failed: {code}");
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Polls `condition` every 50 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {timeout:?}");
+}
+
+/// A JSON answer of the raw protocol, parsed (panics on anything else).
+pub fn unix_json(path: &Path, send: Option<&[u8]>) -> serde_json::Value {
+    let answer = unix_request(path, send);
+    assert!(answer.ends_with('\n'), "answer without newline: {answer:?}");
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("not JSON ({e}): {answer:?}"))
+}
+
+/// Parses an RFC 3339 time such as an `Expiration`.
+pub fn rfc3339(text: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
+}
+
+/// Seconds from now until an RFC 3339 time (negative when it has passed).
+pub fn seconds_until(text: &str) -> f64 {
+    (rfc3339(text) - time::OffsetDateTime::now_utc()).as_seconds_f64()
+}
+
+/// The claims of a JWT, decoded without checking the signature.
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("the JWT payload is base64url");
+    serde_json::from_slice(&bytes).expect("the JWT payload is JSON")
+}
+
+/// Writes a file with the given mode.
+pub fn write_file(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Checks a credential_process document: Version 1, the four keys, an RFC 3339 UTC Expiration
+/// that has not passed.
+pub fn assert_process_credentials(doc: &serde_json::Value) {
+    assert_eq!(doc["Version"], 1, "{doc}");
+    for key in [
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    ] {
+        assert!(
+            doc[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} missing: {doc}"
+        );
+    }
+    let expiration = doc["Expiration"].as_str().unwrap();
+    let at = rfc3339(expiration);
+    assert!(expiration.ends_with('Z'), "{expiration} is not UTC");
+    assert!(
+        at > time::OffsetDateTime::now_utc(),
+        "{expiration} already passed"
+    );
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`), which the log has when colours are on.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

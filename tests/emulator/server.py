@@ -73,7 +73,8 @@ class CallCounter:
 
 def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], dict[str, Any]]:
     """Keys for one request: the operation from X-Amz-Target (JSON protocols) or Action (STS's
-    query protocol), plus "InitiateAuth:<AuthFlow>" for InitiateAuth."""
+    query protocol), plus "InitiateAuth:<AuthFlow>" for InitiateAuth and
+    "GetCredentialsForIdentity:CustomRoleArn=<arn>" when a role is asked for."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     payload: dict[str, Any] = {}
     if target:
@@ -89,6 +90,10 @@ def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], di
     keys = [operation]
     if operation in ("InitiateAuth", "AdminInitiateAuth") and isinstance(payload, dict):
         keys.append(f"{operation}:{payload.get('AuthFlow')}")
+    # moto ignores CustomRoleArn (its credentials are the same for every role), so the count is
+    # the only way a test can see which role a client asked for.
+    if operation == "GetCredentialsForIdentity" and isinstance(payload, dict) and payload.get("CustomRoleArn"):
+        keys.append(f"{operation}:CustomRoleArn={payload['CustomRoleArn']}")
     return keys, payload if isinstance(payload, dict) else {}
 
 

@@ -1,0 +1,178 @@
+//! Configuration end to end: the JSON file, the profile file, the environment and the flags stacked
+//! in that order, key by key; a config file holding a password that others can read; an unknown key.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use common::*;
+
+const START: Duration = Duration::from_secs(20);
+
+#[test]
+fn file_then_profile_then_environment_then_flags_each_override_key_by_key() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let file_socket = dir.path().join("from-file.sock");
+    let flag_socket = dir.path().join("from-flag.sock");
+
+    // The file: every id, a wrong username (the profile fixes it), a wrong region (the profile
+    // overrides it, then the environment again), its own socket path (the flag overrides it) and
+    // a socket mode nothing overrides.
+    let config = dir.path().join("cognitod.json");
+    let text = serde_json::json!({
+        "global": { "server_type": "unix" },
+        "server": { "socket_path": file_socket, "permissions": "0600" },
+        "cognito": {
+            "username": "no-such-user-in-file",
+            "password": pool.password,
+            "app_id": pool.client_id,
+            "user_pool_id": pool.user_pool_id,
+            "identity_pool_id": pool.identity_pool_id,
+            "region": "eu-west-3",
+        }
+    });
+    write_file(&config, &text.to_string(), 0o600);
+
+    // The profile `work` (-p) of the profile file (-f): the right username, a wrong password (the
+    // environment fixes it), another wrong region. `default` must not be read.
+    let profile = dir.path().join("cognito_credentials");
+    write_file(
+        &profile,
+        &format!(
+            "[default]\nusername = no-such-user-in-default\n\n\
+             [profile work]\nusername = {}\npassword = wrong-profile-password\nregion = us-west-2\n",
+            pool.username
+        ),
+        0o600,
+    );
+
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "-f",
+            profile.to_str().unwrap(),
+            "-p",
+            "work",
+            "-S",
+            flag_socket.to_str().unwrap(),
+        ],
+    )
+    .env("COGNITO_PASSWORD", &pool.password)
+    .env("COGNITO_REGION", &pool.region)
+    .start();
+
+    // Served on the flag's path, not the file's.
+    let doc = wait_for_credentials(&flag_socket, None, START);
+    assert_process_credentials(&doc);
+    assert!(!file_socket.exists(), "the file's socket path was used");
+    // The file's mode, which nothing overrode.
+    let meta = std::fs::symlink_metadata(&flag_socket).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    // The first sign-in succeeded: the profile's username and the environment's password.
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("RespondToAuthChallenge"), Some(&1), "{calls:?}");
+    let log = daemon.plain_log();
+    assert!(log.contains(&format!("user: {} ", pool.username)), "{log}");
+    // The environment's region, so no warning about a region that differs from the pools'.
+    assert!(log.contains(&format!("region: {};", pool.region)), "{log}");
+    assert!(
+        !log.contains("eu-west-3") && !log.contains("us-west-2"),
+        "{log}"
+    );
+    assert!(!log.contains("wrong-profile-password"), "{log}");
+}
+
+#[test]
+fn a_config_file_with_a_password_that_others_can_read_is_refused_with_the_chmod_fix() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let config = dir.path().join("cognitod.json");
+    let text = serde_json::json!({
+        "server": { "socket_path": socket },
+        "cognito": {
+            "username": pool.username, "password": pool.password, "app_id": pool.client_id,
+            "user_pool_id": pool.user_pool_id, "identity_pool_id": pool.identity_pool_id,
+        }
+    });
+    write_file(&config, &text.to_string(), 0o640);
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-c", config.to_str().unwrap()]).start();
+    let (status, log) = daemon.wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains(&format!("chmod 600 {}", config.display())),
+        "{log}"
+    );
+    assert!(log.contains("0640"), "{log}");
+    assert!(!log.contains(&pool.password), "{log}");
+    assert!(!socket.exists());
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(calls.get("InitiateAuth"), None, "{calls:?}");
+
+    // The same file made private is accepted.
+    write_file(&config, &text.to_string(), 0o600);
+    let _daemon = DaemonCommand::serve(&emulator.url(), &["-c", config.to_str().unwrap()]).start();
+    wait_for_credentials(&socket, None, START);
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_file() {
+    let emulator = Emulator::shared();
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+
+    let config = dir.path().join("cognitod.json");
+    write_file(
+        &config,
+        r#"{"cognito": {"username": "u", "usernmae": "typo"}}"#,
+        0o600,
+    );
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "-S",
+            socket.to_str().unwrap(),
+        ],
+    )
+    .start();
+    let (status, log) = daemon.wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("usernmae"), "{log}");
+    assert!(log.contains(config.to_str().unwrap()), "{log}");
+
+    // In the profile file too.
+    let profile = dir.path().join("cognito_credentials");
+    write_file(
+        &profile,
+        "[default]\nusername = u\nregoin = us-east-1\n",
+        0o600,
+    );
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &[
+            "-f",
+            profile.to_str().unwrap(),
+            "-S",
+            socket.to_str().unwrap(),
+        ],
+    )
+    .start();
+    let (status, log) = daemon.wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("regoin"), "{log}");
+    assert!(log.contains(profile.to_str().unwrap()), "{log}");
+    assert!(!socket.exists());
+}
