@@ -474,6 +474,8 @@ pub struct Proxy {
     /// The port clients use.
     pub port: u16,
     up: Arc<AtomicBool>,
+    /// What the proxy does to new connections.
+    fault: Arc<Mutex<Fault>>,
     /// Both ends of every forwarded connection, so that `down` can cut them: a stopped emulator
     /// also ends the keep-alive connections a client holds.
     connections: Arc<Mutex<Vec<TcpStream>>>,
@@ -488,6 +490,7 @@ impl Proxy {
         let proxy = Proxy {
             port,
             up,
+            fault: Arc::new(Mutex::new(Fault::None)),
             connections: Arc::default(),
         };
         proxy.serve(listener, upstream);
@@ -496,6 +499,7 @@ impl Proxy {
 
     fn serve(&self, listener: TcpListener, upstream: u16) {
         let up = self.up.clone();
+        let fault = self.fault.clone();
         let connections = self.connections.clone();
         listener.set_nonblocking(true).unwrap();
         thread::spawn(move || loop {
@@ -507,17 +511,46 @@ impl Proxy {
             match listener.accept() {
                 Ok((client, _)) => {
                     client.set_nonblocking(false).unwrap();
-                    if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
-                        let mut open = connections.lock().unwrap();
-                        open.push(client.try_clone().unwrap());
-                        open.push(server.try_clone().unwrap());
-                        drop(open);
-                        pipe(client, server);
+                    let fault = *fault.lock().unwrap();
+                    if fault == Fault::Reset {
+                        // Linger 0: close() sends RST, as a crashing upstream or a firewall does.
+                        let _ = nix::sys::socket::setsockopt(
+                            &client,
+                            nix::sys::socket::sockopt::Linger,
+                            &nix::libc::linger {
+                                l_onoff: 1,
+                                l_linger: 0,
+                            },
+                        );
+                        drop(client);
+                        continue;
                     }
+                    let connections = connections.clone();
+                    thread::spawn(move || {
+                        if let Fault::Delay(delay) = fault {
+                            // Hold the request unanswered, as an overloaded upstream does.
+                            thread::sleep(delay);
+                        }
+                        if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
+                            let mut open = connections.lock().unwrap();
+                            open.push(client.try_clone().unwrap());
+                            open.push(server.try_clone().unwrap());
+                            drop(open);
+                            pipe(client, server);
+                        }
+                    });
                 }
                 Err(_) => thread::sleep(Duration::from_millis(5)),
             }
         });
+    }
+
+    /// Changes what happens to new connections (open ones are cut, so clients reconnect).
+    pub fn set_fault(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
     }
 
     /// Its URL.
@@ -545,6 +578,17 @@ impl Proxy {
             TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the proxy port");
         self.serve(listener, upstream);
     }
+}
+
+/// A fault the proxy injects into new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward faithfully.
+    None,
+    /// Hold each new connection this long before forwarding it.
+    Delay(Duration),
+    /// Reset each new connection at once.
+    Reset,
 }
 
 fn pipe(client: TcpStream, server: TcpStream) {
