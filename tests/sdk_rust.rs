@@ -15,14 +15,6 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use common::*;
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn caller_identity(emulator: &str, provider: SharedCredentialsProvider) -> String {
     let config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -18,14 +18,6 @@ use serde_json::Value;
 
 const START: Duration = Duration::from_secs(20);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Captures every sd_notify datagram the daemon sends.
 struct NotifySocket {
     path: PathBuf,

@@ -13,15 +13,6 @@ use serde_json::Value;
 const START: Duration = Duration::from_secs(20);
 const SECRET: &str = "s3cret-line-for-tests";
 
-/// A free TCP port on 127.0.0.1 (bound and released; fine for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write_secret_file(dir: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("secret");

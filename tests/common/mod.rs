@@ -239,6 +239,15 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// A free TCP port on 127.0.0.1 (bound and released at once: good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A temporary directory for sockets and files of one test.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
