@@ -239,21 +239,21 @@ fn http_routes_status_codes_and_json_bodies() {
         (
             http(
                 port,
-                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             ),
             405,
         ),
         (
             http(
                 port,
-                "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                "DELETE /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
             ),
             405,
         ),
         (
             http(
                 port,
-                "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
             ),
             413,
         ),
@@ -288,7 +288,7 @@ fn get_ok(port: u16) -> Option<HttpResponse> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.write_all(
         format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nCognito-Api-Key: {SECRET}\r\nConnection: close\r\n\r\n"
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCognito-Api-Key: {SECRET}\r\nConnection: close\r\n\r\n"
         )
         .as_bytes(),
     )
@@ -355,7 +355,7 @@ fn http_keep_alive_caps_and_timeouts() {
     let deadline = Instant::now() + START;
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 .unwrap();
             if read_response(&mut s).is_some_and(|r| r.status == 200) {
                 break;
@@ -369,14 +369,14 @@ fn http_keep_alive_caps_and_timeouts() {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for _ in 0..3 {
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let response = read_response(&mut s).expect("keep-alive response");
         assert_eq!(response.status, 200);
     }
 
     // An oversized request head is refused.
     let big = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(64 * 1024)
     );
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -388,7 +388,7 @@ fn http_keep_alive_caps_and_timeouts() {
     // A client that sends half a request head is cut off by the header timeout.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
