@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets -- "$@"
+cargo test --locked --all-targets --no-fail-fast -- "$@"
