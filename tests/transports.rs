@@ -369,7 +369,8 @@ fn http_keep_alive_caps_and_timeouts() {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for _ in 0..3 {
-        s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
         let response = read_response(&mut s).expect("keep-alive response");
         assert_eq!(response.status, 200);
     }
@@ -388,7 +389,8 @@ fn http_keep_alive_caps_and_timeouts() {
     // A client that sends half a request head is cut off by the header timeout.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
