@@ -219,15 +219,52 @@ async fn reload_on_sighup(
 /// WATCHDOG=1 at half systemd's interval, but only while the refresher is alive: a stuck runtime
 /// sends nothing, a dead refresher stops the pings, and systemd restarts the service.
 async fn watchdog(period: Duration, current: Running) {
+    watchdog_loop(period, current, notify::watchdog).await;
+}
+
+/// The watchdog's loop, with the ping as a parameter so a test can count pings.
+async fn watchdog_loop(period: Duration, current: Running, ping: impl Fn()) {
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
         let alive = !current.lock().expect("engine lock").0.is_finished();
         if alive {
-            notify::watchdog();
+            ping();
         } else {
             error!("the credential refresher has stopped; withholding the watchdog ping");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_pings_only_while_the_refresher_lives() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let refresher = tokio::spawn(async move {
+            let _ = stopped.await;
+            panic!("the refresher died");
+        });
+        let status = tokio::spawn(std::future::pending::<()>());
+        let current: Running = Arc::new(Mutex::new((refresher, status)));
+        let pings = Arc::new(AtomicU32::new(0));
+        let counted = pings.clone();
+        tokio::spawn(watchdog_loop(Duration::from_secs(5), current, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let while_alive = pings.load(Ordering::SeqCst);
+        assert_eq!(while_alive, 3, "pings at 0, 5 and 10 s");
+        let _ = stop.send(());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(
+            pings.load(Ordering::SeqCst),
+            while_alive,
+            "pinged for a dead refresher"
+        );
     }
 }
 
