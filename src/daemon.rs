@@ -236,6 +236,24 @@ async fn watchdog_loop(period: Duration, current: Running, ping: impl Fn()) {
     }
 }
 
+/// A future that completes on SIGTERM or SIGINT, after telling the service manager. The handlers
+/// are installed at once, so a stop asked for during start-up is not lost.
+fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        notify::stopping();
+        info!(
+            signal = name,
+            "stopping: no new connections, finishing those in flight"
+        );
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,22 +284,4 @@ mod tests {
             "pinged for a dead refresher"
         );
     }
-}
-
-/// A future that completes on SIGTERM or SIGINT, after telling the service manager. The handlers
-/// are installed at once, so a stop asked for during start-up is not lost.
-fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    Ok(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        notify::stopping();
-        info!(
-            signal = name,
-            "stopping: no new connections, finishing those in flight"
-        );
-    })
 }
