@@ -298,6 +298,40 @@ fn botocore_through_imdsv2_and_the_token_rules() {
         401,
         "an expired token was accepted"
     );
+    // The role list, then the role's credentials on both the classic and the -extended path.
+    let token = put("60", "").1.split("\r\n\r\n").nth(1).unwrap().to_owned();
+    let imds_get = |path: &str| {
+        raw_http(port, &format!("GET {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token: {token}\r\nConnection: close\r\n\r\n"))
+    };
+    let (status, roles) = imds_get("/latest/meta-data/iam/security-credentials/");
+    assert_eq!(status, 200);
+    let role = roles.split("\r\n\r\n").nth(1).unwrap().to_owned();
+    for base in [
+        "/latest/meta-data/iam/security-credentials/",
+        "/latest/meta-data/iam/security-credentials-extended/",
+    ] {
+        let (status, response) = imds_get(&format!("{base}{role}"));
+        assert_eq!(status, 200, "{base}: {response}");
+        let doc: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(doc["Code"], "Success");
+        assert_eq!(doc["Type"], "AWS-HMAC");
+        assert_eq!(doc["AccessKeyId"], expected["AccessKeyId"]);
+        assert_eq!(doc["Token"], expected["SessionToken"]);
+        assert!(doc["LastUpdated"].is_string() && doc["Expiration"].is_string());
+    }
+    assert_eq!(
+        imds_get(&format!(
+            "/latest/meta-data/iam/security-credentials/{role}x"
+        ))
+        .0,
+        404
+    );
+    let (status, document) = imds_get("/latest/dynamic/instance-identity/document");
+    assert_eq!(status, 200);
+    assert!(
+        document.contains(&format!("\"region\":\"{}\"", pool.region)),
+        "{document}"
+    );
     let (status, region) = raw_http(port, &format!("GET /latest/meta-data/placement/region HTTP/1.1\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token: {}\r\nConnection: close\r\n\r\n", put("60", "").1.split("\r\n\r\n").nth(1).unwrap()));
     assert_eq!(status, 200);
     assert!(region.ends_with(&pool.region), "{region}");
