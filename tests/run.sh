@@ -7,3 +7,5 @@ bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets --no-fail-fast -- "$@"
+# The benchmark in its short mode, so it cannot rot: it reports figures, it asserts no timing.
+cargo bench --locked --profile dev --bench load -- --quick
