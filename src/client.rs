@@ -238,17 +238,22 @@ fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
 
 /// Passes a credential_process document on; turns the daemon's errors into ours.
 pub fn check(answer: String) -> Result<String, GetError> {
-    let value: serde_json::Value = serde_json::from_str(answer.trim())
+    // JSON whitespace only (str::trim also strips Unicode spaces JSON forbids), and the text
+    // checked is the text passed on.
+    let document = answer.trim_matches([' ', '\t', '\n', '\r']);
+    let value: serde_json::Value = serde_json::from_str(document)
         .map_err(|_| GetError::Malformed(format!("{} bytes that are not JSON", answer.len())))?;
     if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
         return Err(if error == "not authorized" {
             GetError::NotAuthorized
         } else {
+            // The daemon's words go to a terminal: one line, no control characters.
             GetError::Unavailable(
                 error
                     .strip_prefix("credentials unavailable: ")
                     .unwrap_or(error)
-                    .to_owned(),
+                    .escape_default()
+                    .to_string(),
             )
         });
     }
@@ -265,7 +270,7 @@ pub fn check(answer: String) -> Result<String, GetError> {
             return Err(GetError::Malformed(format!("no {key}")));
         }
     }
-    let mut document = answer.trim_end().to_owned();
+    let mut document = document.to_owned();
     document.push('\n');
     Ok(document)
 }

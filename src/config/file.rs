@@ -133,7 +133,16 @@ fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
         .split(" at line ")
         .next()
         .unwrap_or(&message)
-        .to_owned();
+        .chars()
+        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+            // A key may hold CR or LF; the message stays one line.
+            if c.is_control() {
+                Box::new(c.escape_default())
+            } else {
+                Box::new(std::iter::once(c))
+            }
+        })
+        .collect::<String>();
     let fix = if problem.starts_with("unknown field") {
         "remove the key or correct its spelling (the keys it may be are listed)"
     } else if err.is_data() {
