@@ -59,7 +59,6 @@ fn a_config_key_with_a_line_break_gives_a_one_line_error() {
 /// `config/profile.rs` (the key before any section, the list of profiles) and the `Origin`
 /// display in `config/layers.rs` (`[section] key`) print them as they are.
 #[test]
-#[ignore = "fuzz finding, fails until config/profile.rs and config/layers.rs escape INI names"]
 fn an_ini_name_spanning_lines_gives_a_one_line_error() {
     for (file, says) in [
         (&b"a\nb=c\n"[..], "before any section"),

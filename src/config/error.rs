@@ -6,6 +6,7 @@
 //! Secret values never appear in a message: the checks that see a password or a shared secret say
 //! "the value" instead.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io;
 use std::path::PathBuf;
@@ -110,4 +111,24 @@ impl ConfigError {
             fix: fix.into(),
         }
     }
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), so that a name taken from a file
+/// (a JSON key, an INI section or key, which a parser may let run over a line break) keeps the
+/// message on one line and cannot drive the operator's terminal.
+pub(super) fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::access::FileAccess;
-use super::error::ConfigError;
+use super::error::{one_line, ConfigError};
 use super::layers::{put, Layer, Origin, Setting};
 use super::values;
 
@@ -129,20 +129,8 @@ pub(super) fn load(
 fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     let message = err.to_string();
     // serde_json appends " at line L column C"; the position is shown in front instead.
-    let problem = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .chars()
-        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
-            // A key may hold CR or LF; the message stays one line.
-            if c.is_control() {
-                Box::new(c.escape_default())
-            } else {
-                Box::new(std::iter::once(c))
-            }
-        })
-        .collect::<String>();
+    // A key may hold CR or LF; the message stays one line.
+    let problem = one_line(message.split(" at line ").next().unwrap_or(&message)).into_owned();
     let fix = if problem.starts_with("unknown field") {
         "remove the key or correct its spelling (the keys it may be are listed)"
     } else if err.is_data() {

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::ConfigError;
+use super::error::{one_line, ConfigError};
 use super::values::Principal;
 use super::{AuthType, CredentialType, IdentityFlow, ServerType};
 use crate::secret::Secret;
@@ -71,6 +71,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::File { path, key } => write!(f, "{}: {key}", path.display()),
             Origin::Profile { path, section, key } => {
+                let (section, key) = (one_line(section), one_line(key));
                 write!(f, "{}: [{section}] {key}", path.display())
             }
             Origin::Credential { path } => write!(f, "systemd credential {}", path.display()),

@@ -11,7 +11,7 @@ use std::path::Path;
 use ini::{Ini, ParseOption};
 
 use super::access::FileAccess;
-use super::error::ConfigError;
+use super::error::{one_line, ConfigError};
 use super::layers::{put, Layer, Origin};
 use super::values;
 
@@ -71,13 +71,13 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
             path: path.to_owned(),
             line: err.line,
             column: err.col,
-            problem: err.msg.trim_end_matches('.').to_owned(),
+            problem: one_line(err.msg.trim_end_matches('.')).into_owned(),
             fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
         })?;
 
     if let Some((key, _)) = ini.general_section().iter().next() {
         return Err(ConfigError::invalid(
-            format!("{}: {key}", path.display()),
+            format!("{}: {}", path.display(), one_line(key)),
             "the key comes before any section",
             "put it under [default] or [profile NAME]",
         ));
@@ -126,7 +126,11 @@ fn find_section(ini: &Ini, request: &Request<'_>) -> Result<Option<String>, Conf
             } else {
                 format!(
                     "its profiles are {}",
-                    names.into_iter().collect::<Vec<_>>().join(", ")
+                    names
+                        .into_iter()
+                        .map(one_line)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             Err(ConfigError::invalid(
