@@ -55,15 +55,22 @@ fn a_config_key_with_a_line_break_gives_a_one_line_error() {
 }
 
 /// fuzz target config_profile: rust-ini reads a line without `=` or `:` as the start of a key
-/// that goes on over the next line (and an unclosed `[` as a section name that does), and
-/// `config/profile.rs` (the key before any section, the list of profiles) and the `Origin`
-/// display in `config/layers.rs` (`[section] key`) print them as they are.
+/// that goes on over the next line (and an unclosed `[` as a section name that does), and the
+/// errors printed those names as they were: over several lines, and (second finding) with the
+/// lines they swallowed, a password among them, in the list of profiles. Such lines are refused
+/// now, naming only the line.
 #[test]
-fn an_ini_name_spanning_lines_gives_a_one_line_error() {
+fn an_ini_name_spanning_lines_is_refused_by_its_line() {
     for (file, says) in [
-        (&b"a\nb=c\n"[..], "before any section"),
-        (b"[default]\na\nb=c\n", "unknown key"),
-        (b"[a\nb]\nusername=u\n", "no profile"),
+        (&b"a\nb=c\n"[..], "line 1 column 1: the line is neither"),
+        (
+            b"[default]\na\nb=c\n",
+            "line 2 column 1: the line is neither",
+        ),
+        (
+            b"[a\nb]\nusername=u\n",
+            "line 1 column 1: the section header is not closed",
+        ),
     ] {
         let (_dir, path) = private_file("cognito_credentials", file);
         let message = load_error(&ServeArgs {
@@ -73,6 +80,19 @@ fn an_ini_name_spanning_lines_gives_a_one_line_error() {
         assert!(message.contains(says), "{message}");
         assert_one_line(&message);
     }
+}
+
+#[test]
+fn a_section_name_swallowing_a_password_line_does_not_show_it() {
+    let file = b"[default]\nusername = u\n[w\nPassword: canary-Pa55\nclient_sec]\n";
+    let (_dir, path) = private_file("cognito_credentials", file);
+    let message = load_error(&ServeArgs {
+        cognito_credentials_file: Some(path),
+        cognito_profile: Some("work".into()),
+        ..ServeArgs::default()
+    });
+    assert!(message.contains("line 3 column 1"), "{message}");
+    assert!(!message.contains("canary"), "{message}");
 }
 
 /// fuzz target get_answer: `client::check` parses `answer.trim()` but passes on

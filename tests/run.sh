@@ -9,3 +9,5 @@ cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets --no-fail-fast -- "$@"
 # The benchmark in its short mode, so it cannot rot: it reports figures, it asserts no timing.
 cargo bench --locked --profile dev --bench load -- --quick
+# Every fuzz target for a bounded time (FUZZ_SECONDS, default 60 each); fails on a crash.
+bash fuzz/run.sh

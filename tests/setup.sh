@@ -8,6 +8,8 @@ need=()
 command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
+# libfuzzer-sys compiles libFuzzer's C++ sources for the fuzz targets.
+command -v c++ >/dev/null || need+=(g++)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

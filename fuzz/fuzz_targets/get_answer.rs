@@ -2,7 +2,8 @@
 //! `cognitod::client::check` on whatever came back (it has been read as UTF-8 by then).
 //!
 //! Checked: no panic; a document passed on is JSON with `"Version": 1` and the four string keys
-//! the AWS SDKs require, and is the answer itself, trailing whitespace replaced by one newline;
+//! the AWS SDKs require, and is the answer itself with the JSON whitespace around it replaced by
+//! one trailing newline;
 //! the daemon's refusal becomes `NotAuthorized`.
 
 #![no_main]
@@ -17,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     };
     match check(answer.to_owned()) {
         Ok(document) => {
-            assert_eq!(document, format!("{}\n", answer.trim_end()));
+            assert_eq!(
+                document,
+                format!("{}\n", answer.trim_matches([' ', '\t', '\n', '\r']))
+            );
             let value: Value = serde_json::from_str(&document).expect("passed-on JSON parses");
             assert_eq!(value["Version"].as_u64(), Some(1));
             for key in [

@@ -61,6 +61,7 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         return Ok(Layer::default());
     };
 
+    refuse_names_over_line_breaks(path, &contents.text)?;
     let options = ParseOption {
         enabled_quote: false,
         enabled_escape: false,
@@ -100,6 +101,34 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         return Ok(Layer::default());
     };
     section_layer(&ini, path, &section)
+}
+
+/// rust-ini reads a `[` not closed on its line as a section name, and a line without `=` or `:` as
+/// a key name, that go on over the following lines, swallowing them (and whatever secret they
+/// hold) into a name that later messages would print. configparser refused both; so do we, naming
+/// only the line.
+fn refuse_names_over_line_breaks(path: &Path, text: &str) -> Result<(), ConfigError> {
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with([';', '#']) {
+            continue;
+        }
+        let problem = if line.starts_with('[') {
+            (!line.contains(']')).then_some("the section header is not closed by ] on its line")
+        } else {
+            (!line.contains(['=', ':'])).then_some("the line is neither [section] nor key = value")
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::Syntax {
+                path: path.to_owned(),
+                line: index + 1,
+                column: 1,
+                problem: problem.to_owned(),
+                fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The header of the requested profile's section, accepting `[NAME]` and `[profile NAME]`.
@@ -386,11 +415,15 @@ mod tests {
 
     #[test]
     fn malformed_file_gives_line_and_column() {
-        // An unclosed header: rust-ini reads on to the end of the file looking for the `]`.
+        // An unclosed header: refused by its own line (rust-ini would read on to the end of the
+        // file looking for the `]`, and report the end).
         let (_d, path) = write("[default]\nusername = u\n[profile dev\n", 0o600);
         let err = read(&path, "default", false).unwrap_err().to_string();
         assert!(
-            err.starts_with(&format!("{}: line 4 column 1: expecting", path.display())),
+            err.starts_with(&format!(
+                "{}: line 3 column 1: the section header is not closed",
+                path.display()
+            )),
             "{err}"
         );
         assert!(err.contains("write sections like [profile NAME]"), "{err}");
