@@ -580,11 +580,14 @@ mod tests {
             "{during_outage} retries in ~170 s"
         );
 
-        // Upstream returns: recovery within one back-off period.
+        // Upstream returns: recovery within one back-off period (at most 30 s), so the new 90 s
+        // credentials were obtained during these 31 s and have at least 90 - 31 s left. (Not
+        // "more than 60 s": the jittered retry may land in the first second.)
         *failing.lock().unwrap() = None;
         pass(Duration::from_secs(31)).await;
         let recovered = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
-        assert!(recovered.expiry.remaining() > Duration::from_secs(60));
+        assert!(!Arc::ptr_eq(&first, &recovered));
+        assert!(recovered.expiry.remaining() >= Duration::from_secs(59));
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::activation;
 use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
-use crate::config::{self, Config, CredentialType, Environment};
+use crate::config::{self, Config, CredentialType, Environment, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
@@ -89,7 +89,19 @@ impl Engine {
                         Imds::new(config.cognito.role_arn.as_deref(), &config.cognito.region)
                     }),
                 },
-                peers: config.peers.clone(),
+                peers: config.peers.clone().map(|mut peers| {
+                    peers.unmapped = PeerPolicy::unmapped_ids_of_this_namespace();
+                    if let Some((uid, gid)) = peers.unmapped {
+                        tracing::warn!(
+                            overflow_uid = uid,
+                            overflow_gid = gid,
+                            "running in a user namespace that does not map every user \
+                             (PrivateUsers=?): unix-socket peers from outside it cannot be told \
+                             apart and are refused by allowed_users/allowed_groups"
+                        );
+                    }
+                    peers
+                }),
             }),
             refresher,
         }

@@ -153,7 +153,6 @@ ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-PrivateUsers=yes
 PrivateIPC=yes
 PrivateMounts=yes
 ProtectHostname=yes

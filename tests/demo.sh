@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 socket=${COGNITOD_DEMO_SOCKET:-/tmp/cognitod-demo.sock}
 venv=${COGNITOD_VENV:-$PWD/.venv}
 
-bash tests/emulator/setup-venv.sh
+# The emulator's venv and the daemon's first build take about as long as each other: side by side.
+bash tests/emulator/setup-venv.sh &
+venv_pid=$!
 cargo build --quiet --bin cognitod
+wait "$venv_pid"
 
 workdir=$(mktemp -d)
 cleanup() { kill "$emulator_pid" 2>/dev/null || true; rm -rf "$workdir"; }

@@ -780,8 +780,6 @@ fn a_restart_under_load_refuses_nobody_and_answers_every_accepted_connection() {
 /// The restart test for http: a connection the old process accepted before the stop, whose
 /// request comes after it, is answered.
 #[test]
-#[ignore = "fails until src/serve/http.rs stops closing never-used connections at once on a stop \
-            (graceful_shutdown before the first request); see the proposed fix in issue 8"]
 fn a_restart_answers_http_connections_accepted_before_the_stop() {
     let _shared = TIMING.read().unwrap_or_else(|e| e.into_inner());
     let secret = random_secret("shared");
@@ -794,9 +792,6 @@ fn a_restart_answers_http_connections_accepted_before_the_stop() {
 /// listed user and primary group, refuses the others with "not authorized", and logs each
 /// refusal with the peer's uid.
 #[test]
-#[ignore = "fails until the service unit drops PrivateUsers=yes: in its own user namespace the \
-            daemon sees every client but root as uid 65534 (SO_PEERCRED), so listed users are \
-            refused and listing nobody admits everyone; see the proposed fix in issue 8"]
 fn allow_lists_serve_the_listed_users_and_refuse_the_others_by_uid() {
     let _shared = TIMING.read().unwrap_or_else(|e| e.into_inner());
     let service = Service::install(
@@ -893,6 +888,23 @@ fn allow_lists_serve_the_listed_users_and_refuse_the_others_by_uid() {
     assert!(served(&nobody), "nobody (allowed_users) got {nobody:?}");
     let mallory = service.ask_unix(Some("mallory"), b"", true);
     assert_eq!(mallory, not_authorized, "mallory, with only nobody listed");
+
+    // An administrator's drop-in puts the service back in a private user namespace (the unit
+    // once had PrivateUsers=yes, which is how the bug this test found came about): every peer
+    // but root now shows up as the overflow uid, nobody's. The daemon notices, says so, and
+    // lets no one in by that uid, so listing nobody does not open the socket to every user.
+    b.write_file(
+        "/etc/systemd/system/cognitod.service.d/private-users.conf",
+        b"[Service]\nPrivateUsers=yes\n",
+        0o644,
+    );
+    b.exec_ok(&["systemctl", "daemon-reload"]);
+    b.exec_ok(&["systemctl", "restart", UNIT]);
+    for user in ["mallory", "nobody", "alice"] {
+        let answer = service.ask_unix(Some(user), b"", true);
+        assert_eq!(answer, not_authorized, "{user} under PrivateUsers=yes");
+    }
+    b.wait_for_journal(UNIT, "does not map every user", SIGN_IN);
 }
 
 /// Nothing secret on disk: after signing in and serving tokens, then IAM credentials, no file

@@ -10,14 +10,28 @@ use std::time::Duration;
 use aws_config::credential_process::CredentialProcessProvider;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::SharedHttpClient;
 use common::*;
 use serde_json::Value;
+
+/// The SDK's HTTP client for these tests: plain HTTP is all they need (the daemon and the emulator
+/// listen on loopback), and the crate is built without a default client (see cognito::sdk_config).
+fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_http()
+}
+
+/// The providers' settings, with that client.
+fn provider_config() -> ProviderConfig {
+    ProviderConfig::default().with_http_client(http_client())
+}
 
 async fn caller_identity(emulator: &str, provider: SharedCredentialsProvider) -> String {
     let config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(http_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(emulator)
         .credentials_provider(provider)
@@ -127,13 +141,16 @@ async fn aws_config_providers_resolve_the_daemons_credentials() {
         format!("http://127.0.0.1:{http}/ecs"),
     );
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", secret);
-    let ecs = EcsCredentialsProvider::builder().build();
+    let ecs = EcsCredentialsProvider::builder()
+        .configure(&provider_config())
+        .build();
     check("container", &ecs.provide_credentials().await.unwrap());
     let arn = caller_identity(&emulator.url(), SharedCredentialsProvider::new(ecs)).await;
     assert!(arn.starts_with("arn:aws:"), "{arn}");
     // A wrong token is refused for the SDK too.
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong");
     let refused = EcsCredentialsProvider::builder()
+        .configure(&provider_config())
         .build()
         .provide_credentials()
         .await;
@@ -143,6 +160,7 @@ async fn aws_config_providers_resolve_the_daemons_credentials() {
 
     // IMDSv2 (session token, then the role's credentials).
     let client = aws_config::imds::Client::builder()
+        .configure(&provider_config())
         .endpoint(format!("http://127.0.0.1:{imds_http}/"))
         .unwrap()
         .build();

@@ -16,6 +16,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::error::SdkError;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.
@@ -190,8 +191,17 @@ fn hint_for(call: &str, code: &str) -> &'static str {
 /// with jitter and rate limits, so that one refresh is one upstream call and can be counted.
 /// Endpoint overrides (AWS_ENDPOINT_URL and the per-service variables) are honoured, which is how
 /// tests and private endpoints reach a Cognito emulator.
+///
+/// HTTPS goes through rustls with ring rather than the SDK's default aws-lc: the same TLS for the
+/// few unsigned calls the daemon makes, but ring builds in seconds where aws-lc's C build takes
+/// minutes (the first build is what someone trying cognitod waits for) and it makes the binary
+/// smaller.
 pub async fn sdk_config(region: &str) -> SdkConfig {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .region(Region::new(region.to_owned()))
         .no_credentials()
         .retry_config(RetryConfig::disabled())

@@ -14,6 +14,9 @@ use crate::secret::Secret;
 /// Permission bits that let group or others read a file.
 const GROUP_OR_OTHER_READ: u32 = 0o044;
 
+/// The largest file read as configuration or secret; real ones are a few hundred bytes.
+const MAX_FILE_SIZE: u64 = 1 << 20;
+
 /// Reads configuration files. It knows the systemd credentials directory because files there are
 /// exempt from the mode check: systemd makes that directory private to the service, and may grant
 /// the service user access through an ACL, which shows up as group bits in the mode.
@@ -50,10 +53,17 @@ impl FileAccess {
     /// exists but cannot be read (it names how the file came to be read).
     pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<Contents>, ConfigError> {
         let read = || -> io::Result<Contents> {
-            let mut file = File::open(path)?;
+            let file = File::open(path)?;
             let mode = file.metadata()?.permissions().mode() & 0o7777;
             let mut text = String::new();
-            file.read_to_string(&mut text)?;
+            // Capped: `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
+            file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
+            if text.len() as u64 > MAX_FILE_SIZE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "it is larger than 1 MiB, which no configuration or secret file is",
+                ));
+            }
             Ok(Contents { text, mode })
         };
         match read() {
@@ -168,6 +178,23 @@ mod tests {
             .require_secret(&path, &flag(), "the shared secret")
             .unwrap();
         assert_eq!(secret.expose(), "two\n");
+    }
+
+    #[test]
+    fn a_file_over_the_size_cap_is_refused_but_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_cap = "x".repeat(MAX_FILE_SIZE as usize);
+        let path = write(dir.path(), "at", &at_cap, 0o600);
+        let read = FileAccess::default().read(&path, "fix").unwrap().unwrap();
+        assert_eq!(read.text.len() as u64, MAX_FILE_SIZE);
+        let path = write(dir.path(), "over", &format!("{at_cap}x"), 0o600);
+        // Not a regular file with an end (/dev/zero): read up to the cap, then refused too.
+        for path in [path.as_path(), Path::new("/dev/zero")] {
+            let Err(err) = FileAccess::default().read(path, "fix") else {
+                panic!("{} was read", path.display());
+            };
+            assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+        }
     }
 
     #[test]

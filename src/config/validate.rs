@@ -240,6 +240,7 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
     Ok(Some(PeerPolicy {
         uids: resolve(&layer.allowed_users, Kind::User)?,
         gids: resolve(&layer.allowed_groups, Kind::Group)?,
+        unmapped: None,
     }))
 }
 

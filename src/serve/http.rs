@@ -270,9 +270,13 @@ where
 {
     let last = Arc::new(std::sync::Mutex::new(Outcome::ClientGone));
     let seen = last.clone();
+    // Signalled when a request head is in: a stop closes a connection only once it has one.
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let request_began = first_request.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let ctx = ctx.clone();
         let seen = seen.clone();
+        request_began.notify_one();
         async move {
             let started = tokio::time::Instant::now();
             let method = request.method().clone();
@@ -302,6 +306,13 @@ where
     let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
     tokio::pin!(lifetime);
     let mut draining = false;
+    // A connection accepted before a stop is owed an answer to its first request, as the raw
+    // protocol's are: closing it before that request is in would leave the client with nothing
+    // (the next process cannot answer a connection this one accepted). Keep-alive connections
+    // that have had an answer are closed when idle; hyper finishes a request in flight first.
+    // The drain timeout (serve::DRAIN_TIMEOUT) and HEADER_READ_TIMEOUT bound the wait.
+    let mut had_request = false;
+    let mut stop_asked = false;
     loop {
         tokio::select! {
             _ = &mut connection => break,
@@ -309,10 +320,12 @@ where
                 connection.as_mut().graceful_shutdown();
                 draining = true;
             }
-            _ = stopping.wait_for(|s| *s), if !draining => {
-                connection.as_mut().graceful_shutdown();
-                draining = true;
-            }
+            _ = stopping.wait_for(|s| *s), if !stop_asked => stop_asked = true,
+            _ = first_request.notified(), if !had_request => had_request = true,
+        }
+        if stop_asked && had_request && !draining {
+            connection.as_mut().graceful_shutdown();
+            draining = true;
         }
     }
     let outcome = *last.lock().expect("outcome lock is never poisoned");
