@@ -146,6 +146,9 @@ TimeoutStopSec=15
 DynamicUser=yes
 UMask=0077
 LimitCORE=0
+# Descriptors for 1,024 connections on each listener; systemd's default soft limit (1,024)
+# would make running out of descriptors, shared by all listeners, the cap instead.
+LimitNOFILE=4096
 CapabilityBoundingSet=
 AmbientCapabilities=
 NoNewPrivileges=yes

@@ -773,7 +773,6 @@ fn a_thousand_idle_connections_per_transport_are_cut_off_by_the_timeouts() {
 /// The same flood: real clients on each transport are answered within an SDK's 5 s timeout
 /// while the 3,000 idle connections are open.
 #[test]
-#[ignore = "bug: the 1,024-connection cap is shared by all listeners; 3,000 idle connections fill it and real tcp and http clients wait 5-7 s for the idle ones' timeouts"]
 fn a_thousand_idle_connections_per_transport_do_not_hold_up_real_clients() {
     raise_own_fd_limit();
     let flood = idle_flood(start(None), 1000, &TRANSPORTS);
@@ -787,7 +786,6 @@ fn a_thousand_idle_connections_per_transport_do_not_hold_up_real_clients() {
 /// clients of the unix socket, which only its group can reach: with 1,100 of them open (more
 /// than the connection cap), unix clients are answered long before their 5 s header timeout.
 #[test]
-#[ignore = "bug: the 1,024-connection cap is shared by all listeners; an idle flood on http holds up the unix socket until the 5 s header timeout"]
 fn idle_connections_on_http_do_not_hold_up_the_unix_socket() {
     raise_own_fd_limit();
     let flood = idle_flood(start(None), 1100, &[Transport::Http]);

@@ -23,7 +23,12 @@ impl HttpPolicy {
     /// resolve to 127.0.0.1, but the browser still sends that name), or that carries an Origin
     /// from elsewhere (a browser's cross-site request). Returns why, for the 403.
     pub fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), String> {
-        if let Some(host) = headers.get(HOST) {
+        let mut hosts = headers.get_all(HOST).iter();
+        if let Some(host) = hosts.next() {
+            // RFC 9112 3.2: refuse more than one, or a proxy and we could read different ones.
+            if hosts.next().is_some() {
+                return Err("more than one Host header".into());
+            }
             let host = host.to_str().unwrap_or("");
             if !self.allows(host) {
                 return Err(format!(
@@ -43,6 +48,18 @@ impl HttpPolicy {
             }
         }
         Ok(())
+    }
+
+    /// Refuses an absolute-form request target (`GET http://name/ HTTP/1.1`) that names a host
+    /// [`Self::check_host_and_origin`] would refuse: its authority replaces Host (RFC 9112 3.2.2).
+    pub fn check_target(&self, uri: &hyper::Uri) -> Result<(), String> {
+        match uri.authority() {
+            Some(authority) if !self.allows(authority.as_str()) => Err(format!(
+                "request target host {:?} is not a local name",
+                authority.as_str().chars().take(100).collect::<String>()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a Host value (with or without port) names this machine for our purposes.

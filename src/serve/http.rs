@@ -138,7 +138,8 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
     }
     // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
     // Host: evil.example. A browser's cross-site request says so in Origin.
-    if let Err(why) = ctx.http.check_host_and_origin(request.headers()) {
+    let checked = ctx.http.check_target(request.uri());
+    if let Err(why) = checked.and_then(|()| ctx.http.check_host_and_origin(request.headers())) {
         return refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden);
     }
     let path = request.uri().path();
@@ -300,6 +301,9 @@ where
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .max_headers(64)
+        // A client may shut down its write side once its request is sent (`nc -N`, socat,
+        // scripts): answer it, as the raw listeners do, instead of dropping the request.
+        .half_close(true)
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);

@@ -20,7 +20,9 @@ use crate::credentials::CredentialStore;
 use crate::listeners::{Bound, Socket, Transport};
 use crate::secret::Secret;
 
-/// Connections served at once, across all listeners; more wait in the kernel's backlog.
+/// Connections served at once on each listener; more wait in the kernel's backlog. Per listener,
+/// so that idle connections on a port every local user can reach (tcp, http) cannot hold up the
+/// clients of another listener, such as the unix socket only its group can reach.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// How long in-flight requests may take to finish after a stop was asked for.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,9 +89,9 @@ pub async fn run(
     contexts: watch::Receiver<Arc<Context>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (stop, stopped) = watch::channel(false);
     let mut loops = Vec::new();
+    let mut caps = Vec::new();
     for bound in listeners {
         let label = bound.label.clone();
         let transport = bound.transport;
@@ -101,12 +103,14 @@ pub async fn run(
             }
         };
         info!(listener = %label, transport = transport.name(), "listening");
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        caps.push(permits.clone());
         loops.push(tokio::spawn(accept_loop(
             socket,
             transport,
             label,
             contexts.clone(),
-            permits.clone(),
+            permits,
             stopped.clone(),
         )));
     }
@@ -115,12 +119,19 @@ pub async fn run(
     for accept in loops {
         let _ = accept.await;
     }
-    let drained =
-        tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        for permits in &caps {
+            let _ = permits.acquire_many(MAX_CONNECTIONS as u32).await;
+        }
+    })
+    .await;
     match drained {
-        Ok(_) => info!("all connections finished"),
+        Ok(()) => info!("all connections finished"),
         Err(_) => warn!(
-            still_open = MAX_CONNECTIONS - permits.available_permits(),
+            still_open = caps
+                .iter()
+                .map(|p| MAX_CONNECTIONS - p.available_permits())
+                .sum::<usize>(),
             "connections still open after the drain timeout, closing them"
         ),
     }
