@@ -18,7 +18,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::credentials::CredentialStore;
 use crate::listeners::{Bound, Socket, Transport};
-use crate::secret::Secret;
+use crate::secret::SharedSecret;
 
 /// Connections served at once, across all listeners; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -31,8 +31,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Context {
     /// Where the answers come from.
     pub store: CredentialStore,
-    /// The shared secret clients must present, if any.
-    pub secret: Option<Secret>,
+    /// The shared secret clients must present, if any; digested once, when the context is made.
+    pub secret: Option<SharedSecret>,
     /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
     pub http: guard::HttpPolicy,
     /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
