@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,8 +23,10 @@ use tokio::sync::watch;
 use super::{Context, Outcome};
 use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
 
-/// The header carrying the shared secret, as in the original tool.
-pub const SECRET_HEADER: &str = "cognito-api-key";
+/// The header carrying the shared secret, as in the original tool. A `HeaderName`, not a `&str`,
+/// so that looking it up does not parse and validate the name again on every request; a static,
+/// not a const, because a custom name holds `Bytes`, which a const would copy at every use.
+pub static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
 /// Time a client has to send a complete request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper answers 431 beyond it).
@@ -164,7 +166,7 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
 
 async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
     if let Some(secret) = &ctx.secret {
-        match request.headers().get(SECRET_HEADER) {
+        match request.headers().get(&SECRET_HEADER) {
             None => {
                 return refused(
                     StatusCode::UNAUTHORIZED,
@@ -274,19 +276,25 @@ where
         let ctx = ctx.clone();
         let seen = seen.clone();
         async move {
-            let started = tokio::time::Instant::now();
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
+            // `respond` consumes the request: keep what the debug line names, and the time, only
+            // when that line will be written (it is off at the default level, and this is paid
+            // per request).
+            let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+                let path: String = request.uri().path().chars().take(64).collect();
+                (tokio::time::Instant::now(), request.method().clone(), path)
+            });
             let (response, outcome) = respond(request, &ctx).await;
             *seen.lock().expect("outcome lock is never poisoned") = outcome;
-            tracing::debug!(
-                %method,
-                path = %path.chars().take(64).collect::<String>(),
-                status = response.status().as_u16(),
-                outcome = ?outcome,
-                took_us = started.elapsed().as_micros() as u64,
-                "http request"
-            );
+            if let Some((started, method, path)) = logged {
+                tracing::debug!(
+                    %method,
+                    %path,
+                    status = response.status().as_u16(),
+                    outcome = ?outcome,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "http request"
+                );
+            }
             Ok::<_, std::convert::Infallible>(response)
         }
     });
@@ -294,8 +302,10 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // The head's size cap (431 beyond it) is the buffer's. The number of headers is left at
+        // hyper's default, 100 (431 beyond it too): with any other `max_headers` hyper builds
+        // and fills its header arrays on every request instead of using uninitialised ones.
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
-        .max_headers(64)
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
