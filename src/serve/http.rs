@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -127,6 +128,28 @@ fn method_not_allowed(allow: &'static str) -> (Response<Body>, Outcome) {
 
 /// Answers one request. Generic over the body so that it can be driven without a socket.
 pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    answer(route(request, ctx), ctx).await
+}
+
+/// What a request needs once its head has been looked at.
+///
+/// Everything but waiting for the credentials is decided at once, in [`route`], which consumes
+/// the request: its head points into hyper's read buffer, and hyper reads again (to notice a
+/// close) before it polls the answer; a head still alive then makes it allocate a new buffer, on
+/// every request of a keep-alive connection.
+enum Route<B> {
+    /// The answer is known: a refusal, the health document, a 404.
+    Done((Response<Body>, Outcome)),
+    /// `GET /` with the right secret: the credentials, once there are some.
+    Credentials,
+    /// `GET /ecs` with the right secret: the credentials in the container provider's shape.
+    Container,
+    /// Under `/latest/` with IMDS on; rare enough to keep the request whole.
+    Imds(Request<B>),
+}
+
+/// Decides a request without waiting for anything; see [`Route`].
+fn route<B>(request: Request<B>, ctx: &Context) -> Route<B> {
     if has_body(&request) {
         let mut response = error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -136,54 +159,80 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
         response
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-        return (response, Outcome::Malformed);
+        return Route::Done((response, Outcome::Malformed));
     }
     // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
     // Host: evil.example. A browser's cross-site request says so in Origin.
     if let Err(why) = ctx.http.check_host_and_origin(request.headers()) {
-        return refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden);
+        return Route::Done(refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden));
     }
     let path = request.uri().path();
-    let method = request.method();
     if path.starts_with("/latest/") {
         return match &ctx.http.imds {
-            Some(imds) => super::imds::respond(&request, ctx, imds).await,
-            None => refused(
-                StatusCode::NOT_FOUND,
-                "not found (IMDS is off; enable it with --imds)",
-                Outcome::NotFound,
-            ),
+            Some(_) => Route::Imds(request),
+            None => Route::Done(imds_off()),
         };
     }
-    match (path, method) {
-        ("/", &Method::GET) => credentials(&request, ctx).await,
-        ("/ecs", &Method::GET) => container_credentials(&request, ctx).await,
-        ("/healthz", &Method::GET) => (health(ctx), Outcome::Health),
-        ("/" | "/healthz" | "/ecs", _) => method_not_allowed("GET"),
-        _ => refused(StatusCode::NOT_FOUND, "not found", Outcome::NotFound),
+    match (path, request.method()) {
+        ("/", &Method::GET) => match api_key_refusal(request.headers(), ctx) {
+            None => Route::Credentials,
+            Some(refusal) => Route::Done(refusal),
+        },
+        ("/ecs", &Method::GET) => match authorization_refusal(request.headers(), ctx) {
+            None => Route::Container,
+            Some(refusal) => Route::Done(refusal),
+        },
+        ("/healthz", &Method::GET) => Route::Done((health(ctx), Outcome::Health)),
+        ("/" | "/healthz" | "/ecs", _) => Route::Done(method_not_allowed("GET")),
+        _ => Route::Done(refused(
+            StatusCode::NOT_FOUND,
+            "not found",
+            Outcome::NotFound,
+        )),
     }
 }
 
-async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
-    if let Some(secret) = &ctx.secret {
-        match request.headers().get(&SECRET_HEADER) {
-            None => {
-                return refused(
-                    StatusCode::UNAUTHORIZED,
-                    "not authorized",
-                    Outcome::MissingSecret,
-                )
-            }
-            Some(offered) if !secret.matches(offered.as_bytes()) => {
-                return refused(
-                    StatusCode::UNAUTHORIZED,
-                    "not authorized",
-                    Outcome::WrongSecret,
-                )
-            }
-            Some(_) => {}
-        }
+/// Completes a routed request, waiting for the credentials if it asked for them.
+async fn answer<B>(route: Route<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    match route {
+        Route::Done(answer) => answer,
+        Route::Credentials => credentials(ctx).await,
+        Route::Container => container_credentials(ctx).await,
+        Route::Imds(request) => match &ctx.http.imds {
+            Some(imds) => super::imds::respond(&request, ctx, imds).await,
+            None => imds_off(),
+        },
     }
+}
+
+fn imds_off() -> (Response<Body>, Outcome) {
+    refused(
+        StatusCode::NOT_FOUND,
+        "not found (IMDS is off; enable it with --imds)",
+        Outcome::NotFound,
+    )
+}
+
+/// `GET /`: the shared secret is the `Cognito-Api-Key` value. The refusal, if it is missing or
+/// wrong.
+fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    let secret = ctx.secret.as_ref()?;
+    match headers.get(&SECRET_HEADER) {
+        None => Some(refused(
+            StatusCode::UNAUTHORIZED,
+            "not authorized",
+            Outcome::MissingSecret,
+        )),
+        Some(offered) if !secret.matches(offered.as_bytes()) => Some(refused(
+            StatusCode::UNAUTHORIZED,
+            "not authorized",
+            Outcome::WrongSecret,
+        )),
+        Some(_) => None,
+    }
+}
+
+async fn credentials(ctx: &Context) -> (Response<Body>, Outcome) {
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) => (
             json_response(StatusCode::OK, document(issued, Format::Raw)),
@@ -210,27 +259,28 @@ fn container_error(
 }
 
 /// `GET /ecs`: the container credential provider. The shared secret is the whole `Authorization`
-/// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE).
-async fn container_credentials<B>(
-    request: &Request<B>,
-    ctx: &Context,
-) -> (Response<Body>, Outcome) {
-    if let Some(secret) = &ctx.secret {
-        let offered = request.headers().get(hyper::header::AUTHORIZATION);
-        if !offered.is_some_and(|v| secret.matches(v.as_bytes())) {
-            let outcome = if offered.is_some() {
-                Outcome::WrongSecret
-            } else {
-                Outcome::MissingSecret
-            };
-            return container_error(
-                StatusCode::UNAUTHORIZED,
-                "AccessDenied",
-                "the Authorization header does not hold cognitod's shared secret (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
-                outcome,
-            );
-        }
+/// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE). The refusal, if it is missing or
+/// wrong.
+fn authorization_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    let secret = ctx.secret.as_ref()?;
+    let offered = headers.get(hyper::header::AUTHORIZATION);
+    if offered.is_some_and(|v| secret.matches(v.as_bytes())) {
+        return None;
     }
+    let outcome = if offered.is_some() {
+        Outcome::WrongSecret
+    } else {
+        Outcome::MissingSecret
+    };
+    Some(container_error(
+        StatusCode::UNAUTHORIZED,
+        "AccessDenied",
+        "the Authorization header does not hold cognitod's shared secret (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+        outcome,
+    ))
+}
+
+async fn container_credentials(ctx: &Context) -> (Response<Body>, Outcome) {
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) if issued.documents.ecs.is_some() => (
             json_response(StatusCode::OK, document(issued, Format::Container)),
@@ -273,17 +323,19 @@ where
     let last = Arc::new(std::sync::Mutex::new(Outcome::ClientGone));
     let seen = last.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        // `route` consumes the request: keep what the debug line names, and the time, only when
+        // that line will be written (it is off at the default level, and this is paid per
+        // request).
+        let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let path: String = request.uri().path().chars().take(64).collect();
+            (tokio::time::Instant::now(), request.method().clone(), path)
+        });
+        // Here, not in the future: the request's head is dropped before hyper reads again.
+        let route = route(request, &ctx);
         let ctx = ctx.clone();
         let seen = seen.clone();
         async move {
-            // `respond` consumes the request: keep what the debug line names, and the time, only
-            // when that line will be written (it is off at the default level, and this is paid
-            // per request).
-            let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
-                let path: String = request.uri().path().chars().take(64).collect();
-                (tokio::time::Instant::now(), request.method().clone(), path)
-            });
-            let (response, outcome) = respond(request, &ctx).await;
+            let (response, outcome) = answer(route, &ctx).await;
             *seen.lock().expect("outcome lock is never poisoned") = outcome;
             if let Some((started, method, path)) = logged {
                 tracing::debug!(
