@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::raw::NOT_AUTHORIZED;
 use super::{Context, Outcome};
 use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
 
@@ -217,17 +218,15 @@ fn imds_off() -> (Response<Body>, Outcome) {
 /// wrong.
 fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
     let secret = ctx.secret.as_ref()?;
+    // The raw protocol's refusal, the same bytes `error_response` would build, from memory: a
+    // wrong secret then costs about what the right one does (BENCHMARKS.md, secret timing).
+    let not_authorized =
+        || json_response(StatusCode::UNAUTHORIZED, Bytes::from_static(NOT_AUTHORIZED));
     match headers.get(&SECRET_HEADER) {
-        None => Some(refused(
-            StatusCode::UNAUTHORIZED,
-            "not authorized",
-            Outcome::MissingSecret,
-        )),
-        Some(offered) if !secret.matches(offered.as_bytes()) => Some(refused(
-            StatusCode::UNAUTHORIZED,
-            "not authorized",
-            Outcome::WrongSecret,
-        )),
+        None => Some((not_authorized(), Outcome::MissingSecret)),
+        Some(offered) if !secret.matches(offered.as_bytes()) => {
+            Some((not_authorized(), Outcome::WrongSecret))
+        }
         Some(_) => None,
     }
 }
@@ -379,4 +378,17 @@ where
     }
     let outcome = *last.lock().expect("outcome lock is never poisoned");
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn the_static_refusal_is_what_error_response_builds() {
+        let built = error_response(StatusCode::UNAUTHORIZED, "not authorized");
+        let body = built.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, NOT_AUTHORIZED);
+    }
 }
