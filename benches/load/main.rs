@@ -730,7 +730,9 @@ impl Bench {
             "{rounds} rounds after {warmup} uncounted, each sending the right secret ({} bytes) \
              and three wrong ones of its length once, in a shuffled order, one request at a time \
              from a blocking client; raw: a connection per try, timed from connect to the end of \
-             the answer; http: one keep-alive connection. Median per candidate, and its ratio to \
+             the answer; http: one keep-alive connection. Only tries that follow a wrong one are \
+             counted (cognitod is still logging that refusal; see benches/load/timing.rs). \
+             Median per candidate, and its ratio to \
              the right secret's median. A/A: the right secret's median over odd rounds divided by \
              that over even rounds, the noise to read the ratios by. first/last: a comparison \
              that stops at the first differing byte would make this ratio < 1.\n",
