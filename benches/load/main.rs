@@ -1,12 +1,14 @@
 //! cognitod's benchmark suite: throughput and latency per transport beside a minimal server on the
 //! same machine (the limit), resident memory, start-up under socket activation, upstream calls
-//! caused by a crowd at a cold start, `cognitod get` as credential_process, the binary's size, and
-//! instruction counts per request under callgrind.
+//! caused by a crowd at a cold start, `cognitod get` as credential_process, the binary's size, the
+//! time a wrong shared secret takes beside the right one, and instruction counts per request
+//! under callgrind.
 //!
 //! ```sh
 //! cargo bench --bench load                      # every figure (a few minutes)
 //! cargo bench --bench load -- --quick           # every figure, briefly (CI: it reports, never asserts)
-//! cargo bench --bench load -- --only load       # one figure: load, startup, upstream, get, size, callgrind
+//! cargo bench --bench load -- --only load       # one figure: load, startup, upstream, get, size,
+//!                                               # secret-timing, callgrind
 //! ```
 //!
 //! BENCHMARKS.md says what the figures mean and holds the last ones taken; benches/run.sh takes
