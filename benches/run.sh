@@ -2,7 +2,7 @@
 # Takes the figures of BENCHMARKS.md.
 #
 #   bash benches/run.sh                 # every figure but the profile (about 10 minutes, builds included)
-#   bash benches/run.sh --only startup  # one figure (load, startup, upstream, get, size)
+#   bash benches/run.sh --only startup  # one figure (load, startup, upstream, get, size, secret-timing)
 #   bash benches/run.sh --quick         # every figure, a few seconds each
 #   bash benches/run.sh callgrind       # instructions per request under callgrind
 #

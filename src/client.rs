@@ -214,7 +214,7 @@ fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
         .into();
     let mut request = agent.get(url);
     if let Some(secret) = secret {
-        request = request.header(crate::serve::http::SECRET_HEADER, secret.expose());
+        request = request.header(crate::serve::http::SECRET_HEADER.as_str(), secret.expose());
     }
     let mut response = request.call().map_err(|e| match e {
         ureq::Error::Timeout(_) => GetError::Timeout {

@@ -19,6 +19,7 @@ use crate::config::{self, Config, CredentialType, Environment, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
+use crate::secret::SharedSecret;
 use crate::serve::guard::HttpPolicy;
 use crate::serve::imds::Imds;
 use crate::serve::{self, Context};
@@ -82,7 +83,7 @@ impl Engine {
         Engine {
             context: Arc::new(Context {
                 store,
-                secret: config.auth_secret.clone(),
+                secret: config.auth_secret.as_ref().map(SharedSecret::new),
                 http: HttpPolicy {
                     allowed_hosts: config.allowed_hosts.clone(),
                     imds: config.imds.then(|| {

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 
 /// The refusal, as cognitod words it.
-const NOT_AUTHORIZED: &[u8] = b"{\"error\":\"not authorized\"}\n";
+pub const NOT_AUTHORIZED: &[u8] = b"{\"error\":\"not authorized\"}\n";
 /// The longest secret line read.
 const MAX_LINE: usize = 1024;
 

@@ -1,12 +1,14 @@
 //! cognitod's benchmark suite: throughput and latency per transport beside a minimal server on the
 //! same machine (the limit), resident memory, start-up under socket activation, upstream calls
-//! caused by a crowd at a cold start, `cognitod get` as credential_process, the binary's size, and
-//! instruction counts per request under callgrind.
+//! caused by a crowd at a cold start, `cognitod get` as credential_process, the binary's size, the
+//! time a wrong shared secret takes beside the right one, and instruction counts per request
+//! under callgrind.
 //!
 //! ```sh
 //! cargo bench --bench load                      # every figure (a few minutes)
 //! cargo bench --bench load -- --quick           # every figure, briefly (CI: it reports, never asserts)
-//! cargo bench --bench load -- --only load       # one figure: load, startup, upstream, get, size, callgrind
+//! cargo bench --bench load -- --only load       # one figure: load, startup, upstream, get, size,
+//!                                               # secret-timing, callgrind
 //! ```
 //!
 //! BENCHMARKS.md says what the figures mean and holds the last ones taken; benches/run.sh takes
@@ -16,6 +18,7 @@ mod callgrind;
 mod generator;
 mod limit;
 mod process;
+mod timing;
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -47,6 +50,7 @@ enum Figure {
     Upstream,
     Get,
     Size,
+    SecretTiming,
     Callgrind,
 }
 
@@ -58,6 +62,7 @@ impl Figure {
             "upstream" => Figure::Upstream,
             "get" => Figure::Get,
             "size" => Figure::Size,
+            "secret-timing" => Figure::SecretTiming,
             "callgrind" => Figure::Callgrind,
             _ => return None,
         })
@@ -78,6 +83,7 @@ struct Options {
     startup_runs: usize,
     get_runs: usize,
     cold_clients: usize,
+    timing_rounds: usize,
     callgrind_requests: usize,
     cognitod: PathBuf,
     out: Option<PathBuf>,
@@ -85,8 +91,8 @@ struct Options {
 
 const USAGE: &str = "usage: cargo bench --bench load -- [--quick] [--only FIGURE,...] \
 [--clients 1,16,64] [--transports unix,tcp,http] [--duration SECS] [--warmup SECS] [--rounds N] \
-[--client-threads N] [--cognitod PATH] [--out FILE]
-figures: load (throughput, latency, memory), startup, upstream, get, size, callgrind \
+[--client-threads N] [--timing-rounds N] [--cognitod PATH] [--out FILE]
+figures: load (throughput, latency, memory), startup, upstream, get, size, secret-timing, callgrind \
 (callgrind is not in the default set: it needs valgrind and takes minutes)";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -99,6 +105,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             Figure::Startup,
             Figure::Upstream,
             Figure::Get,
+            Figure::SecretTiming,
         ],
         clients: vec![1, 16, 64],
         transports: vec!["unix".into(), "tcp".into(), "http".into()],
@@ -109,6 +116,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         startup_runs: if quick { 5 } else { 20 },
         get_runs: if quick { 20 } else { 100 },
         cold_clients: 1000,
+        timing_rounds: if quick { 200 } else { 5000 },
         callgrind_requests: if quick { 200 } else { 2000 },
         cognitod: PathBuf::from(BUILT_COGNITOD),
         out: None,
@@ -139,6 +147,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--duration" => o.duration = secs(value()?)?,
             "--warmup" => o.warmup = secs(value()?)?,
             "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
+            "--timing-rounds" => {
+                o.timing_rounds = value()?
+                    .parse()
+                    .map_err(|e| format!("--timing-rounds: {e}"))?
+            }
             "--client-threads" => {
                 o.client_threads = value()?
                     .parse()
@@ -227,6 +240,7 @@ impl Bench {
                 Figure::Upstream => self.upstream(),
                 Figure::Get => self.get(),
                 Figure::Size => self.size(),
+                Figure::SecretTiming => self.secret_timing(),
                 Figure::Callgrind => self.callgrind(),
             }
         }
@@ -695,6 +709,74 @@ impl Bench {
         );
     }
 
+    /// A wrong shared secret beside the right one: median times and their ratios, per transport,
+    /// for cognitod and for the limit server (which compares with `==`, stopping at the first
+    /// differing byte: what the measurement can and cannot tell apart).
+    fn secret_timing(&mut self) {
+        let rounds = self.options.timing_rounds;
+        let warmup = (rounds / 10).max(20);
+        say!(
+            self,
+            "\n## A wrong shared secret beside the right one (`--only secret-timing`)\n"
+        );
+        let (daemon, sockets, _pool) = self.start_daemon("secret-timing");
+        let document = self.fetch(&sockets);
+        let document_file = self.dir.path().join("secret-timing.json");
+        std::fs::write(&document_file, &document).unwrap();
+        let limit_sockets = Sockets::bind(&self.dir.path().join("secret-timing"), "limit");
+        let limit = Process::spawn(self.limit_launch(&document_file, &limit_sockets));
+        std::thread::sleep(Duration::from_millis(100));
+        self.fetch(&limit_sockets);
+        say!(
+            self,
+            "{rounds} rounds after {warmup} uncounted, each sending the right secret ({} bytes) \
+             and three wrong ones of its length once, in a shuffled order, one request at a time \
+             from a blocking client; raw: a connection per try, timed from connect to the end of \
+             the answer; http: one keep-alive connection. Only tries that follow a wrong one are \
+             counted (cognitod is still logging that refusal; see benches/load/timing.rs). \
+             Median per candidate, and its ratio to \
+             the right secret's median. A/A: the right secret's median over odd rounds divided by \
+             that over even rounds, the noise to read the ratios by. first/last: a comparison \
+             that stops at the first differing byte would make this ratio < 1.\n",
+            SECRET.len()
+        );
+        say!(
+            self,
+            "| server | transport | tries each | right | wrong, every byte | wrong, first byte | wrong, last byte | first / last | right A/A | errors |"
+        );
+        say!(self, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let transports = self.options.transports.clone();
+        for (ours, theirs) in sockets.targets().iter().zip(limit_sockets.targets()) {
+            if !transports.iter().any(|t| t == ours.name()) {
+                continue;
+            }
+            for (server, target) in [("cognitod", ours), ("limit", &theirs)] {
+                let t = timing::measure(target, SECRET, warmup, rounds);
+                let right = t.medians[0];
+                let cell =
+                    |d: Duration| format!("{} (**{:.3}**)", us_precise(d), timing::ratio(d, right));
+                say!(
+                    self,
+                    "| {server} | {} | {} | {} | {} | {} | {} | **{:.3}** | {:.3} | {} |",
+                    target.name(),
+                    t.tries,
+                    us_precise(right),
+                    cell(t.medians[1]),
+                    cell(t.medians[2]),
+                    cell(t.medians[3]),
+                    timing::ratio(t.medians[2], t.medians[3]),
+                    t.right_a_a,
+                    t.errors
+                );
+                if let Some(e) = &t.first_error {
+                    say!(self, "|  | {server}: first error: {e} |||||||||");
+                }
+            }
+        }
+        limit.stop();
+        daemon.stop();
+    }
+
     /// Instructions per request under callgrind, cognitod beside the limit server, per transport.
     fn callgrind(&mut self) {
         let n = self.options.callgrind_requests;
@@ -894,6 +976,11 @@ fn us(d: Duration) -> String {
     } else {
         format!("{:.2} ms", us / 1000.0)
     }
+}
+
+/// Microseconds with one decimal: the timing figure's differences are small.
+fn us_precise(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 fn ms(d: Duration) -> String {

@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use cognitod::serve::raw::{
-    handle, read_secret_line, LineError, MAX_SECRET_LINE, NOT_AUTHORIZED, SECRET_READ_TIMEOUT,
-    WRITE_TIMEOUT,
+    handle, read_secret_line, LineError, MAX_SECRET_LINE, NOT_AUTHORIZED, SCRATCH,
+    SECRET_READ_TIMEOUT, WRITE_TIMEOUT,
 };
 use cognitod::serve::Outcome;
 use cognitod_fuzz::{contains, context, paused_runtime, Setup, CREDENTIAL_DOCUMENT, SHARED_SECRET};
@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         // The line reader alone.
         let (client, mut server) = duplex(capacity);
         let read = async move {
-            let line = read_secret_line(&mut server).await;
+            let mut scratch = [0u8; SCRATCH];
+            let line = read_secret_line(&mut server, &mut scratch)
+                .await
+                .map(|line| line.into_owned());
             drop(server);
             line
         };

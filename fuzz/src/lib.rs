@@ -13,7 +13,7 @@ use cognitod::cognito::identity::AwsCredentials;
 use cognitod::cognito::UpstreamError;
 use cognitod::credentials::{self, Material, RefreshPolicy, Upstream};
 use cognitod::expiry::Expiry;
-use cognitod::secret::Secret;
+use cognitod::secret::{Secret, SharedSecret};
 use cognitod::serve::guard::HttpPolicy;
 use cognitod::serve::imds::Imds;
 use cognitod::serve::Context;
@@ -81,7 +81,9 @@ pub async fn context(setup: Setup) -> Arc<Context> {
     store.settled().await;
     Arc::new(Context {
         store,
-        secret: setup.secret.then(|| Secret::new(SHARED_SECRET.into())),
+        secret: setup
+            .secret
+            .then(|| SharedSecret::new(&Secret::new(SHARED_SECRET.into()))),
         http: HttpPolicy {
             allowed_hosts: vec!["creds.internal".into()],
             imds: setup

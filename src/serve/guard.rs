@@ -63,15 +63,21 @@ impl HttpPolicy {
     }
 
     /// Whether a Host value (with or without port) names this machine for our purposes.
+    /// Names compare without regard to ASCII case, as DNS does, and without a lower-cased copy:
+    /// this runs on every HTTP request.
     fn allows(&self, host: &str) -> bool {
-        let name = strip_port(host).to_ascii_lowercase();
+        let name = strip_port(host);
         if name.is_empty() {
             return false;
         }
         if name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()) {
             return true;
         }
-        BUILT_IN_HOSTS.contains(&name.as_str()) || self.allowed_hosts.contains(&name)
+        BUILT_IN_HOSTS
+            .iter()
+            .copied()
+            .chain(self.allowed_hosts.iter().map(String::as_str))
+            .any(|known| known.eq_ignore_ascii_case(name))
     }
 }
 
@@ -120,6 +126,7 @@ mod tests {
             "169.254.169.254",
             "169.254.170.2:80",
             "creds.internal:8080",
+            "Creds.Internal",
         ] {
             assert!(check(Some(ok), None).is_ok(), "{ok}");
         }

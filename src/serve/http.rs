@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,11 +21,14 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::raw::NOT_AUTHORIZED;
 use super::{Context, Outcome};
 use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
 
-/// The header carrying the shared secret, as in the original tool.
-pub const SECRET_HEADER: &str = "cognito-api-key";
+/// The header carrying the shared secret, as in the original tool. A `HeaderName`, not a `&str`,
+/// so that looking it up does not parse and validate the name again on every request; a static,
+/// not a const, because a custom name holds `Bytes`, which a const would copy at every use.
+pub static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
 /// Time a client has to send a complete request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper answers 431 beyond it).
@@ -125,6 +129,28 @@ fn method_not_allowed(allow: &'static str) -> (Response<Body>, Outcome) {
 
 /// Answers one request. Generic over the body so that it can be driven without a socket.
 pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    answer(route(request, ctx), ctx).await
+}
+
+/// What a request needs once its head has been looked at.
+///
+/// Everything but waiting for the credentials is decided at once, in [`route`], which consumes
+/// the request: its head points into hyper's read buffer, and hyper reads again (to notice a
+/// close) before it polls the answer; a head still alive then makes it allocate a new buffer, on
+/// every request of a keep-alive connection.
+enum Route<B> {
+    /// The answer is known: a refusal, the health document, a 404.
+    Done((Response<Body>, Outcome)),
+    /// `GET /` with the right secret: the credentials, once there are some.
+    Credentials,
+    /// `GET /ecs` with the right secret: the credentials in the container provider's shape.
+    Container,
+    /// Under `/latest/` with IMDS on; rare enough to keep the request whole.
+    Imds(Request<B>),
+}
+
+/// Decides a request without waiting for anything; see [`Route`].
+fn route<B>(request: Request<B>, ctx: &Context) -> Route<B> {
     if has_body(&request) {
         let mut response = error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -134,55 +160,79 @@ pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, 
         response
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-        return (response, Outcome::Malformed);
+        return Route::Done((response, Outcome::Malformed));
     }
     // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
     // Host: evil.example. A browser's cross-site request says so in Origin.
     let checked = ctx.http.check_target(request.uri());
     if let Err(why) = checked.and_then(|()| ctx.http.check_host_and_origin(request.headers())) {
-        return refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden);
+        return Route::Done(refused(StatusCode::FORBIDDEN, &why, Outcome::Forbidden));
     }
     let path = request.uri().path();
-    let method = request.method();
     if path.starts_with("/latest/") {
         return match &ctx.http.imds {
-            Some(imds) => super::imds::respond(&request, ctx, imds).await,
-            None => refused(
-                StatusCode::NOT_FOUND,
-                "not found (IMDS is off; enable it with --imds)",
-                Outcome::NotFound,
-            ),
+            Some(_) => Route::Imds(request),
+            None => Route::Done(imds_off()),
         };
     }
-    match (path, method) {
-        ("/", &Method::GET) => credentials(&request, ctx).await,
-        ("/ecs", &Method::GET) => container_credentials(&request, ctx).await,
-        ("/healthz", &Method::GET) => (health(ctx), Outcome::Health),
-        ("/" | "/healthz" | "/ecs", _) => method_not_allowed("GET"),
-        _ => refused(StatusCode::NOT_FOUND, "not found", Outcome::NotFound),
+    match (path, request.method()) {
+        ("/", &Method::GET) => match api_key_refusal(request.headers(), ctx) {
+            None => Route::Credentials,
+            Some(refusal) => Route::Done(refusal),
+        },
+        ("/ecs", &Method::GET) => match authorization_refusal(request.headers(), ctx) {
+            None => Route::Container,
+            Some(refusal) => Route::Done(refusal),
+        },
+        ("/healthz", &Method::GET) => Route::Done((health(ctx), Outcome::Health)),
+        ("/" | "/healthz" | "/ecs", _) => Route::Done(method_not_allowed("GET")),
+        _ => Route::Done(refused(
+            StatusCode::NOT_FOUND,
+            "not found",
+            Outcome::NotFound,
+        )),
     }
 }
 
-async fn credentials<B>(request: &Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
-    if let Some(secret) = &ctx.secret {
-        match request.headers().get(SECRET_HEADER) {
-            None => {
-                return refused(
-                    StatusCode::UNAUTHORIZED,
-                    "not authorized",
-                    Outcome::MissingSecret,
-                )
-            }
-            Some(offered) if !secret.matches(offered.as_bytes()) => {
-                return refused(
-                    StatusCode::UNAUTHORIZED,
-                    "not authorized",
-                    Outcome::WrongSecret,
-                )
-            }
-            Some(_) => {}
-        }
+/// Completes a routed request, waiting for the credentials if it asked for them.
+async fn answer<B>(route: Route<B>, ctx: &Context) -> (Response<Body>, Outcome) {
+    match route {
+        Route::Done(answer) => answer,
+        Route::Credentials => credentials(ctx).await,
+        Route::Container => container_credentials(ctx).await,
+        Route::Imds(request) => match &ctx.http.imds {
+            Some(imds) => super::imds::respond(&request, ctx, imds).await,
+            None => imds_off(),
+        },
     }
+}
+
+fn imds_off() -> (Response<Body>, Outcome) {
+    refused(
+        StatusCode::NOT_FOUND,
+        "not found (IMDS is off; enable it with --imds)",
+        Outcome::NotFound,
+    )
+}
+
+/// `GET /`: the shared secret is the `Cognito-Api-Key` value. The refusal, if it is missing or
+/// wrong.
+fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    let secret = ctx.secret.as_ref()?;
+    // The raw protocol's refusal, the same bytes `error_response` would build, from memory: a
+    // wrong secret then costs about what the right one does (BENCHMARKS.md, secret timing).
+    let not_authorized =
+        || json_response(StatusCode::UNAUTHORIZED, Bytes::from_static(NOT_AUTHORIZED));
+    match headers.get(&SECRET_HEADER) {
+        None => Some((not_authorized(), Outcome::MissingSecret)),
+        Some(offered) if !secret.matches(offered.as_bytes()) => {
+            Some((not_authorized(), Outcome::WrongSecret))
+        }
+        Some(_) => None,
+    }
+}
+
+async fn credentials(ctx: &Context) -> (Response<Body>, Outcome) {
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) => (
             json_response(StatusCode::OK, document(issued, Format::Raw)),
@@ -209,27 +259,28 @@ fn container_error(
 }
 
 /// `GET /ecs`: the container credential provider. The shared secret is the whole `Authorization`
-/// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE).
-async fn container_credentials<B>(
-    request: &Request<B>,
-    ctx: &Context,
-) -> (Response<Body>, Outcome) {
-    if let Some(secret) = &ctx.secret {
-        let offered = request.headers().get(hyper::header::AUTHORIZATION);
-        if !offered.is_some_and(|v| secret.matches(v.as_bytes())) {
-            let outcome = if offered.is_some() {
-                Outcome::WrongSecret
-            } else {
-                Outcome::MissingSecret
-            };
-            return container_error(
-                StatusCode::UNAUTHORIZED,
-                "AccessDenied",
-                "the Authorization header does not hold cognitod's shared secret (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
-                outcome,
-            );
-        }
+/// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE). The refusal, if it is missing or
+/// wrong.
+fn authorization_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    let secret = ctx.secret.as_ref()?;
+    let offered = headers.get(hyper::header::AUTHORIZATION);
+    if offered.is_some_and(|v| secret.matches(v.as_bytes())) {
+        return None;
     }
+    let outcome = if offered.is_some() {
+        Outcome::WrongSecret
+    } else {
+        Outcome::MissingSecret
+    };
+    Some(container_error(
+        StatusCode::UNAUTHORIZED,
+        "AccessDenied",
+        "the Authorization header does not hold cognitod's shared secret (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+        outcome,
+    ))
+}
+
+async fn container_credentials(ctx: &Context) -> (Response<Body>, Outcome) {
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) if issued.documents.ecs.is_some() => (
             json_response(StatusCode::OK, document(issued, Format::Container)),
@@ -275,23 +326,31 @@ where
     let first_request = Arc::new(tokio::sync::Notify::new());
     let request_began = first_request.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        // `route` consumes the request: keep what the debug line names, and the time, only when
+        // that line will be written (it is off at the default level, and this is paid per
+        // request).
+        let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let path: String = request.uri().path().chars().take(64).collect();
+            (tokio::time::Instant::now(), request.method().clone(), path)
+        });
+        // Here, not in the future: the request's head is dropped before hyper reads again.
+        let route = route(request, &ctx);
         let ctx = ctx.clone();
         let seen = seen.clone();
         request_began.notify_one();
         async move {
-            let started = tokio::time::Instant::now();
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
-            let (response, outcome) = respond(request, &ctx).await;
+            let (response, outcome) = answer(route, &ctx).await;
             *seen.lock().expect("outcome lock is never poisoned") = outcome;
-            tracing::debug!(
-                %method,
-                path = %path.chars().take(64).collect::<String>(),
-                status = response.status().as_u16(),
-                outcome = ?outcome,
-                took_us = started.elapsed().as_micros() as u64,
-                "http request"
-            );
+            if let Some((started, method, path)) = logged {
+                tracing::debug!(
+                    %method,
+                    %path,
+                    status = response.status().as_u16(),
+                    outcome = ?outcome,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "http request"
+                );
+            }
             Ok::<_, std::convert::Infallible>(response)
         }
     });
@@ -299,8 +358,10 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // The head's size cap (431 beyond it) is the buffer's. The number of headers is left at
+        // hyper's default, 100 (431 beyond it too): with any other `max_headers` hyper builds
+        // and fills its header arrays on every request instead of using uninitialised ones.
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
-        .max_headers(64)
         // A client may shut down its write side once its request is sent (`nc -N`, socat,
         // scripts): answer it, as the raw listeners do, instead of dropping the request.
         .half_close(true)
@@ -334,4 +395,17 @@ where
     }
     let outcome = *last.lock().expect("outcome lock is never poisoned");
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn the_static_refusal_is_what_error_response_builds() {
+        let built = error_response(StatusCode::UNAUTHORIZED, "not authorized");
+        let body = built.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, NOT_AUTHORIZED);
+    }
 }

@@ -7,7 +7,9 @@ pub mod http;
 pub mod imds;
 pub mod raw;
 
+use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::credentials::CredentialStore;
 use crate::listeners::{Bound, Socket, Transport};
-use crate::secret::Secret;
+use crate::secret::SharedSecret;
 
 /// Connections served at once on each listener; more wait in the kernel's backlog. Per listener,
 /// so that idle connections on a port every local user can reach (tcp, http) cannot hold up the
@@ -33,8 +35,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Context {
     /// Where the answers come from.
     pub store: CredentialStore,
-    /// The shared secret clients must present, if any.
-    pub secret: Option<Secret>,
+    /// The shared secret clients must present, if any; digested once, when the context is made.
+    pub secret: Option<SharedSecret>,
     /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
     pub http: guard::HttpPolicy,
     /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
@@ -175,7 +177,7 @@ async fn accept_loop(
             accepted = accept(&listener) => accepted,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let (connection, peer, ids) = match accepted {
+        let (connection, peer) = match accepted {
             Ok(pair) => {
                 backoff = Duration::from_millis(5);
                 pair
@@ -191,13 +193,16 @@ async fn accept_loop(
                 continue;
             }
         };
-        let span = tracing::info_span!("connection", listener = transport.name(), peer = %peer);
+        // Debug level: a served request logs nothing at the default level, and an enabled span
+        // would format its fields for every connection. The events logged at the default level
+        // (refused, unavailable) carry the listener and the peer themselves.
+        let span = tracing::debug_span!("connection", listener = transport.name(), %peer);
         let context = contexts.borrow().clone();
         let stopping = stopped.clone();
         tokio::spawn(
             async move {
                 let started = Instant::now();
-                let refused_peer = match (&context.peers, ids) {
+                let refused_peer = match (&context.peers, peer.ids()) {
                     (Some(policy), Some((uid, gid))) => !policy.allows(uid, gid),
                     // An allow-list and a peer whose ids cannot be read: refuse.
                     (Some(_), None) => matches!(connection, Connection::Unix(_)),
@@ -214,7 +219,7 @@ async fn accept_loop(
                     (Connection::Unix(s), _) => raw::handle(s, &context).await,
                     (Connection::Tcp(s), _) => raw::handle(s, &context).await,
                 };
-                log_outcome(outcome, started.elapsed());
+                log_outcome(outcome, started.elapsed(), transport, &peer);
                 drop(permit);
             }
             .instrument(span),
@@ -222,13 +227,18 @@ async fn accept_loop(
     }
 }
 
-fn log_outcome(outcome: Outcome, took: Duration) {
+fn log_outcome(outcome: Outcome, took: Duration, transport: Transport, peer: &Peer) {
     let took_us = took.as_micros() as u64;
+    let listener = transport.name();
     match outcome {
         Outcome::Served | Outcome::Health => debug!(outcome = ?outcome, took_us, "request"),
         Outcome::ClientGone => debug!(outcome = "client_gone", took_us, "request"),
-        Outcome::Unavailable => warn!(outcome = "unavailable", took_us, "request"),
-        refused => info!(outcome = ?refused, took_us, "request refused"),
+        // Logged at the default level, where the debug-level connection span is off: these
+        // events say themselves where the request came from.
+        Outcome::Unavailable => {
+            warn!(listener, %peer, outcome = "unavailable", took_us, "request")
+        }
+        refused => info!(listener, %peer, outcome = ?refused, took_us, "request refused"),
     }
 }
 
@@ -237,31 +247,93 @@ enum Connection {
     Tcp(tokio::net::TcpStream),
 }
 
-/// A peer's uid and gid, from SO_PEERCRED (unix sockets only).
-type PeerIds = Option<(u32, u32)>;
+/// Who is at the other end of a connection, kept as numbers and formatted only if a log line
+/// that names it is written.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    /// A unix-socket peer, from SO_PEERCRED; the pid is absent when the kernel does not say.
+    Unix {
+        uid: u32,
+        gid: u32,
+        pid: Option<i32>,
+    },
+    /// A unix-socket peer whose credentials could not be read.
+    UnknownUnix,
+    /// A TCP peer's address.
+    Tcp(SocketAddr),
+}
 
-/// Accepts one connection and names its peer: uid and pid for unix sockets, address for TCP.
-async fn accept(listener: &Listener) -> std::io::Result<(Connection, String, PeerIds)> {
+impl Peer {
+    /// The uid and gid the allow-lists check (unix sockets only).
+    fn ids(&self) -> Option<(u32, u32)> {
+        match *self {
+            Peer::Unix { uid, gid, .. } => Some((uid, gid)),
+            Peer::UnknownUnix | Peer::Tcp(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Unix {
+                uid,
+                pid: Some(pid),
+                ..
+            } => write!(f, "uid={uid} pid={pid}"),
+            Peer::Unix { uid, pid: None, .. } => write!(f, "uid={uid} pid=?"),
+            Peer::UnknownUnix => f.write_str("unknown"),
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// Accepts one connection and says who its peer is.
+async fn accept(listener: &Listener) -> std::io::Result<(Connection, Peer)> {
     match listener {
         Listener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            let (peer, ids) = match stream.peer_cred() {
-                Ok(cred) => (
-                    format!(
-                        "uid={} pid={}",
-                        cred.uid(),
-                        cred.pid().map_or("?".into(), |p| p.to_string())
-                    ),
-                    Some((cred.uid(), cred.gid())),
-                ),
-                Err(_) => ("unknown".into(), None),
+            let peer = match stream.peer_cred() {
+                Ok(cred) => Peer::Unix {
+                    uid: cred.uid(),
+                    gid: cred.gid(),
+                    pid: cred.pid(),
+                },
+                Err(_) => Peer::UnknownUnix,
             };
-            Ok((Connection::Unix(stream), peer, ids))
+            Ok((Connection::Unix(stream), peer))
         }
         Listener::Tcp(l) => {
             let (stream, addr) = l.accept().await?;
             let _ = stream.set_nodelay(true);
-            Ok((Connection::Tcp(stream), addr.to_string(), None))
+            Ok((Connection::Tcp(stream), Peer::Tcp(addr)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_named_as_before() {
+        let unix = Peer::Unix {
+            uid: 1000,
+            gid: 100,
+            pid: Some(42),
+        };
+        assert_eq!(unix.to_string(), "uid=1000 pid=42");
+        assert_eq!(unix.ids(), Some((1000, 100)));
+        let no_pid = Peer::Unix {
+            uid: 0,
+            gid: 0,
+            pid: None,
+        };
+        assert_eq!(no_pid.to_string(), "uid=0 pid=?");
+        assert_eq!(Peer::UnknownUnix.to_string(), "unknown");
+        assert_eq!(Peer::UnknownUnix.ids(), None);
+        let tcp = Peer::Tcp("127.0.0.1:4242".parse().unwrap());
+        assert_eq!(tcp.to_string(), "127.0.0.1:4242");
+        assert_eq!(tcp.ids(), None);
     }
 }

@@ -5,6 +5,7 @@
 //! answer. Without one: answer at once without reading. The answer is one JSON document and a
 //! newline; then the connection is closed.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -36,36 +37,74 @@ pub enum LineError {
     Io(std::io::ErrorKind),
 }
 
+/// The buffer a connection reads its secret line into first; see [`read_secret_line`].
+pub const SCRATCH: usize = 256;
+
 /// Reads the secret line: up to a newline or the end of the stream, capped and timed.
-pub async fn read_secret_line<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, LineError> {
-    let read = async {
-        let mut line = Vec::with_capacity(64);
-        let mut buf = [0u8; 256];
-        loop {
-            let n = stream
-                .read(&mut buf)
-                .await
-                .map_err(|e| LineError::Io(e.kind()))?;
-            if n == 0 {
-                return Ok(line);
+///
+/// Into `scratch` first, and the line borrows it when it fits, as any secret of a sensible length
+/// does: no allocation then, for a read that happens on every connection. A longer line moves to
+/// an allocated buffer. (A buffer of the whole cap on the stack instead would grow the
+/// connection's future by a KiB, which is copied when the connection is spawned and costs more
+/// than the allocation saved.)
+pub async fn read_secret_line<'b, S: AsyncRead + Unpin>(
+    stream: &mut S,
+    scratch: &'b mut [u8; SCRATCH],
+) -> Result<Cow<'b, [u8]>, LineError> {
+    let read = async move {
+        if let Scan::Line(end) = scan(stream, scratch, 0).await? {
+            let scratch: &'b [u8] = scratch;
+            return Ok(Cow::Borrowed(&scratch[..end]));
+        }
+        // One byte more than the cap: filling it shows the line is too long.
+        let mut line = vec![0u8; MAX_SECRET_LINE + 1];
+        line[..SCRATCH].copy_from_slice(scratch);
+        match scan(stream, &mut line, SCRATCH).await? {
+            Scan::Line(end) => {
+                line.truncate(end);
+                Ok(Cow::Owned(line))
             }
-            if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
-                line.extend_from_slice(&buf[..end]);
-                return if line.len() > MAX_SECRET_LINE {
-                    Err(LineError::TooLong)
-                } else {
-                    Ok(line)
-                };
-            }
-            line.extend_from_slice(&buf[..n]);
-            if line.len() > MAX_SECRET_LINE {
-                return Err(LineError::TooLong);
-            }
+            Scan::Full => Err(LineError::TooLong),
         }
     };
     tokio::time::timeout(SECRET_READ_TIMEOUT, read)
         .await
         .unwrap_or(Err(LineError::Timeout))
+}
+
+/// Where [`scan`] stopped.
+enum Scan {
+    /// A newline or the end of the stream: the line is `buf[..end]`.
+    Line(usize),
+    /// The buffer filled up first.
+    Full,
+}
+
+/// Reads into `buf` after its first `len` bytes until a newline, the end of the stream, or the
+/// buffer is full.
+async fn scan<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut [u8],
+    mut len: usize,
+) -> Result<Scan, LineError> {
+    loop {
+        // Checked before reading: a read into an empty slice returns 0, which means the end of
+        // the stream.
+        if len == buf.len() {
+            return Ok(Scan::Full);
+        }
+        let n = stream
+            .read(&mut buf[len..])
+            .await
+            .map_err(|e| LineError::Io(e.kind()))?;
+        if n == 0 {
+            return Ok(Scan::Line(len));
+        }
+        if let Some(end) = buf[len..len + n].iter().position(|&b| b == b'\n') {
+            return Ok(Scan::Line(len + end));
+        }
+        len += n;
+    }
 }
 
 /// Strips surrounding whitespace (`nc <<< secret` sends a newline, Windows tools a CR).
@@ -84,7 +123,8 @@ fn trim(line: &[u8]) -> &[u8] {
 /// Serves one raw-protocol connection.
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Context) -> Outcome {
     if let Some(secret) = &ctx.secret {
-        let refused = match read_secret_line(&mut stream).await {
+        let mut scratch = [0u8; SCRATCH];
+        let refused = match read_secret_line(&mut stream, &mut scratch).await {
             Ok(line) if secret.matches(trim(&line)) => None,
             Ok(line) if line.is_empty() => Some(Outcome::MissingSecret),
             Ok(_) => Some(Outcome::WrongSecret),
@@ -151,47 +191,87 @@ mod tests {
 
     #[tokio::test]
     async fn a_line_ends_at_newline_or_eof() {
+        let mut buf = [0u8; SCRATCH];
         let (mut client, mut server) = duplex(4096);
         client.write_all(b"secret\nmore").await.unwrap();
-        assert_eq!(read_secret_line(&mut server).await.unwrap(), b"secret");
+        let line = read_secret_line(&mut server, &mut buf).await.unwrap();
+        assert_eq!(&*line, b"secret");
+        assert!(
+            matches!(line, Cow::Borrowed(_)),
+            "a short line is not copied"
+        );
 
         let (mut client, mut server) = duplex(4096);
         client.write_all(b"secret").await.unwrap();
         drop(client);
-        assert_eq!(read_secret_line(&mut server).await.unwrap(), b"secret");
+        assert_eq!(
+            &*read_secret_line(&mut server, &mut buf).await.unwrap(),
+            b"secret"
+        );
+
+        // Longer than the scratch buffer, and the newline just past it.
+        for len in [SCRATCH - 1, SCRATCH, SCRATCH + 1, 700] {
+            let (mut client, mut server) = duplex(4096);
+            let mut sent: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            sent.extend_from_slice(b"\nmore");
+            client.write_all(&sent).await.unwrap();
+            let line = read_secret_line(&mut server, &mut buf).await.unwrap();
+            assert_eq!(&*line, &sent[..len], "{len}");
+        }
     }
 
     #[tokio::test]
     async fn a_line_of_exactly_the_limit_is_read_and_one_more_byte_is_refused() {
+        let mut buf = [0u8; SCRATCH];
         let (mut client, mut server) = duplex(8192);
         let mut exact = vec![b'a'; MAX_SECRET_LINE];
         exact.push(b'\n');
         client.write_all(&exact).await.unwrap();
         assert_eq!(
-            read_secret_line(&mut server).await.unwrap().len(),
+            read_secret_line(&mut server, &mut buf).await.unwrap().len(),
             MAX_SECRET_LINE
         );
+
+        // The same line arriving a few bytes at a time.
+        let (mut client, mut server) = duplex(7);
+        let writer = tokio::spawn(async move { client.write_all(&exact).await });
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf).await.unwrap().len(),
+            MAX_SECRET_LINE
+        );
+        writer.await.unwrap().unwrap();
 
         let (mut client, mut server) = duplex(8192);
         client
             .write_all(&vec![b'a'; MAX_SECRET_LINE + 1])
             .await
             .unwrap();
-        assert_eq!(read_secret_line(&mut server).await, Err(LineError::TooLong));
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf).await,
+            Err(LineError::TooLong)
+        );
     }
 
     #[tokio::test]
     async fn a_very_long_line_is_refused_without_reading_it_all() {
         let (mut client, mut server) = duplex(1 << 20);
         client.write_all(&vec![b'a'; 1 << 20]).await.unwrap();
-        assert_eq!(read_secret_line(&mut server).await, Err(LineError::TooLong));
+        let mut buf = [0u8; SCRATCH];
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf).await,
+            Err(LineError::TooLong)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_half_sent_line_times_out() {
         let (mut client, mut server) = duplex(4096);
         client.write_all(b"secr").await.unwrap();
-        assert_eq!(read_secret_line(&mut server).await, Err(LineError::Timeout));
+        let mut buf = [0u8; SCRATCH];
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf).await,
+            Err(LineError::Timeout)
+        );
     }
 
     #[test]
