@@ -17,7 +17,6 @@ use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-const START: Duration = Duration::from_secs(20);
 const SECRET: &str = "floods-s3cret";
 const NOT_AUTHORIZED: &[u8] = b"{\"error\":\"not authorized\"}\n";
 /// What an SDK waits for credentials before it gives up; a real client must be answered sooner.
@@ -50,34 +49,14 @@ struct Served {
 fn start(nofile: Option<u32>) -> Served {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
-    let dir = temp_dir();
-    let socket = dir.path().join("c.sock");
-    let secret_file = dir.path().join("secret");
-    write_file(&secret_file, &format!("{SECRET}\n"), 0o600);
-    let (tcp, http) = (free_port(), free_port());
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#),
-    )
-    .unwrap();
-    let daemon = DaemonCommand::serve(
-        &emulator.url(),
-        &[
-            "-e",
-            "-c",
-            config.to_str().unwrap(),
-            "-s",
-            "unix,tcp,http",
-            "-S",
-            socket.to_str().unwrap(),
-            "--auth-secret-file",
-            secret_file.to_str().unwrap(),
-        ],
-    )
-    .envs(pool.env())
-    .env("RUST_LOG", "info")
-    .start();
+    let EveryTransport {
+        daemon,
+        socket,
+        tcp,
+        http,
+        dir,
+        ..
+    } = EveryTransport::start(emulator, &pool, SECRET, &[("RUST_LOG", "info")]);
     if let Some(n) = nofile {
         let limited = Command::new("prlimit")
             .args([
@@ -89,7 +68,6 @@ fn start(nofile: Option<u32>) -> Served {
             .expect("prlimit (util-linux)");
         assert!(limited.success());
     }
-    wait_for_credentials(&socket, Some(format!("{SECRET}\n").as_bytes()), START);
     let served = Served {
         daemon,
         socket,

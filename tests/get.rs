@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -40,39 +39,15 @@ fn failure(out: &Output) -> String {
 fn get_prints_the_same_credentials_over_every_transport() {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
-    let dir = temp_dir();
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let socket = dir.path().join("c.sock");
-    let (tcp, http) = (free_port(), free_port());
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#),
-    )
-    .unwrap();
-    let _daemon = DaemonCommand::serve(
-        &emulator.url(),
-        &[
-            "-e",
-            "-c",
-            config.to_str().unwrap(),
-            "-s",
-            "unix,tcp,http",
-            "-S",
-            socket.to_str().unwrap(),
-            "--auth-secret-file",
-            secret_file.to_str().unwrap(),
-        ],
-    )
-    .envs(pool.env())
-    .start();
-    let expected = wait_for_credentials(
-        &socket,
-        Some(format!("{SECRET}\n").as_bytes()),
-        Duration::from_secs(20),
-    );
+    let EveryTransport {
+        daemon: _daemon,
+        socket,
+        secret_file,
+        tcp,
+        http,
+        credentials: expected,
+        dir: _dir,
+    } = EveryTransport::start(emulator, &pool, SECRET, &[]);
 
     let secret_path = secret_file.to_str().unwrap();
     let url = format!("http://127.0.0.1:{http}/");

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const START: Duration = Duration::from_secs(20);
 const SECRET: &str = "hostile-input-s3cret";
 const NOT_AUTHORIZED: &[u8] = b"{\"error\":\"not authorized\"}\n";
 /// How long a client waits for the daemon to finish: longer than every daemon timeout a hostile
@@ -37,35 +36,15 @@ struct Served {
 fn start() -> Served {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
-    let dir = temp_dir();
-    let socket = dir.path().join("c.sock");
-    let secret_file = dir.path().join("secret");
-    write_file(&secret_file, &format!("{SECRET}\n"), 0o600);
-    let (tcp, http) = (free_port(), free_port());
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#),
-    )
-    .unwrap();
-    let daemon = DaemonCommand::serve(
-        &emulator.url(),
-        &[
-            "-e",
-            "-c",
-            config.to_str().unwrap(),
-            "-s",
-            "unix,tcp,http",
-            "-S",
-            socket.to_str().unwrap(),
-            "--auth-secret-file",
-            secret_file.to_str().unwrap(),
-        ],
-    )
-    .envs(pool.env())
-    .env("RUST_LOG", "info")
-    .start();
-    let doc = wait_for_credentials(&socket, Some(format!("{SECRET}\n").as_bytes()), START);
+    let EveryTransport {
+        daemon,
+        socket,
+        tcp,
+        http,
+        credentials: doc,
+        dir,
+        ..
+    } = EveryTransport::start(emulator, &pool, SECRET, &[("RUST_LOG", "info")]);
     let keys = ["AccessKeyId", "SecretAccessKey", "SessionToken"]
         .iter()
         .map(|k| doc[k].as_str().unwrap().to_owned())

@@ -713,3 +713,68 @@ pub fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// A daemon on all three transports (unix socket, tcp, http on 127.0.0.1) behind a shared
+/// secret read from a 0600 file, started against a seeded pool and already serving.
+pub struct EveryTransport {
+    pub daemon: Daemon,
+    pub socket: PathBuf,
+    pub secret_file: PathBuf,
+    pub tcp: u16,
+    pub http: u16,
+    /// What the unix socket answered first: the credentials being served.
+    pub credentials: serde_json::Value,
+    pub dir: tempfile::TempDir,
+}
+
+impl EveryTransport {
+    /// Starts it with `secret`, the daemon's environment extended by `env`.
+    pub fn start(emulator: &Emulator, pool: &Pool, secret: &str, env: &[(&str, &str)]) -> Self {
+        let dir = temp_dir();
+        let socket = dir.path().join("c.sock");
+        let secret_file = dir.path().join("secret");
+        write_file(&secret_file, &format!("{secret}\n"), 0o600);
+        let (tcp, http) = (free_port(), free_port());
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#
+            ),
+        )
+        .unwrap();
+        let mut command = DaemonCommand::serve(
+            &emulator.url(),
+            &[
+                "-e",
+                "-c",
+                config.to_str().unwrap(),
+                "-s",
+                "unix,tcp,http",
+                "-S",
+                socket.to_str().unwrap(),
+                "--auth-secret-file",
+                secret_file.to_str().unwrap(),
+            ],
+        )
+        .envs(pool.env());
+        for (key, value) in env {
+            command = command.env(key, value);
+        }
+        let daemon = command.start();
+        let credentials = wait_for_credentials(
+            &socket,
+            Some(format!("{secret}\n").as_bytes()),
+            Duration::from_secs(20),
+        );
+        EveryTransport {
+            daemon,
+            socket,
+            secret_file,
+            tcp,
+            http,
+            credentials,
+            dir,
+        }
+    }
+}
