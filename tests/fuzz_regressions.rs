@@ -124,3 +124,17 @@ fn a_daemon_error_is_shown_on_one_line() {
     assert_one_line(&message);
     assert!(!message.contains('\u{1b}'), "{message:?}");
 }
+
+/// fuzz target config_profile (a later run): the fix of "there is no profile" repeated the name
+/// given with -p as it was, so a carriage return in it split the message.
+#[test]
+fn a_profile_name_with_a_carriage_return_gives_a_one_line_error() {
+    let (_dir, path) = private_file("cognito_credentials", b"[dev]\nauth_flow = b\n");
+    let message = load_error(&ServeArgs {
+        cognito_credentials_file: Some(path),
+        cognito_profile: Some("de\r\rv".into()),
+        ..ServeArgs::default()
+    });
+    assert!(message.contains("there is no profile"), "{message}");
+    assert_one_line(&message);
+}

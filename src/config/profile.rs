@@ -139,7 +139,11 @@ fn find_section(ini: &Ini, request: &Request<'_>) -> Result<Option<String>, Conf
     match (headers.contains(name), headers.contains(prefixed.as_str())) {
         (true, true) => Err(ConfigError::invalid(
             request.path.display(),
-            format!("both [{name}] and [{prefixed}] exist, so profile {name:?} is ambiguous"),
+            format!(
+                "both [{}] and [{}] exist, so profile {name:?} is ambiguous",
+                one_line(name),
+                one_line(&prefixed)
+            ),
             "merge them into one section",
         )),
         (true, false) => Ok(Some(name.to_owned())),
@@ -165,7 +169,10 @@ fn find_section(ini: &Ini, request: &Request<'_>) -> Result<Option<String>, Conf
             Err(ConfigError::invalid(
                 request.path.display(),
                 format!("there is no profile {name:?} ({known})"),
-                format!("use -p/--cognito-profile with one of them, or add [profile {name}]"),
+                format!(
+                    "use -p/--cognito-profile with one of them, or add [profile {}]",
+                    one_line(name)
+                ),
             ))
         }
     }
