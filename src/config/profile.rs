@@ -113,8 +113,19 @@ fn refuse_names_over_line_breaks(path: &Path, text: &str) -> Result<(), ConfigEr
         if line.is_empty() || line.starts_with([';', '#']) {
             continue;
         }
-        let problem = if line.starts_with('[') {
-            (!line.contains(']')).then_some("the section header is not closed by ] on its line")
+        let problem = if let Some(header) = line.strip_prefix('[') {
+            match header.split_once(']') {
+                None => Some("the section header is not closed by ] on its line"),
+                // rust-ini reads on from a second `[` (`[a][b`) as a new header, over lines.
+                Some((name, rest))
+                    if name.contains('[')
+                        || !(rest.trim().is_empty()
+                            || rest.trim_start().starts_with([';', '#'])) =>
+                {
+                    Some("the section header is not [NAME] alone on its line")
+                }
+                Some(_) => None,
+            }
         } else {
             (!line.contains(['=', ':'])).then_some("the line is neither [section] nor key = value")
         };
