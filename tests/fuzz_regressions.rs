@@ -71,7 +71,12 @@ fn an_ini_name_spanning_lines_is_refused_by_its_line() {
             b"[a\nb]\nusername=u\n",
             "line 1 column 1: the section header is not closed",
         ),
-        // A later finding: a second `[` after a closed header opened another that ran on.
+        // Later findings: a lone CR ends a line for rust-ini; a second `[` after a closed header
+        // opened another that ran on.
+        (
+            b"[default]\nusername = u\r[p\rpassword = canary\n",
+            "line 2 column 1: the section header is not closed",
+        ),
         (
             b"[default]\nusername=u\n[p][password\npassword = canary\n",
             "line 3 column 1: the section header is not [NAME] alone",

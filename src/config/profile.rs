@@ -108,7 +108,10 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
 /// hold) into a name that later messages would print. configparser refused both; so do we, naming
 /// only the line.
 fn refuse_names_over_line_breaks(path: &Path, text: &str) -> Result<(), ConfigError> {
-    for (index, line) in text.lines().enumerate() {
+    // rust-ini also ends a line at a lone CR: check every piece it will read as a line, while
+    // numbering the lines as an editor shows them.
+    let lines = text.split('\n').enumerate();
+    for (index, line) in lines.flat_map(|(index, line)| line.split('\r').map(move |l| (index, l))) {
         let line = line.trim();
         if line.is_empty() || line.starts_with([';', '#']) {
             continue;
