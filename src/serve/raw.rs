@@ -6,9 +6,11 @@
 //! newline; then the connection is closed.
 
 use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
@@ -122,31 +124,41 @@ fn trim(line: &[u8]) -> &[u8] {
 
 /// Serves one raw-protocol connection.
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Context) -> Outcome {
+    // Without a secret nothing is read, so whatever the client sends is still unread at the end.
+    let mut then = Then::AwaitClientClose;
     if let Some(secret) = &ctx.secret {
         let mut scratch = [0u8; SCRATCH];
         let refused = match read_secret_line(&mut stream, &mut scratch).await {
-            Ok(line) if secret.matches(trim(&line)) => None,
-            Ok(line) if line.is_empty() => Some(Outcome::MissingSecret),
-            Ok(_) => Some(Outcome::WrongSecret),
+            Ok(line) => {
+                // The whole line is read: the client has said all the protocol lets it say.
+                then = Then::CloseUnlessMoreArrived;
+                if secret.matches(trim(&line)) {
+                    None
+                } else if line.is_empty() {
+                    Some(Outcome::MissingSecret)
+                } else {
+                    Some(Outcome::WrongSecret)
+                }
+            }
             Err(LineError::TooLong) => Some(Outcome::OversizedSecret),
             Err(LineError::Timeout) => Some(Outcome::SecretTimeout),
             Err(LineError::Io(_)) => return Outcome::ClientGone,
         };
         if let Some(outcome) = refused {
-            finish(&mut stream, NOT_AUTHORIZED).await;
+            finish(&mut stream, NOT_AUTHORIZED, then).await;
             return outcome;
         }
     }
     match ctx.store.answer(FIRST_ANSWER_WAIT).await {
         Ok(issued) => {
-            if finish(&mut stream, &issued.documents.raw).await {
+            if finish(&mut stream, &issued.documents.raw, then).await {
                 Outcome::Served
             } else {
                 Outcome::ClientGone
             }
         }
         Err(reason) => {
-            finish(&mut stream, &super::unavailable_body(&reason)).await;
+            finish(&mut stream, &super::unavailable_body(&reason), then).await;
             Outcome::Unavailable
         }
     }
@@ -154,34 +166,74 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
 
 /// Refuses a peer the allow-lists do not name, reading nothing from it.
 pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
-    finish(&mut stream, NOT_AUTHORIZED).await;
+    finish(&mut stream, NOT_AUTHORIZED, Then::AwaitClientClose).await;
     Outcome::PeerRefused
 }
 
-/// Writes the answer, closes our side, and lets the client close first. Returns whether the
-/// answer was written completely.
-async fn finish<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &[u8]) -> bool {
+/// How a connection ends once the answer is written and our side is shut down.
+///
+/// Closing a socket whose input is unread makes the kernel reset the connection (TCP sends a
+/// reset, which can cost the client the answer still in flight; a unix socket reports
+/// `ECONNRESET` to the client after the answer). Waiting for the client to close avoids that, at
+/// the price of one more wake-up and a timer per connection: the largest part of the 64-client
+/// tail latency in BENCHMARKS.md. So it is done only when the client's input is not known to be
+/// complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// The client's line was read to its newline or end: close at once, unless more input has
+    /// already arrived (a client sending past its line), in which case wait as below.
+    CloseUnlessMoreArrived,
+    /// Read what the client still sends until it closes, bounded in time and size: no secret
+    /// line was read (none configured, or a peer refused unread), or it was cut off (too long,
+    /// too slow).
+    AwaitClientClose,
+}
+
+/// Writes the answer, closes our side, and ends the connection as `then` says. Returns whether
+/// the answer was written completely.
+async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    answer: &[u8],
+    then: Then,
+) -> bool {
     let written = tokio::time::timeout(WRITE_TIMEOUT, async {
         stream.write_all(answer).await?;
         stream.shutdown().await
     })
     .await;
     let ok = matches!(written, Ok(Ok(())));
-    if ok {
-        // Drain what the client still sends until it closes; bounded in time and size.
-        let _ = tokio::time::timeout(LINGER_TIMEOUT, async {
-            let mut sink = [0u8; 512];
-            let mut left = 16 * 1024;
-            while left > 0 {
-                match stream.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => left -= n.min(left),
-                }
-            }
-        })
-        .await;
+    if !ok || (then == Then::CloseUnlessMoreArrived && !more_input_arrived(stream).await) {
+        return ok;
     }
+    // Drain what the client still sends until it closes; bounded in time and size.
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, async {
+        let mut sink = [0u8; 512];
+        let mut left = 16 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left -= n.min(left),
+            }
+        }
+    })
+    .await;
     ok
+}
+
+/// Whether input has arrived past what was read (reading and dropping a little of it), checked
+/// without waiting: input the runtime already knows of. Input that arrives later finds the
+/// connection closed; the client has its answer by then.
+async fn more_input_arrived<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
+    let mut sink = [0u8; 64];
+    std::future::poll_fn(|cx| {
+        let mut unread = ReadBuf::new(&mut sink);
+        Poll::Ready(match Pin::new(&mut *stream).poll_read(cx, &mut unread) {
+            Poll::Ready(Ok(())) => !unread.filled().is_empty(),
+            // The end of the stream (nothing can follow), a failed connection, or nothing yet.
+            Poll::Ready(Err(_)) | Poll::Pending => false,
+        })
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -272,6 +324,51 @@ mod tests {
             read_secret_line(&mut server, &mut buf).await,
             Err(LineError::Timeout)
         );
+    }
+
+    /// Runs `finish` on the server end of a duplex whose client end stays open, and says how long
+    /// it took on the paused clock and what the client received.
+    async fn finish_with_open_client(sent_after_line: &[u8], then: Then) -> (Duration, Vec<u8>) {
+        let (mut client, mut server) = duplex(4096);
+        client.write_all(sent_after_line).await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(finish(&mut server, b"answer\n", then).await);
+        let took = started.elapsed();
+        drop(server);
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        (took, received)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_whole_line_the_connection_closes_without_waiting_for_the_client() {
+        let (took, received) = finish_with_open_client(b"", Then::CloseUnlessMoreArrived).await;
+        assert_eq!(took, Duration::ZERO);
+        assert_eq!(received, b"answer\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn input_past_the_line_or_unread_input_makes_it_wait_for_the_client() {
+        // More than the line arrived: wait (here the client never closes, so the whole linger).
+        let (took, received) = finish_with_open_client(b"more", Then::CloseUnlessMoreArrived).await;
+        assert_eq!(took, LINGER_TIMEOUT);
+        assert_eq!(received, b"answer\n");
+        // Nothing was read (no secret configured): wait, whether or not anything arrived.
+        for sent in [&b""[..], b"anything"] {
+            let (took, received) = finish_with_open_client(sent, Then::AwaitClientClose).await;
+            assert_eq!(took, LINGER_TIMEOUT, "{sent:?}");
+            assert_eq!(received, b"answer\n");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_closes_ends_the_wait_at_once() {
+        let (mut client, mut server) = duplex(4096);
+        client.write_all(b"more").await.unwrap();
+        client.shutdown().await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(finish(&mut server, b"answer\n", Then::AwaitClientClose).await);
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[test]
