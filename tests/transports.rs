@@ -107,15 +107,7 @@ fn unix_tcp_and_http_serve_the_same_credentials_without_a_secret() {
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
     let socket = dir.path().join("c.sock");
-    let (tcp, http_port) = (free_port(), free_port());
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http_port}}}}}"#
-        ),
-    )
-    .unwrap();
+    let (config, tcp, http_port) = loopback_ports_config(dir.path());
     let daemon = DaemonCommand::serve(
         &emulator.url(),
         &[

@@ -727,6 +727,19 @@ pub struct EveryTransport {
     pub dir: tempfile::TempDir,
 }
 
+/// Writes `DIR/config.json` putting the tcp and http listeners on two free loopback ports;
+/// returns its path and the two ports.
+pub fn loopback_ports_config(dir: &Path) -> (PathBuf, u16, u16) {
+    let (tcp, http) = (free_port(), free_port());
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#),
+    )
+    .unwrap();
+    (config, tcp, http)
+}
+
 impl EveryTransport {
     /// Starts it with `secret`, the daemon's environment extended by `env`.
     pub fn start(emulator: &Emulator, pool: &Pool, secret: &str, env: &[(&str, &str)]) -> Self {
@@ -734,15 +747,7 @@ impl EveryTransport {
         let socket = dir.path().join("c.sock");
         let secret_file = dir.path().join("secret");
         write_file(&secret_file, &format!("{secret}\n"), 0o600);
-        let (tcp, http) = (free_port(), free_port());
-        let config = dir.path().join("config.json");
-        std::fs::write(
-            &config,
-            format!(
-                r#"{{"server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http}}}}}"#
-            ),
-        )
-        .unwrap();
+        let (config, tcp, http) = loopback_ports_config(dir.path());
         let mut command = DaemonCommand::serve(
             &emulator.url(),
             &[
