@@ -14,6 +14,7 @@ flock 9
 missing=""
 command -v dpkg-shlibdeps >/dev/null || missing="$missing dpkg-dev" # cargo-deb's $auto depends
 command -v lintian >/dev/null || missing="$missing lintian"
+command -v man >/dev/null || missing="$missing man-db"            # tests/packages.rs renders the man pages
 command -v python3 >/dev/null || missing="$missing python3"         # debian/stage.sh
 if [ -n "$missing" ]; then
     echo "debian/build.sh: installing$missing" >&2

@@ -37,7 +37,7 @@ fi
 read -r -a extra <<<"${FUZZ_ARGS:-}"
 
 if ! command -v cargo-fuzz >/dev/null; then
-    cargo install --locked cargo-fuzz
+    cargo install --locked cargo-fuzz@0.13.2
 fi
 
 if [ $# -gt 0 ]; then
