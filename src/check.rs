@@ -35,7 +35,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 /// was obtained expires. Nothing secret is in it.
 pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
     let settings = Arc::new(config.cognito.clone());
-    let sdk = cognito::sdk_config(&settings.region).await;
+    let sdk = cognito::sdk(&settings.region).await;
     let identity = match config.credential_type {
         CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
         CredentialType::Tokens => None,

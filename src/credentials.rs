@@ -6,6 +6,10 @@
 //! jitter, retries transient failures with exponential back-off, does not hammer a refusal, and
 //! keeps serving still-valid credentials while renewal fails; expired ones are never served.
 //!
+//! Expiry is decided by the wall clock (see `expiry`): on every request, and by the refresher,
+//! which re-reads it while it waits, so that after a suspend it renews within seconds of waking
+//! up rather than when the monotonic clock (which stood still) says so.
+//!
 //! Each answer is rendered once, when the credentials change, into zero-on-drop bytes; serving is a
 //! pointer copy and a write.
 
@@ -14,18 +18,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::clock;
 use crate::cognito::auth::{Tokens, UserPool};
 use crate::cognito::identity::{AwsCredentials, IdentityPool};
-use crate::cognito::UpstreamError;
+use crate::cognito::{ClockReading, UpstreamError};
 use crate::documents::Documents;
-use crate::expiry::Expiry;
+use crate::expiry::{CutOff, Expiry};
 
-/// How long a client that arrives before the first sign-in finished waits for it: below every
-/// SDK's 5 s credential timeout, above a normal Cognito round trip.
+/// How long a client that arrives before the first sign-in finished (or while a renewal after a
+/// suspend is under way) waits for it: below every SDK's 5 s credential timeout, above a normal
+/// Cognito round trip.
 pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
 /// Renewal starts when this much (or a third of the lifetime, if less) remains.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(20 * 60);
@@ -39,6 +45,15 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Delay before asking again after Cognito refused us (wrong password, missing role...): slow
 /// enough not to hammer the pool, fast enough to recover once someone fixes the other side.
 const REFUSED_RETRY: Duration = Duration::from_secs(15 * 60);
+/// While waiting to renew, the refresher re-reads the wall clock at least this often, so a
+/// suspend, a resume or a clock step is noticed within this long even when no client asks.
+///
+/// Why slices and not a timerfd on CLOCK_REALTIME with TFD_TIMER_CANCEL_ON_SET (or one on
+/// CLOCK_BOOTTIME): a slice notices every way the wall clock can move (a resume, a step, a slew,
+/// a faked clock in a container or a test) with the same code and no file descriptor, and it
+/// costs one timer wake-up and two clock reads every two seconds; a client that finds the
+/// credentials stale in between wakes the refresher at once (`CredentialStore::answer`).
+const WALL_CLOCK_CHECK: Duration = Duration::from_secs(2);
 
 /// What the refresher obtains: IAM credentials or the user-pool tokens.
 #[derive(Debug, Clone)]
@@ -65,7 +80,9 @@ pub struct Issued {
     /// When the material expires.
     pub expiry: Expiry,
     /// Last moment it may be handed out.
-    pub serve_until: Instant,
+    pub serve_until: CutOff,
+    /// When the refresher renews it.
+    pub renew_at: CutOff,
 }
 
 impl std::fmt::Debug for Issued {
@@ -80,21 +97,35 @@ impl Issued {
     /// Renders the answers for new material.
     pub fn render(material: &Material, expose_refresh_token: bool) -> Issued {
         let expiry = material.expiry();
-        let serve_margin = MAX_SERVE_MARGIN.min(expiry.lifetime / 10);
+        // The margins scale with the life the credentials have here, by both clocks: a host
+        // clock that runs ahead of Cognito's shortens it, and renewing a third before the end of
+        // what is left (rather than of the stated lifetime) keeps that from becoming a loop.
+        let life_here = expiry.remaining();
         Issued {
             documents: Documents::render(material, expose_refresh_token),
-            serve_until: expiry
-                .deadline
-                .checked_sub(serve_margin)
-                .unwrap_or(expiry.deadline),
+            serve_until: expiry.cut_off(serve_margin(life_here)),
+            renew_at: expiry.cut_off(renewal_margin(life_here)),
             expiry,
         }
     }
 
-    /// Whether it may still be handed out.
+    /// Whether it may still be handed out, by the wall clock and the monotonic bound.
+    #[inline]
     pub fn is_servable(&self) -> bool {
-        Instant::now() < self.serve_until
+        self.serve_until.is_ahead()
     }
+}
+
+/// How long before expiry credentials are withdrawn: a minute, or a tenth of their lifetime if less.
+pub fn serve_margin(lifetime: Duration) -> Duration {
+    MAX_SERVE_MARGIN.min(lifetime / 10)
+}
+
+/// How long before expiry renewal starts: min(20 min, lifetime / 3), plus up to a fifth of that
+/// again at random, so that a fleet started together spreads its calls on Cognito's per-pool quota.
+pub fn renewal_margin(lifetime: Duration) -> Duration {
+    let margin = MAX_REFRESH_MARGIN.min(lifetime / 3);
+    margin + margin.mul_f64(rand::thread_rng().gen_range(0.0..0.2))
 }
 
 /// Where the daemon stands with Cognito.
@@ -121,6 +152,9 @@ pub struct Snapshot {
     pub phase: Phase,
     /// The last failure, for status and health reports (never holds a secret).
     pub last_error: Option<String>,
+    /// The host clock and Cognito's, when they disagree by more than a minute: it explains
+    /// refusals that otherwise look like a wrong password.
+    pub clock_skew: Option<ClockReading>,
 }
 
 impl Snapshot {
@@ -129,6 +163,7 @@ impl Snapshot {
             issued: None,
             phase: Phase::Starting,
             last_error: None,
+            clock_skew: None,
         }
     }
 
@@ -158,12 +193,25 @@ impl Snapshot {
     pub fn settled(&self) -> bool {
         !matches!(self.phase, Phase::Starting)
     }
+
+    /// Whether a client waiting for an answer should take this one: credentials to hand out, or
+    /// a failure to report. Not while the first sign-in is still being tried, nor while the last
+    /// renewal succeeded but the clock has since made its credentials stale (a renewal is due).
+    fn worth_answering(&self) -> bool {
+        match self.phase {
+            Phase::Starting => self.last_error.is_some(),
+            Phase::Serving => self.issued.as_ref().is_some_and(|i| i.is_servable()),
+            Phase::Failing { .. } => true,
+        }
+    }
 }
 
 /// The read side of the cache, cloned into every connection handler.
 #[derive(Clone)]
 pub struct CredentialStore {
     published: watch::Receiver<Arc<Snapshot>>,
+    /// Wakes the refresher when a client finds the credentials stale before the refresher did.
+    stale: Arc<Notify>,
 }
 
 impl CredentialStore {
@@ -172,18 +220,22 @@ impl CredentialStore {
         self.published.borrow().clone()
     }
 
-    /// The answer to hand out; before the first sign-in has finished, waits for it up to `wait`.
+    /// The answer to hand out. Before the first sign-in has finished, or while the credentials
+    /// have gone stale by the clock (after a suspend) and are being renewed, waits for new ones up
+    /// to `wait`: the client gets fresh credentials or an error, never expired ones.
     pub async fn answer(&self, wait: Duration) -> Result<Arc<Issued>, String> {
         let snapshot = self.snapshot();
-        if snapshot.phase != Phase::Starting || snapshot.issued.is_some() {
+        if let Some(issued) = snapshot.issued.as_ref().filter(|i| i.is_servable()) {
+            return Ok(issued.clone());
+        }
+        if snapshot.worth_answering() {
             return snapshot.answer();
         }
+        if snapshot.issued.is_some() {
+            self.stale.notify_one();
+        }
         let mut published = self.published.clone();
-        let waited = tokio::time::timeout(
-            wait,
-            published.wait_for(|s| s.phase != Phase::Starting || s.last_error.is_some()),
-        )
-        .await;
+        let waited = tokio::time::timeout(wait, published.wait_for(|s| s.worth_answering())).await;
         match waited {
             Ok(Ok(snapshot)) => snapshot.answer(),
             // Timed out, or the refresher is gone (shutting down): say why there is nothing.
@@ -207,6 +259,11 @@ impl CredentialStore {
 pub trait Upstream: Send + 'static {
     /// Obtains fresh material (signing in, refreshing tokens, exchanging them, as needed).
     fn obtain(&mut self) -> impl Future<Output = Result<Material, UpstreamError>> + Send;
+
+    /// The host's and Cognito's clocks, when they disagree by more than a minute.
+    fn clock_skew(&self) -> Option<ClockReading> {
+        None
+    }
 }
 
 /// How hard the refresher tries.
@@ -224,19 +281,9 @@ pub fn start<U: Upstream>(
     policy: RefreshPolicy,
 ) -> (CredentialStore, tokio::task::JoinHandle<()>) {
     let (publish, published) = watch::channel(Arc::new(Snapshot::starting()));
-    let task = tokio::spawn(refresh_loop(upstream, policy, publish));
-    (CredentialStore { published }, task)
-}
-
-/// Renew when less than min(20 min, lifetime / 3) remains, minus up to a fifth of that again at
-/// random, so that a fleet started together spreads its calls on Cognito's per-pool quota.
-pub fn renewal_time(expiry: &Expiry) -> Instant {
-    let margin = MAX_REFRESH_MARGIN.min(expiry.lifetime / 3);
-    let jitter = margin.mul_f64(rand::thread_rng().gen_range(0.0..0.2));
-    expiry
-        .deadline
-        .checked_sub(margin + jitter)
-        .unwrap_or(expiry.deadline)
+    let stale = Arc::new(Notify::new());
+    let task = tokio::spawn(refresh_loop(upstream, policy, publish, stale.clone()));
+    (CredentialStore { published, stale }, task)
 }
 
 /// Full-jitter exponential back-off: half the nominal delay, plus up to half again at random.
@@ -247,39 +294,119 @@ fn backoff(attempt: u32) -> Duration {
     nominal / 2 + nominal.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
 }
 
+/// When the refresher next calls upstream.
+#[derive(Debug, Clone, Copy)]
+enum NextAttempt {
+    /// Renew when the credentials reach their renewal margin, by either clock, but not before
+    /// `not_before` (material that arrived nearly expired must not make it spin).
+    Renewal { due: CutOff, not_before: Instant },
+    /// Retry after a failure, paced by the monotonic clock alone: a clock step or a client must
+    /// not make it hammer Cognito during an outage.
+    Retry { at: Instant },
+}
+
+impl NextAttempt {
+    fn time_left(&self) -> Duration {
+        match self {
+            NextAttempt::Renewal { due, not_before } => due
+                .time_left()
+                .max(not_before.saturating_duration_since(Instant::now())),
+            NextAttempt::Retry { at } => at.saturating_duration_since(Instant::now()),
+        }
+    }
+}
+
+/// Sleeps until the next attempt is due; false when the daemon is shutting down.
+async fn wait_for(
+    next: NextAttempt,
+    publish: &watch::Sender<Arc<Snapshot>>,
+    stale: &Notify,
+) -> bool {
+    loop {
+        let left = next.time_left();
+        if left.is_zero() {
+            return true;
+        }
+        match next {
+            NextAttempt::Renewal { .. } => tokio::select! {
+                _ = tokio::time::sleep(left.min(WALL_CLOCK_CHECK)) => {}
+                // A client found the credentials stale: look at the clocks again now.
+                _ = stale.notified() => {}
+                _ = publish.closed() => return false,
+            },
+            NextAttempt::Retry { .. } => tokio::select! {
+                _ = tokio::time::sleep(left) => {}
+                _ = publish.closed() => return false,
+            },
+        }
+    }
+}
+
+/// Material that is already too close to expiry by the host clock when it arrives: the host
+/// clock is ahead of Cognito's by more than the credentials live. Retried with back-off, not in a
+/// loop, with the reason in the error.
+fn arrived_stale(issued: &Issued, skew: Option<ClockReading>) -> UpstreamError {
+    let clock = match skew {
+        Some(reading) => reading.to_string(),
+        None => format!(
+            "the host clock reads {}; check it (timedatectl)",
+            crate::expiry::rfc3339(clock::wall_date())
+        ),
+    };
+    UpstreamError::bad_response(
+        "the renewal",
+        format!(
+            "the new credentials expire at {}, too soon to hand out by this host's clock: {clock}",
+            issued.expiry.rfc3339()
+        ),
+    )
+}
+
 async fn refresh_loop<U: Upstream>(
     mut upstream: U,
     policy: RefreshPolicy,
     publish: watch::Sender<Arc<Snapshot>>,
+    stale: Arc<Notify>,
 ) {
     let mut failures: u32 = 0;
     let mut ever_succeeded = false;
     loop {
         let started = Instant::now();
-        let outcome = upstream.obtain().await;
+        let outcome = upstream.obtain().await.and_then(|material| {
+            let issued = Issued::render(&material, policy.expose_refresh_token);
+            if issued.is_servable() {
+                Ok(issued)
+            } else {
+                Err(arrived_stale(&issued, upstream.clock_skew()))
+            }
+        });
         let took = started.elapsed();
+        let clock_skew = upstream.clock_skew();
         let previous = publish.borrow().issued.clone();
         let next_attempt = match outcome {
-            Ok(material) => {
-                let issued = Arc::new(Issued::render(&material, policy.expose_refresh_token));
-                let renew_at = renewal_time(&issued.expiry);
+            Ok(issued) => {
+                let issued = Arc::new(issued);
                 info!(
                     event = "renewed",
                     valid_until = %issued.expiry.rfc3339(),
                     lifetime_s = issued.expiry.lifetime.as_secs(),
-                    next_renewal_in_s = renew_at.saturating_duration_since(Instant::now()).as_secs(),
+                    next_renewal_in_s = issued.renew_at.time_left().as_secs(),
                     took_ms = took.as_millis() as u64,
                     "credentials obtained"
                 );
+                let due = issued.renew_at;
                 publish.send_replace(Arc::new(Snapshot {
                     issued: Some(issued),
                     phase: Phase::Serving,
                     last_error: None,
+                    clock_skew,
                 }));
                 failures = 0;
                 ever_succeeded = true;
-                // Never spin, even on material that arrived (nearly) expired.
-                renew_at.max(Instant::now() + BACKOFF_BASE)
+                NextAttempt::Renewal {
+                    due,
+                    not_before: Instant::now() + BACKOFF_BASE,
+                }
             }
             Err(err) => {
                 failures += 1;
@@ -319,19 +446,19 @@ async fn refresh_loop<U: Upstream>(
                     issued: previous,
                     phase,
                     last_error: Some(err.to_string()),
+                    clock_skew,
                 }));
-                Instant::now() + delay
+                NextAttempt::Retry {
+                    at: Instant::now() + delay,
+                }
             }
         };
         debug!(
-            in_s = next_attempt
-                .saturating_duration_since(Instant::now())
-                .as_secs(),
+            in_s = next_attempt.time_left().as_secs(),
             "next renewal scheduled"
         );
-        tokio::select! {
-            _ = tokio::time::sleep_until(next_attempt) => {}
-            _ = publish.closed() => return,
+        if !wait_for(next_attempt, &publish, &stale).await {
+            return;
         }
     }
 }
@@ -385,6 +512,10 @@ impl CognitoUpstream {
 }
 
 impl Upstream for CognitoUpstream {
+    fn clock_skew(&self) -> Option<ClockReading> {
+        self.pool.server_clock().skew()
+    }
+
     async fn obtain(&mut self) -> Result<Material, UpstreamError> {
         let tokens = self.fresh_tokens().await?;
         let Some(identity) = &self.identity else {
@@ -422,6 +553,9 @@ mod tests {
         lifetime: Duration,
         script: Arc<Mutex<VecDeque<Option<UpstreamError>>>>,
         failing: Arc<Mutex<Option<MakeError>>>,
+        /// How far the fake Cognito's clock is ahead of the host's. It states expiries on its
+        /// own clock, and the daemon learns the difference (as from the `Date` header).
+        upstream_ahead_by: Arc<Mutex<time::Duration>>,
     }
 
     /// Makes the error a failing fake upstream returns.
@@ -451,6 +585,7 @@ mod tests {
                 lifetime,
                 script: Arc::default(),
                 failing: Arc::default(),
+                upstream_ahead_by: Arc::default(),
             }
         }
     }
@@ -470,7 +605,11 @@ mod tests {
                 access_key_id: format!("AKIA{n}"),
                 secret_access_key: Secret::new(format!("secret{n}")),
                 session_token: Secret::new(format!("token{n}")),
-                expiry: Expiry::after(self.lifetime),
+                expiry: {
+                    let ahead = *self.upstream_ahead_by.lock().unwrap();
+                    let upstream_now = clock::wall_date() + ahead;
+                    Expiry::at_wall_time(upstream_now + self.lifetime, ahead)
+                },
                 account_id: None,
             }))
         }
@@ -669,5 +808,224 @@ mod tests {
         assert!(hidden.get("refresh_token").is_none());
         let shown = parse(&Issued::render(&material, true));
         assert_eq!(shown["refresh_token"], "refresh");
+    }
+    /// The fake Cognito's clock, on which its expiries are stated: the truth clients are judged by.
+    fn upstream_now(fake_ahead: &Mutex<time::Duration>) -> time::OffsetDateTime {
+        clock::wall_date() + *fake_ahead.lock().unwrap()
+    }
+
+    /// Serves every 100 ms for `total`, asserting that no answer has expired by the upstream's
+    /// clock or comes within `min_left` of it; returns how many answers were errors.
+    async fn serve_for(
+        store: &CredentialStore,
+        fake_ahead: &Mutex<time::Duration>,
+        total: Duration,
+        min_left: Duration,
+    ) -> u32 {
+        let mut errors = 0;
+        let mut passed = Duration::ZERO;
+        while passed < total {
+            match store.answer(FIRST_ANSWER_WAIT).await {
+                Ok(issued) => {
+                    let left = issued.expiry.at - upstream_now(fake_ahead);
+                    assert!(
+                        left >= min_left,
+                        "served {issued:?} with {left} left after {passed:?}"
+                    );
+                }
+                Err(_) => errors += 1,
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+            tokio::task::yield_now().await;
+            passed += Duration::from_millis(100);
+        }
+        errors
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_suspend_a_client_gets_fresh_credentials_never_the_expired_ones() {
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        let before = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        pass(Duration::from_secs(600)).await;
+        // An hour asleep: the wall clock jumps, the monotonic clock stood still.
+        clock::step_wall_clock(time::Duration::hours(1));
+        assert!(!before.is_servable());
+        let started = Instant::now();
+        let after = store
+            .answer(FIRST_ANSWER_WAIT)
+            .await
+            .expect("fresh credentials");
+        // The client woke the refresher: one upstream round trip, not a two-second slice.
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert!(after.expiry.remaining() > Duration::from_secs(3500));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_refresher_notices_a_suspend_within_seconds_without_any_client() {
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        pass(Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        clock::step_wall_clock(time::Duration::minutes(50));
+        pass(WALL_CLOCK_CHECK + Duration::from_millis(200)).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "renewed at once after waking"
+        );
+        assert!(store.snapshot().issued.as_ref().unwrap().is_servable());
+        // And then not again until the new credentials are due.
+        pass(Duration::from_secs(600)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_suspend_shorter_than_the_margin_changes_nothing() {
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        let before = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        clock::step_wall_clock(time::Duration::minutes(10));
+        pass(Duration::from_secs(10)).await;
+        let after = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        assert!(Arc::ptr_eq(&before, &after));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_the_renewal_after_a_suspend_is_slow_clients_get_an_error_not_expired_ones() {
+        // Every call takes 8 s: longer than a client waits.
+        let mut fake = Fake::new(Duration::from_secs(3600));
+        let ahead = fake.upstream_ahead_by.clone();
+        let calls = fake.calls.clone();
+        fake.latency = Duration::from_secs(8);
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        clock::step_wall_clock(time::Duration::hours(2));
+        // Every answer in the next 15 s: an error while the renewal runs, then fresh ones.
+        let started = Instant::now();
+        let err = store.answer(FIRST_ANSWER_WAIT).await.unwrap_err();
+        assert_eq!(
+            started.elapsed(),
+            FIRST_ANSWER_WAIT,
+            "the client waited for the renewal"
+        );
+        assert!(err.contains("too soon to hand out), renewing"), "{err}");
+        let errors = serve_for(
+            &store,
+            &ahead,
+            Duration::from_secs(15),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert!(errors >= 1, "answers while the renewal ran");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let fresh = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        assert!(fresh.expiry.remaining() > Duration::from_secs(3500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backwards_step_neither_loops_nor_serves_longer_than_the_credentials_live() {
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let ahead = fake.upstream_ahead_by.clone();
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        pass(Duration::from_secs(300)).await;
+        // NTP corrects a fast host clock by an hour; Cognito's clock did not move.
+        clock::step_wall_clock(-time::Duration::hours(1));
+        *ahead.lock().unwrap() += time::Duration::hours(1);
+        // Three hours of one-hour credentials: never served past their real expiry (minus the
+        // serving margin), and renewed as usual, about every 40-44 minutes.
+        let errors = serve_for(
+            &store,
+            &ahead,
+            Duration::from_secs(3 * 3600),
+            Duration::from_secs(59),
+        )
+        .await;
+        assert_eq!(errors, 0);
+        let renewals = calls.load(Ordering::SeqCst);
+        assert!((4..=6).contains(&renewals), "{renewals} calls in 3 h 5 min");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forward_step_renews_at_once_and_then_as_usual() {
+        // A host clock 45 minutes slow, stepped right by NTP five minutes after the start.
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let ahead = fake.upstream_ahead_by.clone();
+        *ahead.lock().unwrap() = time::Duration::minutes(45);
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        pass(Duration::from_secs(300)).await;
+        clock::step_wall_clock(time::Duration::minutes(45));
+        *ahead.lock().unwrap() = time::Duration::ZERO;
+        let errors = serve_for(
+            &store,
+            &ahead,
+            Duration::from_secs(2 * 3600),
+            Duration::from_secs(59),
+        )
+        .await;
+        assert_eq!(errors, 0);
+        let renewals = calls.load(Ordering::SeqCst);
+        assert!((3..=5).contains(&renewals), "{renewals} calls in 2 h 5 min");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_clock_far_ahead_of_cognitos_is_an_error_with_back_off_not_a_loop() {
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        *fake.upstream_ahead_by.lock().unwrap() = -time::Duration::hours(2);
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        let err = store.answer(FIRST_ANSWER_WAIT).await.unwrap_err();
+        assert!(
+            err.contains("too soon to hand out by this host's clock"),
+            "{err}"
+        );
+        assert!(err.contains("timedatectl"), "{err}");
+        pass(Duration::from_secs(120)).await;
+        // Exponential back-off up to 30 s (a loop would be one a second).
+        let attempts = calls.load(Ordering::SeqCst);
+        assert!(
+            (3..=12).contains(&attempts),
+            "{attempts} attempts in 2 minutes"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_clock_ahead_by_most_of_the_lifetime_renews_early_but_never_in_a_loop() {
+        // 45 minutes fast: one-hour credentials look like 15-minute ones to every client here.
+        let fake = Fake::new(Duration::from_secs(3600));
+        let calls = fake.calls.clone();
+        let ahead = fake.upstream_ahead_by.clone();
+        *ahead.lock().unwrap() = -time::Duration::minutes(45);
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        let errors = serve_for(
+            &store,
+            &ahead,
+            Duration::from_secs(3600),
+            Duration::from_secs(59),
+        )
+        .await;
+        assert_eq!(errors, 0);
+        // Renewed when a third of the 15 minutes is left: about every 10 minutes.
+        let renewals = calls.load(Ordering::SeqCst);
+        assert!((6..=9).contains(&renewals), "{renewals} calls in an hour");
     }
 }

@@ -67,7 +67,7 @@ impl Engine {
         }
         info!("configuration: {}", config.to_string().replace('\n', "; "));
         let settings = Arc::new(config.cognito.clone());
-        let sdk = cognito::sdk_config(&settings.region).await;
+        let sdk = cognito::sdk(&settings.region).await;
         let pool = UserPool::new(&sdk, settings.clone());
         let identity = match config.credential_type {
             CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),

@@ -8,6 +8,7 @@ pub mod activation;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod cognito;
 pub mod config;
 pub mod configure;

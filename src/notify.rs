@@ -63,7 +63,7 @@ pub fn status_line(snapshot: &Snapshot, transports: &str) -> String {
         .as_ref()
         .filter(|i| i.is_servable())
         .map(|i| i.expiry.rfc3339());
-    match (&snapshot.phase, valid, &snapshot.last_error) {
+    let line = match (&snapshot.phase, valid, &snapshot.last_error) {
         (Phase::Starting, _, None) => format!("signing in to Cognito; listening on {transports}"),
         (Phase::Starting, _, Some(err)) => format!("signing in to Cognito (retrying: {err})"),
         (_, Some(until), None) => {
@@ -74,6 +74,10 @@ pub fn status_line(snapshot: &Snapshot, transports: &str) -> String {
         ),
         (_, None, Some(err)) => format!("sign-in failed: {err}"),
         (_, None, None) => format!("renewing credentials; listening on {transports}"),
+    };
+    match &snapshot.clock_skew {
+        Some(reading) => format!("{line}; {reading}"),
+        None => line,
     }
 }
 

@@ -10,7 +10,7 @@ use idp::types::{AuthFlowType, AuthenticationResultType, ChallengeNameType};
 use time::OffsetDateTime;
 
 use super::srp::{cognito_timestamp, secret_hash, Challenge, SrpClient};
-use super::{classify, jwt, UpstreamError};
+use super::{classify, jwt, Sdk, ServerClock, UpstreamError};
 use crate::config::{AuthType, CognitoConfig};
 use crate::expiry::Expiry;
 use crate::secret::Secret;
@@ -35,15 +35,26 @@ pub struct Tokens {
 pub struct UserPool {
     client: idp::Client,
     settings: Arc<CognitoConfig>,
+    /// Cognito's clock: SRP's TIMESTAMP is written on it, token lifetimes measured on it.
+    server_clock: ServerClock,
 }
 
 impl UserPool {
     /// A user pool client on the given SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig, settings: Arc<CognitoConfig>) -> Self {
+    pub fn new(sdk: &Sdk, settings: Arc<CognitoConfig>) -> Self {
+        let config = idp::config::Builder::from(&sdk.config)
+            .interceptor(sdk.server_clock.clone())
+            .build();
         UserPool {
-            client: idp::Client::new(sdk),
+            client: idp::Client::from_conf(config),
             settings,
+            server_clock: sdk.server_clock.clone(),
         }
+    }
+
+    /// Cognito's clock as this pool's answers told it.
+    pub fn server_clock(&self) -> &ServerClock {
+        &self.server_clock
     }
 
     /// A full sign-in with the password.
@@ -82,7 +93,12 @@ impl UserPool {
             )
         })?;
         // Cognito returns a new refresh token only when rotation is on; otherwise keep ours.
-        tokens_from(result, Some(refresh_token.clone()), &previous.user_id)
+        tokens_from(
+            result,
+            Some(refresh_token.clone()),
+            &previous.user_id,
+            &self.server_clock,
+        )
     }
 
     async fn sign_in_password(&self) -> Result<Tokens, UpstreamError> {
@@ -105,7 +121,7 @@ impl UserPool {
             .await
             .map_err(|e| classify("InitiateAuth(USER_PASSWORD_AUTH)", e))?;
         match out.authentication_result {
-            Some(result) => tokens_from(result, None, &self.settings.username),
+            Some(result) => tokens_from(result, None, &self.settings.username, &self.server_clock),
             None => Err(challenge_error(out.challenge_name.as_ref())),
         }
     }
@@ -145,7 +161,9 @@ impl UserPool {
             secret_block_b64: field("SECRET_BLOCK")?,
             user_id_for_srp: field("USER_ID_FOR_SRP")?,
         };
-        let timestamp = cognito_timestamp(OffsetDateTime::now_utc());
+        // On Cognito's clock (known from the InitiateAuth answer just received): Cognito refuses
+        // a TIMESTAMP minutes off its own, so a skewed host clock still signs in.
+        let timestamp = cognito_timestamp(self.server_clock.cognito_now());
         let signature = srp
             .password_claim_signature(
                 &self.settings.user_pool_id,
@@ -181,7 +199,7 @@ impl UserPool {
             .await
             .map_err(|e| classify("RespondToAuthChallenge(PASSWORD_VERIFIER)", e))?;
         match answer.authentication_result {
-            Some(result) => tokens_from(result, None, &user_id),
+            Some(result) => tokens_from(result, None, &user_id, &self.server_clock),
             None => Err(challenge_error(answer.challenge_name.as_ref())),
         }
     }
@@ -212,6 +230,7 @@ fn tokens_from(
     result: AuthenticationResultType,
     refresh_token: Option<Secret>,
     fallback_user_id: &str,
+    server_clock: &ServerClock,
 ) -> Result<Tokens, UpstreamError> {
     const CALL: &str = "InitiateAuth";
     let id_token = result
@@ -230,7 +249,7 @@ fn tokens_from(
         .exp
         .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
     {
-        expiry = expiry.min(Expiry::at_wall_time(exp));
+        expiry = expiry.min(Expiry::at_wall_time(exp, server_clock.cognito_ahead_by()));
     }
     let user_id = claims
         .username

@@ -9,7 +9,7 @@ use aws_sdk_sts as sts;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use super::{classify, UpstreamError};
+use super::{classify, Sdk, ServerClock, UpstreamError};
 use crate::config::{CognitoConfig, IdentityFlow};
 use crate::expiry::Expiry;
 use crate::secret::Secret;
@@ -33,6 +33,8 @@ pub struct AwsCredentials {
 pub struct IdentityPool {
     cognito: cid::Client,
     sts: sts::Client,
+    /// Cognito's clock: credential lifetimes are measured on it.
+    server_clock: ServerClock,
     settings: Arc<CognitoConfig>,
     /// The identity id never changes for a user, so GetId runs once per process.
     identity_id: Mutex<Option<String>>,
@@ -40,10 +42,20 @@ pub struct IdentityPool {
 
 impl IdentityPool {
     /// An identity-pool client on the given SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig, settings: Arc<CognitoConfig>) -> Self {
+    pub fn new(sdk: &Sdk, settings: Arc<CognitoConfig>) -> Self {
+        let clock = &sdk.server_clock;
         IdentityPool {
-            cognito: cid::Client::new(sdk),
-            sts: sts::Client::new(sdk),
+            cognito: cid::Client::from_conf(
+                cid::config::Builder::from(&sdk.config)
+                    .interceptor(clock.clone())
+                    .build(),
+            ),
+            sts: sts::Client::from_conf(
+                sts::config::Builder::from(&sdk.config)
+                    .interceptor(clock.clone())
+                    .build(),
+            ),
+            server_clock: clock.clone(),
             settings,
             identity_id: Mutex::new(None),
         }
@@ -120,6 +132,7 @@ impl IdentityPool {
             .ok_or_else(|| UpstreamError::bad_response(CALL, "no Credentials in the answer"))?;
         credentials(
             CALL,
+            self.server_clock.cognito_ahead_by(),
             c.access_key_id,
             c.secret_key,
             c.session_token,
@@ -170,6 +183,7 @@ impl IdentityPool {
             .ok_or_else(|| UpstreamError::bad_response(CALL, "no Credentials in the answer"))?;
         credentials(
             CALL,
+            self.server_clock.cognito_ahead_by(),
             Some(c.access_key_id),
             Some(c.secret_access_key),
             Some(c.session_token),
@@ -181,6 +195,7 @@ impl IdentityPool {
 
 fn credentials(
     call: &'static str,
+    cognito_ahead_by: time::Duration,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     session_token: Option<String>,
@@ -196,7 +211,7 @@ fn credentials(
         access_key_id: access_key_id.ok_or_else(|| missing("AccessKeyId"))?,
         secret_access_key: Secret::new(secret_access_key.ok_or_else(|| missing("SecretKey"))?),
         session_token: Secret::new(session_token.ok_or_else(|| missing("SessionToken"))?),
-        expiry: Expiry::at_wall_time(at),
+        expiry: Expiry::at_wall_time(at, cognito_ahead_by),
         account_id,
     })
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod identity;
 mod jwt;
+pub mod server_clock;
 pub mod srp;
 
 use std::time::Duration;
@@ -17,6 +18,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+
+pub use server_clock::{ClockReading, ServerClock};
 
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.
@@ -196,7 +199,23 @@ fn hint_for(call: &str, code: &str) -> &'static str {
 /// few unsigned calls the daemon makes, but ring builds in seconds where aws-lc's C build takes
 /// minutes (the first build is what someone trying cognitod waits for) and it makes the binary
 /// smaller.
-pub async fn sdk_config(region: &str) -> SdkConfig {
+pub async fn sdk(region: &str) -> Sdk {
+    Sdk {
+        config: sdk_config(region).await,
+        server_clock: ServerClock::default(),
+    }
+}
+
+/// What every Cognito client of one configuration is built from.
+#[derive(Clone)]
+pub struct Sdk {
+    /// Region, endpoints, HTTP client, timeouts.
+    pub config: SdkConfig,
+    /// Cognito's clock as its answers tell it; every client made from this reports to it.
+    pub server_clock: ServerClock,
+}
+
+async fn sdk_config(region: &str) -> SdkConfig {
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
