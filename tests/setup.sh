@@ -8,6 +8,8 @@ need=()
 command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
+# libfaketime moves the wall clock of the emulator and the daemon in tests/clock.rs.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(faketime)
 # libfuzzer-sys compiles libFuzzer's C++ sources for the fuzz targets.
 command -v c++ >/dev/null || need+=(g++)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -17,50 +17,6 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(20);
-
-/// Captures every sd_notify datagram the daemon sends.
-struct NotifySocket {
-    path: PathBuf,
-    messages: Arc<Mutex<Vec<String>>>,
-}
-
-impl NotifySocket {
-    fn bind(dir: &Path) -> NotifySocket {
-        let path = dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        let messages = Arc::new(Mutex::new(Vec::new()));
-        let sink = messages.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            while let Ok(n) = socket.recv(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        });
-        NotifySocket { path, messages }
-    }
-
-    fn all(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
-    }
-
-    /// Waits until a message satisfies `check`; returns its index.
-    fn wait_for(&self, what: &str, from: usize, check: impl Fn(&str) -> bool) -> usize {
-        let deadline = Instant::now() + START;
-        loop {
-            if let Some(i) = self.all().iter().skip(from).position(|m| check(m)) {
-                return from + i;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} message; got {:?}",
-                self.all()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// `systemd-socket-activate` running cognitod on the given listeners and names.
 struct Activated {

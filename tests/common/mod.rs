@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+mod notify;
+#[allow(unused_imports)] // not every test binary uses it
+pub use notify::NotifySocket;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -59,7 +63,13 @@ impl Emulator {
 
     /// A new emulator of its own (for tests that count calls or stop it).
     pub fn start() -> Emulator {
+        Emulator::start_with_env(&[])
+    }
+
+    /// A new emulator of its own with extra environment variables (e.g. a faked clock).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Emulator {
         let mut child = Command::new(python())
+            .envs(env.iter().copied())
             .arg(repo().join("tests/emulator/server.py"))
             .args(["--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hashlib
 import hmac
 import json
@@ -64,6 +65,8 @@ SECRET_BLOCK_BYTES = 512
 SRP_SESSION_SECONDS = 180
 
 # Cognito's TIMESTAMP: English day and month names, day of month without a leading zero.
+# How far a PASSWORD_VERIFIER TIMESTAMP may be from the server's clock.
+TIMESTAMP_TOLERANCE_S = 300
 TIMESTAMP_RE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -397,6 +400,12 @@ def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str,
         # Cognito reads the timestamp back in its own format; a zero-padded day ("Nov 03")
         # therefore fails as a wrong password did for early SRP clients.
         raise _reject("Incorrect username or password.", f"TIMESTAMP {timestamp!r} is not 'EEE MMM d HH:mm:ss UTC yyyy'")
+    # Cognito refuses a TIMESTAMP too far from its own clock (reported at about five minutes),
+    # with the same words as a wrong password: what a skewed host clock looks like to a client.
+    stated = datetime.datetime.strptime(timestamp, "%a %b %d %H:%M:%S UTC %Y").replace(tzinfo=datetime.timezone.utc)
+    off_by = abs((stated - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+    if off_by > TIMESTAMP_TOLERANCE_S:
+        raise _reject("Incorrect username or password.", f"TIMESTAMP {timestamp!r} is {off_by:.0f} s from the server's clock")
     try:
         signature = base64.b64decode(responses.get("PASSWORD_CLAIM_SIGNATURE") or "", validate=True)
     except binascii.Error:

@@ -95,6 +95,12 @@ class Emulator:
         return self.proc.returncode, err
 
 
+def cognito_time(offset_s: int) -> str:
+    """Now plus offset_s, written as Cognito's TIMESTAMP (day of month without a zero)."""
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset_s)
+    return f"{t:%a %b} {t.day} {t:%H:%M:%S} UTC {t.year}"
+
+
 def srp(emu: Emulator, user: dict, username: str | None = None, password: str = PASSWORD,
         with_secret: bool = True) -> AWSSRP:
     return AWSSRP(username=username or user["username"], password=password, pool_id=user["user_pool_id"],
@@ -191,9 +197,22 @@ def run(emu: Emulator) -> None:
                          srp(emu, plain).authenticate_user)
         finally:
             AWSSRP.get_cognito_formatted_timestamp = saved
-        # The same day written without the zero signs in.
-        AWSSRP.get_cognito_formatted_timestamp = staticmethod(lambda dt: "Tue Nov 3 07:05:09 UTC 2026")
+        # A day written without the zero signs in (now, since the server checks the time too).
+        AWSSRP.get_cognito_formatted_timestamp = staticmethod(lambda dt: cognito_time(0))
         try:
+            assert "AuthenticationResult" in srp(emu, plain).authenticate_user()
+        finally:
+            AWSSRP.get_cognito_formatted_timestamp = saved
+
+    @check("SRP: TIMESTAMP more than 5 minutes from the server's clock is refused, 30 s accepted")
+    def _():
+        saved = AWSSRP.__dict__["get_cognito_formatted_timestamp"]
+        try:
+            for off_by in (360, -360):
+                AWSSRP.get_cognito_formatted_timestamp = staticmethod(lambda dt, o=off_by: cognito_time(o))
+                expect_error("NotAuthorizedException", "Incorrect username or password.",
+                             srp(emu, plain).authenticate_user)
+            AWSSRP.get_cognito_formatted_timestamp = staticmethod(lambda dt: cognito_time(30))
             assert "AuthenticationResult" in srp(emu, plain).authenticate_user()
         finally:
             AWSSRP.get_cognito_formatted_timestamp = saved
