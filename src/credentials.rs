@@ -17,7 +17,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -28,23 +27,12 @@ use crate::cognito::identity::{AwsCredentials, IdentityPool};
 use crate::cognito::{ClockReading, UpstreamError};
 use crate::documents::Documents;
 use crate::expiry::{CutOff, Expiry};
+use crate::policy::{self, renewal_margin, serve_margin, Failure, BACKOFF_BASE};
 
 /// How long a client that arrives before the first sign-in finished (or while a renewal after a
 /// suspend is under way) waits for it: below every SDK's 5 s credential timeout, above a normal
 /// Cognito round trip.
 pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
-/// Renewal starts when this much (or a third of the lifetime, if less) remains.
-const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(20 * 60);
-/// Credentials are withdrawn this long (or a tenth of their lifetime, if less) before they expire,
-/// so a client never receives something that dies in its hands.
-const MAX_SERVE_MARGIN: Duration = Duration::from_secs(60);
-/// First retry delay after a transient failure; doubles per attempt.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// Longest delay between retries of a transient failure (the rate limit once retries go on).
-const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Delay before asking again after Cognito refused us (wrong password, missing role...): slow
-/// enough not to hammer the pool, fast enough to recover once someone fixes the other side.
-const REFUSED_RETRY: Duration = Duration::from_secs(15 * 60);
 /// While waiting to renew, the refresher re-reads the wall clock at least this often, so a
 /// suspend, a resume or a clock step is noticed within this long even when no client asks.
 ///
@@ -104,7 +92,7 @@ impl Issued {
         Issued {
             documents: Documents::render(material, expose_refresh_token),
             serve_until: expiry.cut_off(serve_margin(life_here)),
-            renew_at: expiry.cut_off(renewal_margin(life_here)),
+            renew_at: expiry.cut_off(renewal_margin(life_here, &mut rand::thread_rng())),
             expiry,
         }
     }
@@ -114,18 +102,6 @@ impl Issued {
     pub fn is_servable(&self) -> bool {
         self.serve_until.is_ahead()
     }
-}
-
-/// How long before expiry credentials are withdrawn: a minute, or a tenth of their lifetime if less.
-pub fn serve_margin(lifetime: Duration) -> Duration {
-    MAX_SERVE_MARGIN.min(lifetime / 10)
-}
-
-/// How long before expiry renewal starts: min(20 min, lifetime / 3), plus up to a fifth of that
-/// again at random, so that a fleet started together spreads its calls on Cognito's per-pool quota.
-pub fn renewal_margin(lifetime: Duration) -> Duration {
-    let margin = MAX_REFRESH_MARGIN.min(lifetime / 3);
-    margin + margin.mul_f64(rand::thread_rng().gen_range(0.0..0.2))
 }
 
 /// Where the daemon stands with Cognito.
@@ -286,14 +262,6 @@ pub fn start<U: Upstream>(
     (CredentialStore { published, stale }, task)
 }
 
-/// Full-jitter exponential back-off: half the nominal delay, plus up to half again at random.
-fn backoff(attempt: u32) -> Duration {
-    let nominal = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_CAP);
-    nominal / 2 + nominal.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
-}
-
 /// When the refresher next calls upstream.
 #[derive(Debug, Clone, Copy)]
 enum NextAttempt {
@@ -418,13 +386,19 @@ async fn refresh_loop<U: Upstream>(
                 } else {
                     Phase::Failing { definitive }
                 };
-                let delay = if transient {
-                    backoff(failures)
-                } else {
-                    REFUSED_RETRY
-                };
+                let failure = err.failure();
+                let delay = policy::retry_delay(failure, failures, &mut rand::thread_rng());
                 let still_valid = previous.as_ref().is_some_and(|i| i.is_servable());
-                if transient {
+                if failure == Failure::Throttled {
+                    warn!(
+                        event = "renewal_throttled",
+                        error = %err,
+                        attempt = failures,
+                        retry_in_s = delay.as_secs(),
+                        still_serving = still_valid,
+                        "throttled by Cognito, backing off"
+                    );
+                } else if transient {
                     warn!(
                         event = "renewal_failed",
                         error = %err,

@@ -20,5 +20,6 @@ pub mod install;
 pub mod listeners;
 pub mod logging;
 pub mod notify;
+pub mod policy;
 pub mod secret;
 pub mod serve;

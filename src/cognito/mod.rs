@@ -21,6 +21,8 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 pub use server_clock::{ClockReading, ServerClock};
 
+use crate::policy::Failure;
+
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +39,16 @@ pub enum UpstreamError {
         call: &'static str,
         /// What went wrong, with its causes.
         detail: String,
+    },
+    /// Cognito's quota for the account is spent: retry later, and not soon (other hosts share it).
+    #[error("{call} throttled by Cognito ({code}: {message}); backing off")]
+    Throttled {
+        /// The API call.
+        call: &'static str,
+        /// Cognito's error code, e.g. TooManyRequestsException.
+        code: String,
+        /// Cognito's message.
+        message: String,
     },
     /// Cognito refused the request: retrying will not help until the configuration changes.
     #[error("{call} refused: {code}: {message}; {hint}")]
@@ -71,16 +83,27 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// Whether trying again later may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            UpstreamError::Unreachable { .. } | UpstreamError::BadResponse { .. }
-        )
+        self.failure() != Failure::Refused
+    }
+
+    /// What kind of failure it is, for how long to wait before the next attempt.
+    pub fn failure(&self) -> Failure {
+        match self {
+            UpstreamError::Unreachable { .. } | UpstreamError::BadResponse { .. } => {
+                Failure::Transient
+            }
+            UpstreamError::Throttled { .. } => Failure::Throttled,
+            UpstreamError::Refused { .. } | UpstreamError::ChallengeRequired { .. } => {
+                Failure::Refused
+            }
+        }
     }
 
     /// A short cause for the one-line service status, e.g. `NotAuthorizedException, check the password`.
     pub fn status_summary(&self) -> String {
         match self {
             UpstreamError::Unreachable { call, .. } => format!("{call} unreachable, retrying"),
+            UpstreamError::Throttled { call, .. } => format!("{call} throttled by Cognito"),
             UpstreamError::Refused { code, hint, .. } => format!("{code}, {hint}"),
             UpstreamError::ChallengeRequired { challenge, .. } => {
                 format!("{challenge} challenge required")
@@ -97,15 +120,19 @@ impl UpstreamError {
     }
 }
 
-/// Error codes that mean "try again later" rather than "you are wrong".
-const TRANSIENT_CODES: &[&str] = &[
+/// Error codes that mean the account's quota is spent: try again later, not soon.
+const THROTTLING_CODES: &[&str] = &[
     "TooManyRequestsException",
     "LimitExceededException",
+    "ThrottlingException",
+    "Throttling",
+];
+
+/// Error codes that mean "try again later" rather than "you are wrong".
+const TRANSIENT_CODES: &[&str] = &[
     "InternalErrorException",
     "InternalFailure",
     "ServiceUnavailable",
-    "ThrottlingException",
-    "Throttling",
     "RequestTimeout",
 ];
 
@@ -118,6 +145,13 @@ where
     if let SdkError::ServiceError(context) = &err {
         let code = context.err().code().unwrap_or("UnknownError").to_owned();
         let message = context.err().message().unwrap_or("").to_owned();
+        if THROTTLING_CODES.contains(&code.as_str()) {
+            return UpstreamError::Throttled {
+                call,
+                code,
+                message,
+            };
+        }
         if TRANSIENT_CODES.contains(&code.as_str()) {
             return UpstreamError::Unreachable {
                 call,

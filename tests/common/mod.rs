@@ -124,6 +124,15 @@ impl Emulator {
         );
     }
 
+    /// Answers every call of one user pool (and of identity pools logging in with it) with
+    /// TooManyRequestsException for `seconds`; counted as `<operation>:throttled` too.
+    pub fn throttle(&self, user_pool_id: &str, seconds: f64) {
+        http_get(
+            self.port,
+            &format!("/_test/throttle?user_pool_id={user_pool_id}&seconds={seconds}"),
+        );
+    }
+
     /// Sets the lifetime of identity-pool credentials for one identity pool.
     pub fn set_identity_ttl(&self, identity_pool_id: &str, seconds: u64) {
         http_get(

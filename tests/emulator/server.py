@@ -8,6 +8,7 @@ SIGTERM or SIGINT and exits 0. Test-only endpoints, served before moto sees the 
     GET  /_test/calls[?user_pool_id=P]         counts of calls, {"InitiateAuth": 2, ...}
     POST /_test/calls/reset[?user_pool_id=P]   zero them (all, or that pool's)
     GET  /_test/identity-ttl?seconds=N[&identity_pool_id=I]   lifetime of GetCredentialsForIdentity
+    GET  /_test/throttle?user_pool_id=P&seconds=S   every call of pool P throttled for S seconds
                                                   (no seconds: back to moto's 90 s)
 """
 
@@ -22,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
@@ -71,6 +73,22 @@ class CallCounter:
                 self._by_pool.clear()
 
 
+class Throttle:
+    """Pools whose every call is answered TooManyRequestsException until a moment (monotonic)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def set(self, pool: str, seconds: float) -> None:
+        with self._lock:
+            self._until[pool] = time.monotonic() + seconds
+
+    def active(self, pool: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._until.get(pool, 0.0)
+
+
 def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], dict[str, Any]]:
     """Keys for one request: the operation from X-Amz-Target (JSON protocols) or Action (STS's
     query protocol), plus "InitiateAuth:<AuthFlow>" for InitiateAuth and
@@ -116,17 +134,29 @@ class TestControl:
     def __init__(self, app: Callable, counter: CallCounter) -> None:
         self.app = app
         self.counter = counter
+        self.throttle = Throttle()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_test/"):
             return self._control(environ, start_response, path)
         body = self._read_body(environ)
+        pool = None
         try:
             keys, payload = _operation_keys(environ, body)
-            self.counter.add(keys, _user_pool_of(payload))
+            pool = _user_pool_of(payload)
+            if pool and self.throttle.active(pool):
+                keys += [f"{k}:throttled" for k in keys[:1]]
+            self.counter.add(keys, pool)
         except Exception:  # counting must never break the emulator
             logging.getLogger("server").exception("could not count a request")
+        if pool and self.throttle.active(pool):
+            # Cognito's answer when the account's quota for a category of calls is spent.
+            data = json.dumps({"__type": "TooManyRequestsException", "message": "Rate exceeded"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                               ("x-amzn-ErrorType", "TooManyRequestsException"),
+                                               ("Content-Length", str(len(data)))])
+            return [data]
         return self.app(environ, start_response)
 
     @staticmethod
@@ -160,6 +190,15 @@ class TestControl:
             else:
                 cognito_strict.set_identity_ttl(seconds, pool)
                 body = {"seconds": cognito_strict.identity_ttl(pool)}
+        elif path == "/_test/throttle" and method in ("GET", "POST"):
+            try:
+                seconds = float(query.get("seconds", "0"))
+                pool = query["user_pool_id"]
+            except (KeyError, ValueError):
+                status, body = "400 Bad Request", {"error": "user_pool_id and seconds are required"}
+            else:
+                self.throttle.set(pool, seconds)
+                body = {"user_pool_id": pool, "seconds": seconds}
         else:
             status, body = "404 Not Found", {"error": f"no test endpoint {method} {path}"}
         data = json.dumps(body).encode("utf-8")
