@@ -1,5 +1,6 @@
 //! Tokens mode (`-C tokens`): the answer's shape, the refresh token kept private unless the config
-//! file allows it, and renewal through REFRESH_TOKEN_AUTH with its fall back to a full sign-in.
+//! file allows it, and renewal through GetTokensFromRefreshToken (rotating app clients included;
+//! REFRESH_TOKEN_AUTH on an endpoint without it) with its fall back to a full sign-in.
 
 mod common;
 
@@ -216,7 +217,7 @@ fn tokens_are_renewed_with_the_refresh_token_before_they_expire() {
 
     // The call is counted when it arrives; the new tokens are served once it has answered.
     let renewed = follow(&socket, Duration::from_secs(30), || {
-        count(emulator, &pool, "InitiateAuth:REFRESH_TOKEN_AUTH") >= 1
+        count(emulator, &pool, "GetTokensFromRefreshToken") >= 1
             && unix_json(&socket, None)["id_token"] != first["id_token"]
     });
     assert_ne!(renewed["id_token"], first["id_token"]);
@@ -235,8 +236,13 @@ fn tokens_are_renewed_with_the_refresh_token_before_they_expire() {
     );
     assert_eq!(calls.get("RespondToAuthChallenge"), Some(&1), "{calls:?}");
     assert_eq!(
-        calls.get("InitiateAuth:REFRESH_TOKEN_AUTH"),
+        calls.get("GetTokensFromRefreshToken"),
         Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("InitiateAuth:REFRESH_TOKEN_AUTH"),
+        None,
         "{calls:?}"
     );
     assert!(daemon.plain_log().contains("tokens_refreshed"));
@@ -273,7 +279,7 @@ idp.admin_user_global_sign_out(UserPoolId=e["UP"], Username=e["U"])
     );
     let calls = emulator.calls(&pool.user_pool_id);
     assert_eq!(
-        calls.get("InitiateAuth:REFRESH_TOKEN_AUTH"),
+        calls.get("GetTokensFromRefreshToken"),
         Some(&1),
         "{calls:?}"
     );
@@ -289,23 +295,55 @@ idp.admin_user_global_sign_out(UserPoolId=e["UP"], Username=e["U"])
 }
 
 #[test]
-fn refresh_with_email_login_and_a_client_secret_hashes_over_the_internal_name() {
+fn refresh_with_email_login_and_a_client_secret_sends_the_client_secret() {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, short_lived(true, true));
     let dir = temp_dir();
     let socket = dir.path().join("t.sock");
     let daemon = tokens_daemon(emulator, &pool, &socket);
     let first = wait_for_credentials(&socket, None, START);
-    // The strict emulator checks the refresh SECRET_HASH over the internal name (the sub), not
-    // the e-mail the user signs in with: a wrong hash is refused and would force a new sign-in.
+    // GetTokensFromRefreshToken takes the client secret itself (the strict emulator checks it);
+    // a missing or wrong one is refused and would force a new sign-in.
     let renewed = follow(&socket, Duration::from_secs(30), || {
-        count(emulator, &pool, "InitiateAuth:REFRESH_TOKEN_AUTH") >= 1
+        count(emulator, &pool, "GetTokensFromRefreshToken") >= 1
             && unix_json(&socket, None)["id_token"] != first["id_token"]
     });
     assert_ne!(renewed["id_token"], first["id_token"]);
     let calls = emulator.calls(&pool.user_pool_id);
     assert_eq!(
         calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    let log = daemon.plain_log();
+    assert!(!log.contains("refresh_refused"), "{log}");
+}
+
+#[test]
+fn an_endpoint_without_get_tokens_from_refresh_token_is_refreshed_with_refresh_token_auth() {
+    // An endpoint that predates GetTokensFromRefreshToken; with e-mail login and a client
+    // secret, the refresh SECRET_HASH must be over the internal name (the sub), not the e-mail.
+    let emulator =
+        Emulator::start_with_env(&[("COGNITO_EMULATOR_WITHOUT", "GetTokensFromRefreshToken")]);
+    let pool = Pool::seed(&emulator, short_lived(true, true));
+    let dir = temp_dir();
+    let socket = dir.path().join("t.sock");
+    let daemon = tokens_daemon(&emulator, &pool, &socket);
+    let first = wait_for_credentials(&socket, None, START);
+    let renewed = follow(&socket, Duration::from_secs(30), || {
+        count(&emulator, &pool, "InitiateAuth:REFRESH_TOKEN_AUTH") >= 1
+            && unix_json(&socket, None)["id_token"] != first["id_token"]
+    });
+    assert_ne!(renewed["id_token"], first["id_token"]);
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    // Asked once, told the operation is unknown, not asked again.
+    assert_eq!(
+        calls.get("GetTokensFromRefreshToken"),
         Some(&1),
         "{calls:?}"
     );
@@ -316,4 +354,58 @@ fn refresh_with_email_login_and_a_client_secret_hashes_over_the_internal_name() 
     );
     let log = daemon.plain_log();
     assert!(!log.contains("refresh_refused"), "{log}");
+    assert!(log.contains("refresh_flow"), "{log}");
+}
+
+#[test]
+fn a_rotating_app_client_renews_with_each_new_refresh_token_and_never_signs_in_again() {
+    let emulator = Emulator::shared();
+    // No grace period: a refresh token works once, so any renewal with an old one would be
+    // refused and end in a password sign-in.
+    let pool = Pool::seed(
+        emulator,
+        SeedOptions {
+            refresh_token_rotation: Some(0),
+            ..short_lived(true, false)
+        },
+    );
+    let dir = temp_dir();
+    let socket = dir.path().join("t.sock");
+    let daemon = tokens_daemon(emulator, &pool, &socket);
+    wait_for_credentials(&socket, None, START);
+    follow(&socket, Duration::from_secs(60), || {
+        count(emulator, &pool, "GetTokensFromRefreshToken") >= 3
+    });
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "no password sign-in after the first: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("InitiateAuth:REFRESH_TOKEN_AUTH"),
+        None,
+        "{calls:?}"
+    );
+    let log = daemon.plain_log();
+    assert!(!log.contains("refresh_refused"), "{log}");
+    // The emulator really rotates: REFRESH_TOKEN_AUTH is refused on this client, and a rotated
+    // token is refused after the grace period (the emulator's self-test checks it too).
+    let out = boto3(
+        emulator,
+        &pool,
+        r#"
+import boto3, os
+from botocore.exceptions import ClientError
+e = os.environ
+idp = boto3.client("cognito-idp", endpoint_url=e["EP"], region_name=e["R"])
+try:
+    idp.initiate_auth(ClientId=e["C"], AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": "x"})
+    print("accepted")
+except ClientError as err:
+    print(err.response["Error"]["Code"])
+"#,
+        &[],
+    );
+    assert_eq!(out.trim(), "InvalidParameterException");
 }

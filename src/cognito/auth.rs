@@ -2,12 +2,14 @@
 //! on every call when the app client has a secret.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider as idp;
 use idp::types::{AuthFlowType, AuthenticationResultType, ChallengeNameType};
 use time::OffsetDateTime;
+use tracing::info;
 
 use super::srp::{cognito_timestamp, secret_hash, Challenge, SrpClient};
 use super::{classify, jwt, Sdk, ServerClock, UpstreamError};
@@ -37,7 +39,12 @@ pub struct UserPool {
     settings: Arc<CognitoConfig>,
     /// Cognito's clock: SRP's TIMESTAMP is written on it, token lifetimes measured on it.
     server_clock: ServerClock,
+    /// Set once the endpoint has said it does not know GetTokensFromRefreshToken.
+    without_get_tokens: Arc<AtomicBool>,
 }
+
+/// Error codes of an endpoint that does not know an operation.
+const OPERATION_UNKNOWN: &[&str] = &["UnknownOperationException", "InvalidAction"];
 
 impl UserPool {
     /// A user pool client on the given SDK configuration.
@@ -49,6 +56,7 @@ impl UserPool {
             client: idp::Client::from_conf(config),
             settings,
             server_clock: sdk.server_clock.clone(),
+            without_get_tokens: Arc::default(),
         }
     }
 
@@ -65,12 +73,76 @@ impl UserPool {
         }
     }
 
-    /// New ID and access tokens from the refresh token. A `Refused` error means the refresh
+    /// New ID and access tokens from the refresh token, and a new refresh token when the app
+    /// client rotates them (it replaces the old one at once). A `Refused` error means the refresh
     /// token is no longer accepted and a full sign-in is needed.
+    ///
+    /// GetTokensFromRefreshToken works on every app client, rotating or not, and is the only
+    /// way on a rotating one (which refuses REFRESH_TOKEN_AUTH); REFRESH_TOKEN_AUTH remains for
+    /// an endpoint that does not know the operation yet (one that predates it, 2025).
     pub async fn refresh(&self, previous: &Tokens) -> Result<Tokens, UpstreamError> {
         let refresh_token = previous.refresh_token.as_ref().ok_or_else(|| {
             UpstreamError::bad_response("InitiateAuth", "no refresh token to refresh with")
         })?;
+        if !self.without_get_tokens.load(Ordering::Relaxed) {
+            match self
+                .get_tokens_from_refresh_token(previous, refresh_token)
+                .await
+            {
+                Err(UpstreamError::Refused { code, .. })
+                    if OPERATION_UNKNOWN.contains(&code.as_str()) =>
+                {
+                    info!(
+                        event = "refresh_flow",
+                        "the endpoint does not know GetTokensFromRefreshToken: refreshing with \
+                         InitiateAuth(REFRESH_TOKEN_AUTH) from now on"
+                    );
+                    self.without_get_tokens.store(true, Ordering::Relaxed);
+                }
+                done => return done,
+            }
+        }
+        self.refresh_token_auth(previous, refresh_token).await
+    }
+
+    async fn get_tokens_from_refresh_token(
+        &self,
+        previous: &Tokens,
+        refresh_token: &Secret,
+    ) -> Result<Tokens, UpstreamError> {
+        const CALL: &str = "GetTokensFromRefreshToken";
+        // The SDK takes plain Strings; these copies live until the call returns.
+        let out = self
+            .client
+            .get_tokens_from_refresh_token()
+            .client_id(&self.settings.app_id)
+            .set_client_secret(
+                self.settings
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_owned()),
+            )
+            .refresh_token(refresh_token.expose())
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        let result = out
+            .authentication_result
+            .ok_or_else(|| UpstreamError::bad_response(CALL, "no tokens in the answer"))?;
+        tokens_from(
+            result,
+            Some(refresh_token.clone()),
+            &previous.user_id,
+            &self.server_clock,
+        )
+    }
+
+    async fn refresh_token_auth(
+        &self,
+        previous: &Tokens,
+        refresh_token: &Secret,
+    ) -> Result<Tokens, UpstreamError> {
         let mut params = HashMap::from([(
             "REFRESH_TOKEN".to_owned(),
             refresh_token.expose().to_owned(),

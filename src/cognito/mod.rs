@@ -198,8 +198,13 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// What the operator should check for a refusal.
 fn hint_for(call: &str, code: &str) -> &'static str {
-    if call.contains("REFRESH_TOKEN") && code == "NotAuthorizedException" {
+    let refreshing = call.contains("REFRESH_TOKEN") || call == "GetTokensFromRefreshToken";
+    if refreshing && code == "NotAuthorizedException" {
         return "the refresh token was revoked or expired; signing in with the password again";
+    }
+    if code == "RefreshTokenReuseException" {
+        return "the refresh token was rotated out (used by another process with the same \
+                refresh token, or after the app client's grace period); signing in again";
     }
     match code {
         "NotAuthorizedException" => {

@@ -175,6 +175,8 @@ pub struct SeedOptions {
     pub token_validity_seconds: Option<u32>,
     /// Require TOTP MFA.
     pub mfa_totp: bool,
+    /// An app client rotating refresh tokens, with this grace period in seconds.
+    pub refresh_token_rotation: Option<u32>,
 }
 
 /// A seeded user pool, app client, user, identity pool and role.
@@ -219,6 +221,9 @@ impl Pool {
         }
         if let Some(s) = options.token_validity_seconds {
             cmd.args(["--token-validity-seconds", &s.to_string()]);
+        }
+        if let Some(grace) = options.refresh_token_rotation {
+            cmd.args(["--refresh-token-rotation", &grace.to_string()]);
         }
         if options.mfa_totp {
             cmd.arg("--mfa-totp");

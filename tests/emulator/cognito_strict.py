@@ -32,8 +32,12 @@ from moto.cognitoidp import models as idp_models
 from moto.cognitoidp.exceptions import (
     InvalidParameterException,
     NotAuthorizedError,
+    ResourceNotFoundError,
     UserNotConfirmedException,
 )
+from moto.cognitoidp.responses import CognitoIdpResponse
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool, UserStatus
 
 log = logging.getLogger("cognito_strict")
@@ -304,13 +308,9 @@ def _purge_expired_srp_sessions() -> None:
         del _srp_sessions[key]
 
 
-def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> dict[str, Any]:
-    """Looseness closed: moto checks the refresh SECRET_HASH over the name the user logged in
-    with (Cognito: the internal username, i.e. USER_ID_FOR_SRP) and lets any client of the pool
-    use any refresh token."""
-    if client.generate_secret and not params.get("SECRET_HASH"):
-        _check_secret_hash(client, "", params)  # raises the "not received" error
-    token = params.get("REFRESH_TOKEN")
+def _usable_refresh_token(pool: CognitoIdpUserPool, client: Any, token: str | None) -> Any:
+    """The user a refresh token belongs to, or Cognito's refusal. Looseness closed: moto lets any
+    client of the pool use any refresh token, and knows nothing of rotation."""
     if not token:
         raise InvalidParameterException("Missing required parameter REFRESH_TOKEN")
     if token not in pool.refresh_tokens:
@@ -321,11 +321,36 @@ def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> d
     token_client_id, login_name, _ = entry
     if token_client_id != client.id:
         raise _reject("Invalid Refresh Token", f"token belongs to client {token_client_id}")
+    retired_at = _rotated_out.get(token)
+    if retired_at is not None and time.monotonic() >= retired_at:
+        log.info("RefreshTokenReuseException: token rotated out and past its grace period")
+        raise RefreshTokenReuseException("Refresh token has been rotated out.")
     user = pool._get_user(login_name)
     if user is None:
         raise _reject("Invalid Refresh Token", "user no longer exists")
     if not user.enabled:
         raise NotAuthorizedError("User is disabled.")
+    return user
+
+
+def _rotation(client: Any) -> tuple[bool, int]:
+    """Whether the app client rotates refresh tokens, and the old token's grace period in s."""
+    config = client.extended_config.get("RefreshTokenRotation") or {}
+    return config.get("Feature") == "ENABLED", int(config.get("RetryGracePeriodSeconds") or 0)
+
+
+def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> dict[str, Any]:
+    """Looseness closed: moto checks the refresh SECRET_HASH over the name the user logged in
+    with (Cognito: the internal username, i.e. USER_ID_FOR_SRP), and REFRESH_TOKEN_AUTH works on
+    a client that rotates refresh tokens (Cognito: only GetTokensFromRefreshToken does)."""
+    if _rotation(client)[0]:
+        log.info("InvalidParameterException: REFRESH_TOKEN_AUTH on a client with rotation")
+        raise InvalidParameterException(
+            "Refresh token rotation is enabled for this client: use GetTokensFromRefreshToken")
+    if client.generate_secret and not params.get("SECRET_HASH"):
+        _check_secret_hash(client, "", params)  # raises the "not received" error
+    token = params.get("REFRESH_TOKEN")
+    user = _usable_refresh_token(pool, client, token)
     _check_secret_hash(client, user.username, params)
     access_token, id_token, expires_in = pool.create_tokens_from_refresh_token(token)
     return {
@@ -337,6 +362,62 @@ def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> d
             "TokenType": "Bearer",
         },
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# New operation: GetTokensFromRefreshToken (2025; moto 5.2.5 does not have it)
+# ---------------------------------------------------------------------------------------------
+
+# Refresh tokens replaced by rotation -> the monotonic time their grace period ends.
+_rotated_out: dict[str, float] = {}
+
+
+class RefreshTokenReuseException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__(error_type="RefreshTokenReuseException", message=message)
+
+
+def get_tokens_from_refresh_token(client_id: str, client_secret: str | None,
+                                  refresh_token: str | None) -> dict[str, Any]:
+    """New ID and access tokens; with rotation on, a new refresh token too, the old one working
+    only for the client's RetryGracePeriodSeconds after its first use (API reference of
+    GetTokensFromRefreshToken and RefreshTokenRotationType)."""
+    pool, client = _find_client_anywhere(client_id)
+    if client is None:
+        raise ResourceNotFoundError(client_id)
+    if client.generate_secret:
+        # This call takes the client secret itself, not a SECRET_HASH.
+        if not client_secret:
+            raise _reject(f"Client {client.id} is configured with secret but ClientSecret was not received",
+                          "ClientSecret missing")
+        if not hmac.compare_digest(client_secret.encode("utf-8"), client.secret.encode("utf-8")):
+            raise _reject(f"Unable to verify secret for client {client.id}", "ClientSecret wrong")
+    user = _usable_refresh_token(pool, client, refresh_token)
+    access_token, id_token, expires_in = pool.create_tokens_from_refresh_token(refresh_token)
+    result = {"IdToken": id_token, "AccessToken": access_token, "ExpiresIn": expires_in,
+              "TokenType": "Bearer"}
+    rotating, grace_s = _rotation(client)
+    if rotating:
+        new_token, _ = pool.create_refresh_token(client.id, user.username)
+        _rotated_out.setdefault(refresh_token, time.monotonic() + grace_s)
+        result["RefreshToken"] = new_token
+    return {"AuthenticationResult": result}
+
+
+def _get_tokens_from_refresh_token_response(self: Any) -> Any:
+    return ActionResult(get_tokens_from_refresh_token(
+        self._get_param("ClientId"), self._get_param("ClientSecret"), self._get_param("RefreshToken")))
+
+
+def _find_client_anywhere(client_id: str):
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            pool, client = _find_pool_and_client(backend, client_id)
+            if client is not None:
+                return pool, client
+    return None, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,5 +633,6 @@ def install() -> None:
     CognitoIdpBackend.initiate_auth = initiate_auth
     CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge
     CognitoIdpUserPool.create_jwt = create_jwt
+    CognitoIdpResponse.get_tokens_from_refresh_token = _get_tokens_from_refresh_token_response
     identity_models.CognitoIdentityBackend.get_credentials_for_identity = get_credentials_for_identity
     _installed = True

@@ -54,7 +54,8 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
 
 def seed(endpoint: str, region: str, username: str, password: str, client_secret: bool = False,
          email_login: bool = False, force_change_password: bool = False,
-         token_validity_seconds: int | None = None, mfa_totp: bool = False) -> dict:
+         token_validity_seconds: int | None = None, mfa_totp: bool = False,
+         refresh_token_rotation: int | None = None) -> dict:
     if mfa_totp and force_change_password:
         raise SystemExit("--mfa-totp needs a permanent password to enrol the TOTP device")
     # Admin calls are signed, so boto3 needs keys; the emulator accepts any.
@@ -86,6 +87,11 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
         "GenerateSecret": client_secret,
         "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     }
+    if refresh_token_rotation is not None:
+        # Rotation needs REFRESH_TOKEN_AUTH off: refreshes go through GetTokensFromRefreshToken.
+        client_args["ExplicitAuthFlows"] = ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+        client_args["RefreshTokenRotation"] = {"Feature": "ENABLED",
+                                               "RetryGracePeriodSeconds": refresh_token_rotation}
     if token_validity_seconds is not None:
         client_args.update({
             "IdTokenValidity": token_validity_seconds,
@@ -176,12 +182,15 @@ def main() -> int:
     parser.add_argument("--force-change-password", action="store_true", help="leave the user in FORCE_CHANGE_PASSWORD")
     parser.add_argument("--token-validity-seconds", type=int, help="ID and access token lifetime")
     parser.add_argument("--mfa-totp", action="store_true", help="require a TOTP code at sign-in")
+    parser.add_argument("--refresh-token-rotation", type=int, metavar="GRACE_SECONDS",
+                        help="app client rotating refresh tokens, the old one valid GRACE_SECONDS")
     args = parser.parse_args()
     # Keys from the caller's environment or profile must never reach the emulator, nor a real AWS.
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
     result = seed(args.endpoint, args.region, args.username, args.password, args.client_secret,
-                  args.email_login, args.force_change_password, args.token_validity_seconds, args.mfa_totp)
+                  args.email_login, args.force_change_password, args.token_validity_seconds, args.mfa_totp,
+                  args.refresh_token_rotation)
     print(json.dumps(result), flush=True)
     return 0
 

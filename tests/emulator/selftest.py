@@ -344,6 +344,38 @@ def run(emu: Emulator) -> None:
                      ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
                      AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
 
+    @check("GetTokensFromRefreshToken: rotation issues a new token, retires the old after the grace period")
+    def _():
+        def sign_in(user):
+            params = {"USERNAME": user["username"], "PASSWORD": PASSWORD}
+            if user["client_secret"]:
+                params["SECRET_HASH"] = secret_hash(user["client_secret"], user["username"], user["client_id"])
+            return emu.idp.initiate_auth(ClientId=user["client_id"], AuthFlow="USER_PASSWORD_AUTH",
+                                         AuthParameters=params)["AuthenticationResult"]["RefreshToken"]
+
+        def renew(user, token, secret=None):
+            return emu.idp.get_tokens_from_refresh_token(
+                ClientId=user["client_id"], RefreshToken=token,
+                ClientSecret=secret or user["client_secret"])["AuthenticationResult"]
+
+        # Without rotation: new ID and access tokens, no new refresh token, the old one goes on.
+        plain_rt = sign_in(secret)
+        result = renew(secret, plain_rt)
+        assert "IdToken" in result and "RefreshToken" not in result, result
+        renew(secret, plain_rt)
+        expect_error("NotAuthorizedException", "Unable to verify secret", renew, secret, plain_rt, "w" * 40)
+        # With rotation and a 2 s grace period.
+        rotating = emu.seed("rita", client_secret=True, refresh_token_rotation=2)
+        old = sign_in(rotating)
+        new = renew(rotating, old)["RefreshToken"]
+        assert new != old
+        renew(rotating, old)  # within the grace period: still accepted
+        time.sleep(2.1)
+        expect_error("RefreshTokenReuseException", "", renew, rotating, old)
+        assert "RefreshToken" in renew(rotating, new)
+        expect_error("InvalidParameterException", "", emu.idp.initiate_auth, ClientId=rotating["client_id"],
+                     AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": new})
+
     @check("/_test/calls counts per operation and InitiateAuth flow, per pool and globally")
     def _():
         pool = plain["user_pool_id"]

@@ -73,6 +73,10 @@ class CallCounter:
                 self._by_pool.clear()
 
 
+# Operations this emulator answers as unknown, like an endpoint that predates them.
+WITHOUT_OPERATIONS = frozenset(filter(None, os.environ.get("COGNITO_EMULATOR_WITHOUT", "").split(",")))
+
+
 class Throttle:
     """Pools whose every call is answered TooManyRequestsException until a moment (monotonic)."""
 
@@ -142,14 +146,23 @@ class TestControl:
             return self._control(environ, start_response, path)
         body = self._read_body(environ)
         pool = None
+        operation = None
         try:
             keys, payload = _operation_keys(environ, body)
+            operation = keys[0]
             pool = _user_pool_of(payload)
             if pool and self.throttle.active(pool):
                 keys += [f"{k}:throttled" for k in keys[:1]]
             self.counter.add(keys, pool)
         except Exception:  # counting must never break the emulator
             logging.getLogger("server").exception("could not count a request")
+        if operation in WITHOUT_OPERATIONS:
+            # An endpoint that predates the operation (COGNITO_EMULATOR_WITHOUT=Op1,Op2).
+            data = json.dumps({"__type": "UnknownOperationException"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                               ("x-amzn-ErrorType", "UnknownOperationException"),
+                                               ("Content-Length", str(len(data)))])
+            return [data]
         if pool and self.throttle.active(pool):
             # Cognito's answer when the account's quota for a category of calls is spent.
             data = json.dumps({"__type": "TooManyRequestsException", "message": "Rate exceeded"}).encode()
