@@ -296,7 +296,7 @@ pub struct ConfigureArgs {
     #[arg(long = "role-arn")]
     pub role_arn: Option<String>,
 
-    /// Sign-in flow: user_srp or user_password.
+    /// Sign-in flow: user_srp, user_password or user_auth (choice-based, ALLOW_USER_AUTH).
     #[arg(long = "auth-type")]
     pub auth_type: Option<String>,
 

@@ -70,6 +70,7 @@ impl UserPool {
         match self.settings.auth_type {
             AuthType::UserSrp => self.sign_in_srp().await,
             AuthType::UserPassword => self.sign_in_password().await,
+            AuthType::UserAuth => self.sign_in_user_auth().await,
         }
     }
 
@@ -199,6 +200,7 @@ impl UserPool {
     }
 
     async fn sign_in_srp(&self) -> Result<Tokens, UpstreamError> {
+        const CALL: &str = "InitiateAuth(USER_SRP_AUTH)";
         let srp = SrpClient::new();
         let mut params = HashMap::from([
             ("USERNAME".to_owned(), self.settings.username.clone()),
@@ -214,15 +216,120 @@ impl UserPool {
             .set_client_metadata(self.metadata())
             .send()
             .await
-            .map_err(|e| classify("InitiateAuth(USER_SRP_AUTH)", e))?;
+            .map_err(|e| classify(CALL, e))?;
         if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
             return Err(challenge_error(out.challenge_name.as_ref()));
         }
-        let params = out.challenge_parameters.unwrap_or_default();
+        self.answer_password_verifier(&srp, CALL, out.challenge_parameters, out.session)
+            .await
+    }
+
+    /// Choice-based sign-in (USER_AUTH, `ALLOW_USER_AUTH` on the app client): asks for
+    /// PASSWORD_SRP at once; when Cognito answers SELECT_CHALLENGE instead, picks PASSWORD_SRP, or
+    /// PASSWORD when that is all the pool offers. Passwordless factors need a person.
+    async fn sign_in_user_auth(&self) -> Result<Tokens, UpstreamError> {
+        const CALL: &str = "InitiateAuth(USER_AUTH)";
+        let srp = SrpClient::new();
+        let mut params = HashMap::from([
+            ("USERNAME".to_owned(), self.settings.username.clone()),
+            ("PREFERRED_CHALLENGE".to_owned(), "PASSWORD_SRP".to_owned()),
+            ("SRP_A".to_owned(), srp.public_a_hex()),
+        ]);
+        self.add_secret_hash(&mut params, &self.settings.username);
+        let out = self
+            .client
+            .initiate_auth()
+            .auth_flow(AuthFlowType::UserAuth)
+            .client_id(&self.settings.app_id)
+            .set_auth_parameters(Some(params))
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        if let Some(result) = out.authentication_result {
+            return tokens_from(result, None, &self.settings.username, &self.server_clock);
+        }
+        match out.challenge_name {
+            Some(ChallengeNameType::PasswordVerifier) => {
+                self.answer_password_verifier(&srp, CALL, out.challenge_parameters, out.session)
+                    .await
+            }
+            Some(ChallengeNameType::SelectChallenge) => {
+                self.select_challenge(
+                    &srp,
+                    out.available_challenges.unwrap_or_default(),
+                    out.session,
+                )
+                .await
+            }
+            other => Err(challenge_error(other.as_ref())),
+        }
+    }
+
+    async fn select_challenge(
+        &self,
+        srp: &SrpClient,
+        available: Vec<ChallengeNameType>,
+        session: Option<String>,
+    ) -> Result<Tokens, UpstreamError> {
+        const CALL: &str = "RespondToAuthChallenge(SELECT_CHALLENGE)";
+        let username = &self.settings.username;
+        let mut responses = HashMap::from([("USERNAME".to_owned(), username.clone())]);
+        if available.contains(&ChallengeNameType::PasswordSrp) {
+            responses.insert("ANSWER".to_owned(), "PASSWORD_SRP".to_owned());
+            responses.insert("SRP_A".to_owned(), srp.public_a_hex());
+        } else if available.contains(&ChallengeNameType::Password) {
+            responses.insert("ANSWER".to_owned(), "PASSWORD".to_owned());
+            // The SDK takes plain Strings; this copy lives until the call returns.
+            responses.insert(
+                "PASSWORD".to_owned(),
+                self.settings.password.expose().to_owned(),
+            );
+        } else {
+            let offered: Vec<_> = available.iter().map(ChallengeNameType::as_str).collect();
+            return Err(UpstreamError::ChallengeRequired {
+                challenge: format!("SELECT_CHALLENGE (offering only {})", offered.join(", ")),
+                action: "the pool offers this user only passwordless sign-in (codes by e-mail or \
+                         SMS, passkeys), which needs a person: allow PASSWORD among the user \
+                         pool's first authentication factors, or use an app client with \
+                         ALLOW_USER_SRP_AUTH and auth_type user_srp",
+            });
+        }
+        self.add_secret_hash(&mut responses, username);
+        let out = self
+            .client
+            .respond_to_auth_challenge()
+            .client_id(&self.settings.app_id)
+            .challenge_name(ChallengeNameType::SelectChallenge)
+            .set_challenge_responses(Some(responses))
+            .set_session(session)
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        if let Some(result) = out.authentication_result {
+            return tokens_from(result, None, username, &self.server_clock);
+        }
+        if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
+            return Err(challenge_error(out.challenge_name.as_ref()));
+        }
+        self.answer_password_verifier(srp, CALL, out.challenge_parameters, out.session)
+            .await
+    }
+
+    /// Answers a PASSWORD_VERIFIER challenge with the SRP proof of the password.
+    async fn answer_password_verifier(
+        &self,
+        srp: &SrpClient,
+        call: &'static str,
+        challenge_parameters: Option<HashMap<String, String>>,
+        session: Option<String>,
+    ) -> Result<Tokens, UpstreamError> {
+        let params = challenge_parameters.unwrap_or_default();
         let field = |name: &'static str| {
             params.get(name).map(String::as_str).ok_or_else(|| {
                 UpstreamError::bad_response(
-                    "InitiateAuth(USER_SRP_AUTH)",
+                    call,
                     format!("the PASSWORD_VERIFIER challenge has no {name}"),
                 )
             })
@@ -243,9 +350,7 @@ impl UserPool {
                 self.settings.password.expose(),
                 &timestamp,
             )
-            .map_err(|e| {
-                UpstreamError::bad_response("InitiateAuth(USER_SRP_AUTH)", e.to_string())
-            })?;
+            .map_err(|e| UpstreamError::bad_response(call, e.to_string()))?;
         // With alias sign-in (e-mail) the internal id differs from the login name; the answer's
         // USERNAME and its SECRET_HASH must both use the internal id.
         let user_id = challenge.user_id_for_srp.to_owned();
@@ -265,7 +370,7 @@ impl UserPool {
             .client_id(&self.settings.app_id)
             .challenge_name(ChallengeNameType::PasswordVerifier)
             .set_challenge_responses(Some(responses))
-            .set_session(out.session)
+            .set_session(session)
             .set_client_metadata(self.metadata())
             .send()
             .await

@@ -158,6 +158,8 @@ pub enum AuthType {
     UserSrp,
     /// USER_PASSWORD_AUTH: the password is sent to Cognito over TLS.
     UserPassword,
+    /// USER_AUTH, choice-based sign-in: PASSWORD_SRP when the pool offers it, else PASSWORD.
+    UserAuth,
 }
 
 /// How identity-pool credentials are obtained.

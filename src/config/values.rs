@@ -332,15 +332,18 @@ pub(super) fn role_arn(text: &str, at: &Origin) -> Result<String, ConfigError> {
     Ok(text.to_owned())
 }
 
-/// `user_srp` or `user_password`; Cognito's own names (`USER_SRP_AUTH`) are accepted too.
+/// `user_srp`, `user_password` or `user_auth`; Cognito's own names (`USER_SRP_AUTH`) are
+/// accepted too.
 pub(super) fn auth_type(text: &str, at: &Origin) -> Result<AuthType, ConfigError> {
     match text.to_ascii_lowercase().as_str() {
         "user_srp" | "user_srp_auth" => Ok(AuthType::UserSrp),
         "user_password" | "user_password_auth" => Ok(AuthType::UserPassword),
+        "user_auth" => Ok(AuthType::UserAuth),
         _ => Err(ConfigError::invalid(
             at,
             format!("{text:?} is not a sign-in type"),
-            "use user_srp (the password never leaves the machine) or user_password",
+            "use user_srp (the password never leaves the machine), user_password, or user_auth \
+             (choice-based sign-in, for app clients with ALLOW_USER_AUTH)",
         )),
     }
 }
@@ -524,6 +527,7 @@ mod tests {
             auth_type("User_Password_Auth", &at()).unwrap(),
             AuthType::UserPassword
         );
+        assert_eq!(auth_type("USER_AUTH", &at()).unwrap(), AuthType::UserAuth);
         assert!(auth_type("custom", &at()).is_err());
     }
 

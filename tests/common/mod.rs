@@ -177,6 +177,12 @@ pub struct SeedOptions {
     pub mfa_totp: bool,
     /// An app client rotating refresh tokens, with this grace period in seconds.
     pub refresh_token_rotation: Option<u32>,
+    /// An app client allowing choice-based sign-in (ALLOW_USER_AUTH).
+    pub user_auth: bool,
+    /// The pool's first authentication factors (AllowedFirstAuthFactors), e.g. "EMAIL_OTP".
+    pub first_auth_factors: Option<&'static str>,
+    /// An app client without ALLOW_USER_SRP_AUTH.
+    pub without_srp: bool,
 }
 
 /// A seeded user pool, app client, user, identity pool and role.
@@ -221,6 +227,15 @@ impl Pool {
         }
         if let Some(s) = options.token_validity_seconds {
             cmd.args(["--token-validity-seconds", &s.to_string()]);
+        }
+        if options.user_auth {
+            cmd.arg("--user-auth");
+        }
+        if options.without_srp {
+            cmd.arg("--without-srp");
+        }
+        if let Some(factors) = options.first_auth_factors {
+            cmd.args(["--first-auth-factors", factors]);
         }
         if let Some(grace) = options.refresh_token_rotation {
             cmd.args(["--refresh-token-rotation", &grace.to_string()]);

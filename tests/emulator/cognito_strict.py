@@ -198,6 +198,7 @@ _FLOW_TO_ALLOW = {
     "REFRESH_TOKEN_AUTH": ("ALLOW_REFRESH_TOKEN_AUTH",),
     "REFRESH_TOKEN": ("ALLOW_REFRESH_TOKEN_AUTH",),
     "CUSTOM_AUTH": ("ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"),
+    "USER_AUTH": ("ALLOW_USER_AUTH",),
 }
 
 
@@ -240,7 +241,89 @@ def initiate_auth(self: CognitoIdpBackend, client_id: str, auth_flow: str,
         return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
     if auth_flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
         return _refresh(pool, client, params)
+    if auth_flow == "USER_AUTH":
+        return _user_auth(self, pool, client, params)
     return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
+
+
+# ---------------------------------------------------------------------------------------------
+# New flow: USER_AUTH, choice-based sign-in (2024; moto 5.2.5 does not have it)
+# ---------------------------------------------------------------------------------------------
+
+# SELECT_CHALLENGE sessions: session -> (pool, client id, login name, available, expires at).
+_select_sessions: dict[str, tuple] = {}
+
+
+def _available_challenges(pool: CognitoIdpUserPool, client: Any) -> list[str]:
+    """What a user of the pool may sign in with first: the pool's
+    Policies.SignInPolicy.AllowedFirstAuthFactors (default PASSWORD), where PASSWORD means the
+    PASSWORD and PASSWORD_SRP challenges. This model's assumption (not in the API reference):
+    an app client whose ExplicitAuthFlows lists ALLOW_USER_SRP_AUTH / ALLOW_USER_PASSWORD_AUTH
+    without the other offers only that one of the two."""
+    policy = (pool.extended_config.get("Policies") or {}).get("SignInPolicy") or {}
+    factors = policy.get("AllowedFirstAuthFactors") or ["PASSWORD"]
+    flows = client.extended_config.get("ExplicitAuthFlows") or []
+    available = []
+    if "PASSWORD" in factors:
+        srp, plain = "ALLOW_USER_SRP_AUTH" in flows, "ALLOW_USER_PASSWORD_AUTH" in flows
+        available += ["PASSWORD_SRP"] if srp or not plain else []
+        available += ["PASSWORD"] if plain or not srp else []
+    return available + [f for f in factors if f != "PASSWORD"]
+
+
+def _with_session(result: dict[str, Any]) -> dict[str, Any]:
+    # In USER_AUTH every step carries a Session (USER_SRP_AUTH's PASSWORD_VERIFIER does not).
+    return {**result, "Session": _new_session_token()}
+
+
+def _start_challenge(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client: Any, login_name: str,
+                     challenge: str, params: dict[str, str]) -> dict[str, Any]:
+    if challenge == "PASSWORD_SRP":
+        return _with_session(_srp_initiate(backend, pool, client, {"USERNAME": login_name,
+                                                                   "SRP_A": params.get("SRP_A") or ""}))
+    if challenge == "PASSWORD":
+        if not params.get("PASSWORD"):
+            raise InvalidParameterException("Missing required parameter PASSWORD")
+        return _orig_initiate_auth(backend, client.id, "USER_PASSWORD_AUTH",
+                                   {"USERNAME": login_name, "PASSWORD": params["PASSWORD"]})
+    # EMAIL_OTP, SMS_OTP, WEB_AUTHN: a challenge only a person can answer; never answered here.
+    return _with_session({"ChallengeName": challenge, "ChallengeParameters": {}})
+
+
+def _user_auth(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client: Any,
+               params: dict[str, str]) -> dict[str, Any]:
+    login_name = params.get("USERNAME")
+    if not login_name:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    _check_secret_hash(client, login_name, params)
+    backend.admin_get_user(pool.id, login_name)  # moto's UserNotFoundException if absent
+    available = _available_challenges(pool, client)
+    preferred = params.get("PREFERRED_CHALLENGE")
+    if preferred in available:
+        return _start_challenge(backend, pool, client, login_name, preferred, params)
+    session = _new_session_token()
+    with _srp_lock:
+        _select_sessions[session] = (pool, client.id, login_name, available,
+                                     time.monotonic() + SRP_SESSION_SECONDS)
+    return {"ChallengeName": "SELECT_CHALLENGE", "Session": session, "ChallengeParameters": {},
+            "AvailableChallenges": available}
+
+
+def _select_challenge(backend: CognitoIdpBackend, session: str, client_id: str,
+                      responses: dict[str, str]) -> dict[str, Any]:
+    with _srp_lock:
+        state = _select_sessions.pop(session or "", None)
+    if state is None or state[4] < time.monotonic() or state[1] != client_id:
+        raise _reject("Invalid session for the user.", "unknown, used or expired SELECT_CHALLENGE session")
+    pool, _, login_name, available, _ = state
+    client = pool.clients.get(client_id)
+    if responses.get("USERNAME") != login_name:
+        raise _reject("Incorrect username or password.", "USERNAME is not the session's user")
+    _check_secret_hash(client, login_name, responses)
+    answer = responses.get("ANSWER")
+    if answer not in available:
+        raise InvalidParameterException(f"ANSWER must be one of {', '.join(available)}")
+    return _start_challenge(backend, pool, client, login_name, answer, responses)
 
 
 def _srp_initiate(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client: Any,
@@ -430,6 +513,8 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
     responses = dict(challenge_responses or {})
     if challenge_name == "PASSWORD_VERIFIER":
         return _srp_verify(self, client_id, responses)
+    if challenge_name == "SELECT_CHALLENGE":
+        return _select_challenge(self, session, client_id, responses)
 
     # Other challenges (NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, SMS_MFA, MFA_SETUP) stay
     # moto's; only SECRET_HASH and USERNAME are checked first (moto checks SECRET_HASH on the MFA

@@ -55,7 +55,8 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
 def seed(endpoint: str, region: str, username: str, password: str, client_secret: bool = False,
          email_login: bool = False, force_change_password: bool = False,
          token_validity_seconds: int | None = None, mfa_totp: bool = False,
-         refresh_token_rotation: int | None = None) -> dict:
+         refresh_token_rotation: int | None = None, user_auth: bool = False,
+         first_auth_factors: list[str] | None = None, without_srp: bool = False) -> dict:
     if mfa_totp and force_change_password:
         raise SystemExit("--mfa-totp needs a permanent password to enrol the TOTP device")
     # Admin calls are signed, so boto3 needs keys; the emulator accepts any.
@@ -79,6 +80,8 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
     }
     if email_login:
         pool_args["UsernameAttributes"] = ["email"]
+    if first_auth_factors:
+        pool_args["Policies"]["SignInPolicy"] = {"AllowedFirstAuthFactors": first_auth_factors}
     pool_id = idp.create_user_pool(**pool_args)["UserPool"]["Id"]
 
     client_args: dict = {
@@ -87,9 +90,14 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
         "GenerateSecret": client_secret,
         "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     }
+    if user_auth:
+        client_args["ExplicitAuthFlows"] = client_args["ExplicitAuthFlows"] + ["ALLOW_USER_AUTH"]
+    if without_srp:
+        client_args["ExplicitAuthFlows"].remove("ALLOW_USER_SRP_AUTH")
     if refresh_token_rotation is not None:
         # Rotation needs REFRESH_TOKEN_AUTH off: refreshes go through GetTokensFromRefreshToken.
-        client_args["ExplicitAuthFlows"] = ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+        client_args["ExplicitAuthFlows"] = [f for f in client_args["ExplicitAuthFlows"]
+                                            if f != "ALLOW_REFRESH_TOKEN_AUTH"]
         client_args["RefreshTokenRotation"] = {"Feature": "ENABLED",
                                                "RetryGracePeriodSeconds": refresh_token_rotation}
     if token_validity_seconds is not None:
@@ -182,6 +190,9 @@ def main() -> int:
     parser.add_argument("--force-change-password", action="store_true", help="leave the user in FORCE_CHANGE_PASSWORD")
     parser.add_argument("--token-validity-seconds", type=int, help="ID and access token lifetime")
     parser.add_argument("--mfa-totp", action="store_true", help="require a TOTP code at sign-in")
+    parser.add_argument("--user-auth", action="store_true", help="app client allowing USER_AUTH")
+    parser.add_argument("--without-srp", action="store_true", help="app client without ALLOW_USER_SRP_AUTH")
+    parser.add_argument("--first-auth-factors", help="the pool's AllowedFirstAuthFactors, e.g. EMAIL_OTP")
     parser.add_argument("--refresh-token-rotation", type=int, metavar="GRACE_SECONDS",
                         help="app client rotating refresh tokens, the old one valid GRACE_SECONDS")
     args = parser.parse_args()
@@ -190,7 +201,9 @@ def main() -> int:
         os.environ.pop(name, None)
     result = seed(args.endpoint, args.region, args.username, args.password, args.client_secret,
                   args.email_login, args.force_change_password, args.token_validity_seconds, args.mfa_totp,
-                  args.refresh_token_rotation)
+                  args.refresh_token_rotation, args.user_auth,
+                  args.first_auth_factors.split(",") if args.first_auth_factors else None,
+                  args.without_srp)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -376,6 +376,31 @@ def run(emu: Emulator) -> None:
         expect_error("InvalidParameterException", "", emu.idp.initiate_auth, ClientId=rotating["client_id"],
                      AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": new})
 
+    @check("USER_AUTH: refused without ALLOW_USER_AUTH; SELECT_CHALLENGE lists the factors; PASSWORD answers")
+    def _():
+        expect_error("InvalidParameterException", "Auth flow not enabled", emu.idp.initiate_auth,
+                     ClientId=plain["client_id"], AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "alice"})
+        chooser = emu.seed("uma", user_auth=True)
+        out = emu.idp.initiate_auth(ClientId=chooser["client_id"], AuthFlow="USER_AUTH",
+                                    AuthParameters={"USERNAME": "uma"})
+        assert out["ChallengeName"] == "SELECT_CHALLENGE", out
+        assert out["AvailableChallenges"] == ["PASSWORD_SRP", "PASSWORD"], out
+        tokens = emu.idp.respond_to_auth_challenge(
+            ClientId=chooser["client_id"], ChallengeName="SELECT_CHALLENGE", Session=out["Session"],
+            ChallengeResponses={"USERNAME": "uma", "ANSWER": "PASSWORD", "PASSWORD": PASSWORD})
+        assert "IdToken" in tokens["AuthenticationResult"], tokens
+        out = emu.idp.initiate_auth(ClientId=chooser["client_id"], AuthFlow="USER_AUTH",
+                                    AuthParameters={"USERNAME": "uma"})
+        expect_error("NotAuthorizedException", "Incorrect username or password", emu.idp.respond_to_auth_challenge,
+                     ClientId=chooser["client_id"], ChallengeName="SELECT_CHALLENGE", Session=out["Session"],
+                     ChallengeResponses={"USERNAME": "uma", "ANSWER": "PASSWORD", "PASSWORD": "wrong-one"})
+        # A passwordless-only pool offers no password challenge at all.
+        otp = emu.seed("ola", user_auth=True, first_auth_factors=["EMAIL_OTP"])
+        out = emu.idp.initiate_auth(ClientId=otp["client_id"], AuthFlow="USER_AUTH",
+                                    AuthParameters={"USERNAME": "ola", "PREFERRED_CHALLENGE": "PASSWORD_SRP",
+                                                    "SRP_A": "ab"})
+        assert out["AvailableChallenges"] == ["EMAIL_OTP"], out
+
     @check("/_test/calls counts per operation and InitiateAuth flow, per pool and globally")
     def _():
         pool = plain["user_pool_id"]
