@@ -196,32 +196,90 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// What the operator should check for a refusal.
+/// What the operator should check for a refusal, for every error the API reference documents
+/// for the calls the daemon makes (InitiateAuth, RespondToAuthChallenge,
+/// GetTokensFromRefreshToken, GetId, GetCredentialsForIdentity, GetOpenIdToken,
+/// AssumeRoleWithWebIdentity) that retrying cannot cure.
 fn hint_for(call: &str, code: &str) -> &'static str {
     let refreshing = call.contains("REFRESH_TOKEN") || call == "GetTokensFromRefreshToken";
     if refreshing && code == "NotAuthorizedException" {
         return "the refresh token was revoked or expired; signing in with the password again";
     }
-    if code == "RefreshTokenReuseException" {
-        return "the refresh token was rotated out (used by another process with the same \
-                refresh token, or after the app client's grace period); signing in again";
+    if call.contains("USER_AUTH") && code == "InvalidParameterException" {
+        return "check that the app client allows choice-based sign-in (ALLOW_USER_AUTH in \
+                ExplicitAuthFlows), or use auth_type user_srp";
     }
     match code {
         "NotAuthorizedException" => {
-            "check the password and, if the app client has one, the client secret"
+            "check the password and, if the app client has one, the client secret; if they are \
+             right, check the host clock (Cognito refuses a sign-in minutes off its own)"
         }
         "UserNotFoundException" => "check the username",
-        "UserNotConfirmedException" => "the user must be confirmed in the user pool first",
-        "PasswordResetRequiredException" => "the user's password must be reset first",
-        "ResourceNotFoundException" => "check the user pool id, app client id, identity pool id and region",
+        "UserNotConfirmedException" => {
+            "the user must be confirmed in the user pool first (aws cognito-idp \
+             admin-confirm-sign-up)"
+        }
+        "PasswordResetRequiredException" => {
+            "the user's password must be reset first (aws cognito-idp admin-set-user-password \
+             --permanent), then put the new one in cognitod's configuration"
+        }
+        "RefreshTokenReuseException" => {
+            "the refresh token was rotated out (used by another process with the same refresh \
+             token, or after the app client's grace period); signing in again"
+        }
+        "ResourceNotFoundException" => {
+            "check the user pool id, app client id, identity pool id and region"
+        }
         "InvalidParameterException" => {
-            "check that the app client allows this auth flow (ExplicitAuthFlows) and the ids are right"
+            "check that the app client allows this auth flow (ExplicitAuthFlows) and the ids are \
+             right"
+        }
+        "UnsupportedOperationException" => {
+            "the user pool does not support this sign-in flow (its feature plan or settings); \
+             choose another auth_type"
+        }
+        "CodeMismatchException" | "ExpiredCodeException" => {
+            "the MFA code was refused: check the TOTP seed and the host clock"
+        }
+        "SoftwareTokenMFANotFoundException" | "MFAMethodNotFoundException" => {
+            "the user has no TOTP authenticator enrolled: enrol one (cognitod configure) or turn \
+             MFA off for this user"
+        }
+        "InvalidUserPoolConfigurationException" => {
+            "the user pool's configuration does not allow this sign-in; check its MFA and \
+             sign-in settings"
+        }
+        "UserLambdaValidationException"
+        | "InvalidLambdaResponseException"
+        | "UnexpectedLambdaException" => {
+            "a Lambda trigger of the user pool refused or failed this sign-in; check the \
+             trigger's logs and the client metadata cognitod sends"
+        }
+        "InvalidSmsRoleAccessPolicyException"
+        | "InvalidSmsRoleTrustRelationshipException"
+        | "InvalidEmailRoleAccessPolicyException" => {
+            "the user pool cannot send SMS or e-mail with its configured role; fix the pool's \
+             messaging role, or use TOTP or a user without MFA"
+        }
+        "ForbiddenException" => {
+            "the user pool's web ACL (AWS WAF) blocked the request; allow this host"
         }
         "InvalidIdentityPoolConfigurationException" => {
             "check the identity pool's roles and their trust policies"
         }
+        "ExternalServiceException" => {
+            "the identity pool could not verify the login with the user pool; check the \
+             identity pool's authentication provider (user pool id and app client id)"
+        }
+        "ResourceConflictException" => {
+            "the identity is linked to another login; check the identity pool's providers"
+        }
         "AccessDenied" | "AccessDeniedException" => {
             "check the role ARN and its trust policy for this identity pool"
+        }
+        "InvalidIdentityToken" | "IDPRejectedClaim" | "ExpiredTokenException" => {
+            "STS refused the identity pool's token; check the role's trust policy (its \
+             cognito-identity.amazonaws.com:aud condition names this identity pool)"
         }
         _ => "check the cognito settings",
     }
@@ -272,4 +330,69 @@ async fn sdk_config(region: &str) -> SdkConfig {
         )
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_refusal_names_its_own_fix() {
+        // The errors of the API reference for the daemon's calls that retrying cannot cure.
+        let documented = [
+            "NotAuthorizedException",
+            "UserNotFoundException",
+            "UserNotConfirmedException",
+            "PasswordResetRequiredException",
+            "RefreshTokenReuseException",
+            "ResourceNotFoundException",
+            "InvalidParameterException",
+            "UnsupportedOperationException",
+            "CodeMismatchException",
+            "ExpiredCodeException",
+            "SoftwareTokenMFANotFoundException",
+            "MFAMethodNotFoundException",
+            "InvalidUserPoolConfigurationException",
+            "UserLambdaValidationException",
+            "InvalidLambdaResponseException",
+            "UnexpectedLambdaException",
+            "InvalidSmsRoleAccessPolicyException",
+            "InvalidSmsRoleTrustRelationshipException",
+            "InvalidEmailRoleAccessPolicyException",
+            "ForbiddenException",
+            "InvalidIdentityPoolConfigurationException",
+            "ExternalServiceException",
+            "ResourceConflictException",
+            "AccessDeniedException",
+            "InvalidIdentityToken",
+            "IDPRejectedClaim",
+        ];
+        let fallback = hint_for("InitiateAuth", "SomethingNew");
+        for code in documented {
+            assert_ne!(hint_for("InitiateAuth", code), fallback, "{code}");
+        }
+        assert!(
+            hint_for("GetTokensFromRefreshToken", "NotAuthorizedException")
+                .contains("signing in with the password again")
+        );
+        assert!(
+            hint_for("InitiateAuth(USER_AUTH)", "InvalidParameterException")
+                .contains("ALLOW_USER_AUTH")
+        );
+    }
+
+    #[test]
+    fn throttling_codes_are_their_own_failure_and_transient() {
+        let throttled = UpstreamError::Throttled {
+            call: "GetId",
+            code: "LimitExceededException".into(),
+            message: "Rate exceeded".into(),
+        };
+        assert_eq!(throttled.failure(), Failure::Throttled);
+        assert!(throttled.is_transient());
+        assert!(throttled.to_string().contains("throttled by Cognito"));
+        for code in THROTTLING_CODES {
+            assert!(!TRANSIENT_CODES.contains(code));
+        }
+    }
 }
