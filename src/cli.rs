@@ -112,6 +112,10 @@ pub struct ServeArgs {
     #[arg(long = "auth-secret-file")]
     pub auth_secret_file: Option<PathBuf>,
 
+    /// File holding the user's TOTP seed (base32), for pools that require TOTP MFA.
+    #[arg(long = "totp-secret-file")]
+    pub totp_secret_file: Option<PathBuf>,
+
     /// Also answer as IMDSv2 on the http listener (for clients that cannot use /ecs).
     #[arg(long = "imds")]
     pub imds: bool,

@@ -310,13 +310,18 @@ fn new_password_required_ends_in_a_clear_error_without_retrying() {
 }
 
 #[test]
-fn totp_mfa_ends_in_a_clear_error_without_retrying() {
+fn totp_mfa_without_a_seed_ends_in_a_clear_error_without_retrying() {
     challenge_is_reported_once(
         SeedOptions {
             mfa_totp: true,
             ..Default::default()
         },
         "SOFTWARE_TOKEN_MFA",
-        &["MFA", "use a user without MFA"],
+        &[
+            "TOTP MFA",
+            "COGNITO_TOTP_SECRET",
+            "remembered device",
+            "without MFA",
+        ],
     );
 }

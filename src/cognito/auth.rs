@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::srp::{cognito_timestamp, secret_hash, Challenge, SrpClient};
+use super::totp::{NotBase32, Totp};
 use super::{classify, jwt, Sdk, ServerClock, UpstreamError};
 use crate::config::{AuthType, CognitoConfig};
 use crate::expiry::Expiry;
@@ -41,6 +42,8 @@ pub struct UserPool {
     server_clock: ServerClock,
     /// Set once the endpoint has said it does not know GetTokensFromRefreshToken.
     without_get_tokens: Arc<AtomicBool>,
+    /// Codes for SOFTWARE_TOKEN_MFA, when a TOTP seed is configured (or why the seed is unusable).
+    totp: Option<Arc<Result<Totp, NotBase32>>>,
 }
 
 /// Error codes of an endpoint that does not know an operation.
@@ -52,11 +55,16 @@ impl UserPool {
         let config = idp::config::Builder::from(&sdk.config)
             .interceptor(sdk.server_clock.clone())
             .build();
+        let totp = settings
+            .totp_secret
+            .as_ref()
+            .map(|seed| Arc::new(Totp::new(seed)));
         UserPool {
             client: idp::Client::from_conf(config),
             settings,
             server_clock: sdk.server_clock.clone(),
             without_get_tokens: Arc::default(),
+            totp,
         }
     }
 
@@ -195,7 +203,15 @@ impl UserPool {
             .map_err(|e| classify("InitiateAuth(USER_PASSWORD_AUTH)", e))?;
         match out.authentication_result {
             Some(result) => tokens_from(result, None, &self.settings.username, &self.server_clock),
-            None => Err(challenge_error(out.challenge_name.as_ref())),
+            None => {
+                self.answer_mfa(
+                    out.challenge_name,
+                    out.session,
+                    out.challenge_parameters,
+                    &self.settings.username,
+                )
+                .await
+            }
         }
     }
 
@@ -311,7 +327,14 @@ impl UserPool {
             return tokens_from(result, None, username, &self.server_clock);
         }
         if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
-            return Err(challenge_error(out.challenge_name.as_ref()));
+            return self
+                .answer_mfa(
+                    out.challenge_name,
+                    out.session,
+                    out.challenge_parameters,
+                    username,
+                )
+                .await;
         }
         self.answer_password_verifier(srp, CALL, out.challenge_parameters, out.session)
             .await
@@ -377,7 +400,106 @@ impl UserPool {
             .map_err(|e| classify("RespondToAuthChallenge(PASSWORD_VERIFIER)", e))?;
         match answer.authentication_result {
             Some(result) => tokens_from(result, None, &user_id, &self.server_clock),
-            None => Err(challenge_error(answer.challenge_name.as_ref())),
+            None => {
+                self.answer_mfa(
+                    answer.challenge_name,
+                    answer.session,
+                    answer.challenge_parameters,
+                    &user_id,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Answers the MFA challenges that follow a correct password: SELECT_MFA_TYPE with TOTP and
+    /// SOFTWARE_TOKEN_MFA with a code from the configured seed. Any other challenge, or MFA
+    /// without a seed, ends in an error that says what the administrator can do.
+    async fn answer_mfa(
+        &self,
+        mut challenge: Option<ChallengeNameType>,
+        mut session: Option<String>,
+        mut parameters: Option<HashMap<String, String>>,
+        user_id: &str,
+    ) -> Result<Tokens, UpstreamError> {
+        // Cognito names the internal user in the challenge (alias sign-in), and that is what
+        // the answer's USERNAME and SECRET_HASH use.
+        let mut user_id = user_id.to_owned();
+        // SELECT_MFA_TYPE, then SOFTWARE_TOKEN_MFA: never more than two rounds.
+        for _ in 0..2 {
+            if let Some(id) = parameters.as_ref().and_then(|p| p.get("USER_ID_FOR_SRP")) {
+                user_id.clone_from(id);
+            }
+            let totp = match (&challenge, &self.totp) {
+                (
+                    Some(ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType),
+                    Some(totp),
+                ) => match &**totp {
+                    Ok(totp) => totp,
+                    Err(e) => {
+                        return Err(UpstreamError::Refused {
+                            call: "the TOTP seed",
+                            code: "InvalidTotpSeed".into(),
+                            message: e.to_string(),
+                            hint: "give the SecretCode that AssociateSoftwareToken returned, or \
+                                   enrol a new one with cognitod configure",
+                        })
+                    }
+                },
+                _ => return Err(challenge_error(challenge.as_ref())),
+            };
+            let (call, mut responses) = if challenge == Some(ChallengeNameType::SelectMfaType) {
+                (
+                    "RespondToAuthChallenge(SELECT_MFA_TYPE)",
+                    HashMap::from([("ANSWER".to_owned(), "SOFTWARE_TOKEN_MFA".to_owned())]),
+                )
+            } else {
+                (
+                    "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
+                    HashMap::from([(
+                        "SOFTWARE_TOKEN_MFA_CODE".to_owned(),
+                        self.totp_code(totp).await,
+                    )]),
+                )
+            };
+            responses.insert("USERNAME".to_owned(), user_id.clone());
+            self.add_secret_hash(&mut responses, &user_id);
+            let out = self
+                .client
+                .respond_to_auth_challenge()
+                .client_id(&self.settings.app_id)
+                .set_challenge_name(challenge.clone())
+                .set_challenge_responses(Some(responses))
+                .set_session(session)
+                .set_client_metadata(self.metadata())
+                .send()
+                .await
+                .map_err(|e| classify(call, e))?;
+            if let Some(result) = out.authentication_result {
+                return tokens_from(result, None, &user_id, &self.server_clock);
+            }
+            (challenge, session, parameters) =
+                (out.challenge_name, out.session, out.challenge_parameters);
+        }
+        Err(challenge_error(challenge.as_ref()))
+    }
+
+    /// The current TOTP code on Cognito's clock; when this step's code was already sent (a
+    /// sign-in moments ago), waits for the next step, since Cognito refuses a code twice.
+    async fn totp_code(&self, totp: &Totp) -> String {
+        loop {
+            let now = u64::try_from(self.server_clock.cognito_now().unix_timestamp()).unwrap_or(0);
+            match totp.code_at(now) {
+                Ok(code) => return code,
+                Err(wait) => {
+                    info!(
+                        event = "totp_wait",
+                        wait_s = wait.as_secs(),
+                        "this step's TOTP code was already used; waiting for the next step"
+                    );
+                    tokio::time::sleep(wait + Duration::from_millis(200)).await;
+                }
+            }
         }
     }
 
@@ -451,16 +573,26 @@ fn challenge_error(challenge: Option<&ChallengeNameType>) -> UpstreamError {
              an administrator runs `aws cognito-idp admin-set-user-password --permanent`), \
              then reload cognitod"
         }
-        ChallengeNameType::SoftwareTokenMfa
-        | ChallengeNameType::SmsMfa
-        | ChallengeNameType::SelectMfaType
-        | ChallengeNameType::MfaSetup => {
-            "cognitod signs in unattended and cannot give an MFA code: use a user without MFA \
-             for the daemon"
+        ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType => {
+            "the user has TOTP MFA: give cognitod the user's TOTP seed (cognito.totp_secret in \
+             the config file, COGNITO_TOTP_SECRET, the systemd credential totp_secret or \
+             --totp-secret-file), or let this host be a remembered device, or use an app client \
+             or user without MFA"
         }
-        _ if challenge.as_str() == "EMAIL_OTP" => {
-            "cognitod signs in unattended and cannot give an e-mailed code: use a user without \
-             MFA for the daemon"
+        ChallengeNameType::MfaSetup => {
+            "the user pool requires MFA and the user has none: enrol TOTP with `cognitod \
+             configure` (it stores the seed like the password), or use a user or pool without \
+             required MFA"
+        }
+        ChallengeNameType::SmsMfa => {
+            "cognitod signs in unattended and cannot receive SMS codes: have an administrator \
+             switch this user to TOTP MFA (`cognitod configure` enrols it), let this host be a \
+             remembered device, or use an app client or user without MFA"
+        }
+        _ if matches!(challenge.as_str(), "EMAIL_OTP" | "EMAIL_MFA") => {
+            "cognitod signs in unattended and cannot receive e-mailed codes: have an \
+             administrator switch this user to TOTP MFA (`cognitod configure` enrols it), let \
+             this host be a remembered device, or use an app client or user without MFA"
         }
         _ => "this challenge is not supported; use a user that signs in with the password alone",
     };

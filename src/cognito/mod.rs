@@ -9,6 +9,7 @@ pub mod identity;
 mod jwt;
 pub mod server_clock;
 pub mod srp;
+pub mod totp;
 
 use std::time::Duration;
 

@@ -76,6 +76,7 @@ struct RawCognito {
     password: Option<Value>,
     app_id: Option<Value>,
     client_secret: Option<Value>,
+    totp_secret: Option<Value>,
     user_pool_id: Option<Value>,
     identity_pool_id: Option<Value>,
     region: Option<Value>,
@@ -109,6 +110,7 @@ pub(super) fn load(
     let holds = [
         (cognito.password.is_some(), "a password"),
         (cognito.client_secret.is_some(), "a client secret"),
+        (cognito.totp_secret.is_some(), "a TOTP seed"),
         (global.auth_secret.is_some(), "the shared secret"),
     ]
     .into_iter()
@@ -437,6 +439,7 @@ impl File<'_> {
             password,
             app_id,
             client_secret,
+            totp_secret,
             user_pool_id,
             identity_pool_id,
             region,
@@ -467,6 +470,13 @@ impl File<'_> {
         )?;
         let key = "cognito.client_secret";
         self.text(&mut layer.client_secret, client_secret, key, values::secret)?;
+        let key = "cognito.totp_secret";
+        self.text(
+            &mut layer.totp_secret,
+            totp_secret,
+            key,
+            values::totp_secret,
+        )?;
         let key = "cognito.user_pool_id";
         self.text(
             &mut layer.user_pool_id,

@@ -166,6 +166,8 @@ layer! {
     app_id: String,
     /// App client secret.
     client_secret: Secret,
+    /// TOTP seed, for SOFTWARE_TOKEN_MFA.
+    totp_secret: Secret,
     /// User pool id.
     user_pool_id: String,
     /// Identity pool id.

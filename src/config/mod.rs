@@ -182,6 +182,8 @@ pub struct CognitoConfig {
     pub app_id: String,
     /// App client secret, when the app client has one (SECRET_HASH is then sent on every call).
     pub client_secret: Option<Secret>,
+    /// The TOTP seed that answers SOFTWARE_TOKEN_MFA, when the user has TOTP MFA.
+    pub totp_secret: Option<Secret>,
     /// User pool id, `<region>_<name>`.
     pub user_pool_id: String,
     /// Identity pool id; required for IAM credentials.

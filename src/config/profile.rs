@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "password",
     "app_id",
     "client_secret",
+    "totp_secret",
     "user_pool_id",
     "identity_pool_id",
     "region",
@@ -91,6 +92,7 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         .find_map(|(key, _)| match key.to_ascii_lowercase().as_str() {
             "password" => Some("a password"),
             "client_secret" => Some("a client secret"),
+            "totp_secret" => Some("a TOTP seed"),
             _ => None,
         });
     if let Some(holds) = holds {
@@ -229,6 +231,7 @@ fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigE
             "password" => put(&mut layer.password, value, at, values::secret)?,
             "app_id" => put(&mut layer.app_id, value, at, values::non_empty)?,
             "client_secret" => put(&mut layer.client_secret, value, at, values::secret)?,
+            "totp_secret" => put(&mut layer.totp_secret, value, at, values::totp_secret)?,
             "user_pool_id" => put(&mut layer.user_pool_id, value, at, values::user_pool_id)?,
             "identity_pool_id" => put(
                 &mut layer.identity_pool_id,

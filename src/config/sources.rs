@@ -171,6 +171,7 @@ fn credentials_layer(dir: &Path, files: &FileAccess) -> Result<Layer, ConfigErro
     for (name, slot, holds) in [
         ("password", &mut layer.password, "a password"),
         ("client_secret", &mut layer.client_secret, "a client secret"),
+        ("totp_secret", &mut layer.totp_secret, "a TOTP seed"),
         ("auth_secret", &mut layer.auth_secret, "the shared secret"),
     ] {
         let path = dir.join(name);
@@ -207,6 +208,7 @@ fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
     );
     read!("COGNITO_APP_ID", app_id, values::non_empty);
     read!("COGNITO_CLIENT_SECRET", client_secret, values::secret);
+    read!("COGNITO_TOTP_SECRET", totp_secret, values::totp_secret);
     read!("COGNITO_METADATA", metadata, values::metadata);
     read!("COGNITO_REGION", region, values::region);
     read!("COGNITO_AUTH_TYPE", auth_type, values::auth_type);
@@ -385,6 +387,14 @@ fn flag_layer(
             });
         }
         (None, None) => {}
+    }
+    if let Some(path) = &args.totp_secret_file {
+        let origin = flag("--totp-secret-file");
+        let seed = files.require_secret(path, &origin, "a TOTP seed")?;
+        layer.totp_secret = Some(Setting {
+            value: values::totp_secret(seed.expose(), &origin)?,
+            origin,
+        });
     }
     Ok(layer)
 }

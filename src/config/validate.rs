@@ -365,6 +365,7 @@ fn cognito(
         password: password.value,
         app_id: app_id.value,
         client_secret: layer.client_secret.map(|s| s.value),
+        totp_secret: layer.totp_secret.map(|s| s.value),
         user_pool_id: user_pool_id.value,
         identity_pool_id: layer.identity_pool_id.map(|s| s.value),
         region,

@@ -244,6 +244,21 @@ pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
     Ok(Secret::new(text.to_owned()))
 }
 
+/// A TOTP seed: the base32 `SecretCode` of AssociateSoftwareToken (spaces and lower case, as
+/// authenticator apps show it, are accepted). The value is never repeated in an error.
+pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
+    let seed = secret(text, at)?;
+    if crate::cognito::totp::Totp::new(&seed).is_err() {
+        return Err(ConfigError::invalid(
+            at,
+            "the value is not a base32 TOTP seed",
+            "give the SecretCode that AssociateSoftwareToken returned (letters A-Z and digits \
+             2-7), or enrol a new one with cognitod configure",
+        ));
+    }
+    Ok(seed)
+}
+
 /// The shared secret clients must send: empty is refused because it would let everyone in.
 pub(super) fn shared_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
     if text.is_empty() {

@@ -196,6 +196,8 @@ pub struct Pool {
     pub username: String,
     pub password: String,
     pub role_arn: String,
+    /// The TOTP seed, with `mfa_totp`.
+    pub totp_secret: Option<String>,
     pub user_sub: String,
 }
 

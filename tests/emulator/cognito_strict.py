@@ -30,6 +30,7 @@ from typing import Any
 from moto.cognitoidentity import models as identity_models
 from moto.cognitoidp import models as idp_models
 from moto.cognitoidp.exceptions import (
+    CodeMismatchException,
     InvalidParameterException,
     NotAuthorizedError,
     ResourceNotFoundError,
@@ -536,7 +537,23 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
     # moto mints the tokens for whatever USERNAME says; hand it the login name so the ID token's
     # claims (email in email-login pools) come out as after USER_PASSWORD_AUTH.
     responses["USERNAME"] = login_name
-    return _orig_respond(self, session, client_id, challenge_name, responses)
+    if challenge_name != "SOFTWARE_TOKEN_MFA":
+        return _orig_respond(self, session, client_id, challenge_name, responses)
+    # Looseness closed: Cognito refuses a TOTP code already accepted for the user (reported as
+    # CodeMismatchException); moto takes it again.
+    used = (pool.id, user.username, responses.get("SOFTWARE_TOKEN_MFA_CODE"), int(time.time() // 30))
+    with _srp_lock:
+        if used in _used_totp_codes:
+            log.info("CodeMismatchException: TOTP code reused within its step")
+            raise CodeMismatchException("Invalid code received for user")
+    result = _orig_respond(self, session, client_id, challenge_name, responses)
+    with _srp_lock:
+        _used_totp_codes.add(used)
+    return result
+
+
+# (pool, user, code, step) of every TOTP code accepted.
+_used_totp_codes: set[tuple] = set()
 
 
 def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str, str]) -> dict[str, Any]:
