@@ -111,6 +111,16 @@ impl SrpClient {
         challenge: &Challenge<'_>,
         password: &str,
     ) -> Result<Zeroizing<Vec<u8>>, SrpError> {
+        self.key_in_realm(pool_name(pool_id), challenge, password)
+    }
+
+    /// The key, for a realm: the pool name for a user, the device group key for a device.
+    fn key_in_realm(
+        &self,
+        realm: &str,
+        challenge: &Challenge<'_>,
+        password: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SrpError> {
         let b = parse_hex(challenge.b_hex, "SRP_B")?;
         if (&b % &self.n).is_zero() {
             return Err(SrpError::ZeroB);
@@ -119,7 +129,12 @@ impl SrpClient {
         if u.is_zero() {
             return Err(SrpError::ZeroU);
         }
-        let x = self.private_key(pool_id, challenge, password)?;
+        let x = private_key_in_realm(
+            realm,
+            challenge.user_id_for_srp,
+            challenge.salt_hex,
+            password,
+        )?;
         let s = self.premaster(&b, &u, &x);
         Ok(hkdf16(&padded(&s), &padded(&u)))
     }
@@ -132,7 +147,30 @@ impl SrpClient {
         password: &str,
         timestamp: &str,
     ) -> Result<String, SrpError> {
-        let key = self.authentication_key(pool_id, challenge, password)?;
+        self.claim_signature_in_realm(pool_name(pool_id), challenge, password, timestamp)
+    }
+
+    /// DEVICE_PASSWORD_VERIFIER's signature for a remembered device: the user's arithmetic with
+    /// the device group key in place of the pool name, the device key (`challenge.user_id_for_srp`)
+    /// in place of the user id, and the device password.
+    pub fn device_claim_signature(
+        &self,
+        device_group_key: &str,
+        challenge: &Challenge<'_>,
+        device_password: &str,
+        timestamp: &str,
+    ) -> Result<String, SrpError> {
+        self.claim_signature_in_realm(device_group_key, challenge, device_password, timestamp)
+    }
+
+    fn claim_signature_in_realm(
+        &self,
+        realm: &str,
+        challenge: &Challenge<'_>,
+        password: &str,
+        timestamp: &str,
+    ) -> Result<String, SrpError> {
+        let key = self.key_in_realm(realm, challenge, password)?;
         let secret_block =
             BASE64
                 .decode(challenge.secret_block_b64)
@@ -140,7 +178,7 @@ impl SrpClient {
                     field: "SECRET_BLOCK",
                 })?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
-        mac.update(pool_name(pool_id).as_bytes());
+        mac.update(realm.as_bytes());
         mac.update(challenge.user_id_for_srp.as_bytes());
         mac.update(&secret_block);
         mac.update(timestamp.as_bytes());
@@ -159,15 +197,12 @@ impl SrpClient {
         challenge: &Challenge<'_>,
         password: &str,
     ) -> Result<BigUint, SrpError> {
-        let identity = Zeroizing::new(format!(
-            "{}{}:{}",
+        private_key_in_realm(
             pool_name(pool_id),
             challenge.user_id_for_srp,
-            password
-        ));
-        let inner: Zeroizing<[u8; 32]> = Zeroizing::new(Sha256::digest(identity.as_bytes()).into());
-        let salt = salt_bytes(challenge.salt_hex)?;
-        Ok(hash_to_int(&[&salt, inner.as_slice()]))
+            challenge.salt_hex,
+            password,
+        )
     }
 
     /// S = (B - k·g^x)^(a + u·x) mod N.
@@ -184,6 +219,48 @@ impl SrpClient {
 impl Default for SrpClient {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// x = H(salt | H(realm | user id | ":" | password)).
+fn private_key_in_realm(
+    realm: &str,
+    user_id: &str,
+    salt_hex: &str,
+    password: &str,
+) -> Result<BigUint, SrpError> {
+    let identity = Zeroizing::new(format!("{realm}{user_id}:{password}"));
+    let inner: Zeroizing<[u8; 32]> = Zeroizing::new(Sha256::digest(identity.as_bytes()).into());
+    let salt = salt_bytes(salt_hex)?;
+    Ok(hash_to_int(&[&salt, inner.as_slice()]))
+}
+
+/// What ConfirmDevice stores for a remembered device, in the API's base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceVerifier {
+    /// `PasswordVerifier`: base64(pad(g^x)).
+    pub password_verifier_b64: String,
+    /// `Salt`: base64(pad(salt)).
+    pub salt_b64: String,
+}
+
+/// The verifier of a device password, with a salt made of 16 random bytes (as a number, padded
+/// like every other: amazon-cognito-identity-js's and pycognito's generateHashDevice).
+pub fn device_verifier(
+    device_group_key: &str,
+    device_key: &str,
+    device_password: &str,
+    salt_random: &[u8; 16],
+) -> DeviceVerifier {
+    let salt = padded(&BigUint::from_bytes_be(salt_random));
+    let salt_hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    let x = private_key_in_realm(device_group_key, device_key, &salt_hex, device_password)
+        .expect("a salt made here is valid hex");
+    let n = BigUint::parse_bytes(N_HEX.as_bytes(), 16).expect("N_HEX is a valid constant");
+    let verifier = BigUint::from(G).modpow(&x, &n);
+    DeviceVerifier {
+        password_verifier_b64: BASE64.encode(padded(&verifier)),
+        salt_b64: BASE64.encode(&salt),
     }
 }
 
@@ -309,10 +386,73 @@ mod tests {
         timestamp: String,
     }
 
+    /// One remembered device produced by pycognito (tests/emulator/srp_vectors.py).
+    #[derive(Deserialize)]
+    struct DeviceVector {
+        name: String,
+        device_group_key: String,
+        device_key: String,
+        device_password: String,
+        salt_random_hex: String,
+        expected_salt_b64: String,
+        expected_verifier_b64: String,
+        a_hex: String,
+        #[serde(rename = "B_hex")]
+        b_hex: String,
+        salt_hex: String,
+        secret_block_b64: String,
+        timestamp: String,
+        expected_signature_b64: String,
+    }
+
     #[derive(Deserialize)]
     struct Vectors {
         cases: Vec<Vector>,
+        devices: Vec<DeviceVector>,
         timestamps: Vec<Timestamp>,
+    }
+
+    #[test]
+    fn device_verifier_and_signature_match_pycognito() {
+        let vectors = vectors();
+        assert!(vectors.devices.len() >= 2, "too few device vectors");
+        for v in &vectors.devices {
+            let random = BigUint::parse_bytes(v.salt_random_hex.as_bytes(), 16).unwrap();
+            let mut salt = [0u8; 16];
+            let bytes = random.to_bytes_be();
+            salt[16 - bytes.len()..].copy_from_slice(&bytes);
+            let verifier = device_verifier(
+                &v.device_group_key,
+                &v.device_key,
+                &v.device_password,
+                &salt,
+            );
+            assert_eq!(verifier.salt_b64, v.expected_salt_b64, "{}", v.name);
+            assert_eq!(
+                verifier.password_verifier_b64, v.expected_verifier_b64,
+                "{}",
+                v.name
+            );
+
+            let client = SrpClient::with_private_value(
+                BigUint::parse_bytes(v.a_hex.as_bytes(), 16).unwrap(),
+            );
+            let challenge = Challenge {
+                salt_hex: &v.salt_hex,
+                b_hex: &v.b_hex,
+                secret_block_b64: &v.secret_block_b64,
+                user_id_for_srp: &v.device_key,
+            };
+            let signature = client
+                .device_claim_signature(
+                    &v.device_group_key,
+                    &challenge,
+                    &v.device_password,
+                    &v.timestamp,
+                )
+                .unwrap();
+            assert_eq!(signature, v.expected_signature_b64, "{}", v.name);
+        }
     }
 
     fn vectors() -> Vectors {

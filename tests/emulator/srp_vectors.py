@@ -153,6 +153,75 @@ def cases() -> list[dict]:
     ]
 
 
+def make_device_case(name: str, group_key: str, device_key: str, label: str, small_a: int,
+                     secret_block: bytes, moment: datetime.datetime) -> dict:
+    """A remembered device: ConfirmDevice's verifier from pycognito's generate_hash_device (its
+    random device password and salt pinned), then DEVICE_PASSWORD_VERIFIER's signature from
+    process_device_challenge, against a B made with that verifier."""
+    saved = (aws_srp.os.urandom, aws_srp.get_random)
+    aws_srp.os.urandom = lambda n: seeded_bytes(f"{label}/password", n)
+    aws_srp.get_random = lambda n: seeded_int(f"{label}/salt", n)
+    try:
+        device_password, config = aws_srp.generate_hash_device(group_key, device_key)
+    finally:
+        aws_srp.os.urandom, aws_srp.get_random = saved
+    salt_hex = base64.standard_b64decode(config["Salt"]).hex()
+    v = int.from_bytes(base64.standard_b64decode(config["PasswordVerifier"]), "big")
+
+    AWSSRP.generate_random_small_a = lambda self: small_a
+    srp = AWSSRP(username="someone", password="unused", pool_id="us-east-1_x", client_id="vectors",
+                 client=object(), device_key=device_key, device_group_key=group_key,
+                 device_password=device_password)
+    big_a = srp.large_a_value
+    counter = 0
+    while True:
+        small_b = seeded_int(f"{label}/b/{counter}")
+        big_b = (K * v + pow(G, small_b, N)) % N
+        u = calculate_u(big_a, big_b)
+        if big_b != 0 and u != 0:
+            break
+        counter += 1
+    x = hex_to_long(hex_hash(pad_hex(salt_hex) + hash_sha256(f"{group_key}{device_key}:{device_password}".encode())))
+    s_client = pow(big_b - K * pow(G, x, N), small_a + u * x, N)
+    assert s_client == pow(big_a * pow(v, u, N) % N, small_b, N), name
+    secret_block_b64 = base64.standard_b64encode(secret_block).decode()
+    saved_clock = aws_srp.datetime
+    aws_srp.datetime = fixed_clock(moment)
+    try:
+        answer = srp.process_device_challenge(
+            {"USERNAME": "someone", "SALT": salt_hex, "SRP_B": long_to_hex(big_b),
+             "SECRET_BLOCK": secret_block_b64})
+    finally:
+        aws_srp.datetime = saved_clock
+    return {
+        "name": name,
+        "device_group_key": group_key,
+        "device_key": device_key,
+        "device_password": device_password,
+        "salt_random_hex": long_to_hex(seeded_int(f"{label}/salt", 16)),
+        "expected_salt_b64": config["Salt"],
+        "expected_verifier_b64": config["PasswordVerifier"],
+        "a_hex": long_to_hex(small_a),
+        "b_hex": long_to_hex(small_b),
+        "B_hex": long_to_hex(big_b),
+        "salt_hex": salt_hex,
+        "secret_block_b64": secret_block_b64,
+        "timestamp": answer["TIMESTAMP"],
+        "expected_signature_b64": answer["PASSWORD_CLAIM_SIGNATURE"],
+    }
+
+
+def device_cases() -> list[dict]:
+    return [
+        make_device_case("device keys as Cognito issues them", "-a1B2c3D4e", "us-east-1_0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                         "device1", seeded_int("device1/a", 128), seeded_bytes("device1/block", 512),
+                         datetime.datetime(2026, 12, 4, 19, 45, 1)),
+        make_device_case("group key with an underscore; salt whose top bit is set", "-Zz_9yX8", "eu-west-1_abc",
+                         "device3", seeded_int("device3/a"), seeded_bytes("device3/block", 64),
+                         datetime.datetime(2027, 3, 1, 0, 0, 0)),
+    ]
+
+
 def timestamps() -> list[dict]:
     moments = [
         datetime.datetime(2026, 11, 28, 11, 29, 4),
@@ -184,9 +253,14 @@ def main() -> int:
             "hkdf = HKDF-SHA256(ikm = pad(S), salt = pad(u), info = 'Caldera Derived Key')[0..16]; "
             "signature = base64(HMAC-SHA256(hkdf, pool_name | user_id_for_srp | base64decode(secret_block) | timestamp)). "
             "b_hex is the server secret that made B = k*v + g^b (v = g^x), for server-side checks. "
-            "Strings are UTF-8. 'timestamps' lists UTC datetimes with the TIMESTAMP text pycognito sends."
+            "Strings are UTF-8. 'timestamps' lists UTC datetimes with the TIMESTAMP text pycognito sends. "
+            "'devices': remembered devices, from pycognito's generate_hash_device (random device password and "
+            "salt pinned: salt_random_hex is the 16-byte random number) and process_device_challenge: the same "
+            "arithmetic with device_group_key in place of the pool name, device_key in place of the user id and "
+            "the device password; the verifier is base64(pad(g^x)), the salt base64(pad(salt))."
         ),
         "cases": cases(),
+        "devices": device_cases(),
         "timestamps": timestamps(),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
