@@ -3,14 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider as idp;
-use idp::types::{AuthFlowType, AuthenticationResultType, ChallengeNameType};
+use idp::types::{
+    AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceRememberedStatusType,
+    DeviceSecretVerifierConfigType,
+};
 use time::OffsetDateTime;
-use tracing::info;
+use tracing::{info, warn};
 
+use super::device::{device_name, Device};
 use super::srp::{cognito_timestamp, secret_hash, Challenge, SrpClient};
 use super::totp::{NotBase32, Totp};
 use super::{classify, jwt, Sdk, ServerClock, UpstreamError};
@@ -44,6 +48,8 @@ pub struct UserPool {
     without_get_tokens: Arc<AtomicBool>,
     /// Codes for SOFTWARE_TOKEN_MFA, when a TOTP seed is configured (or why the seed is unusable).
     totp: Option<Arc<Result<Totp, NotBase32>>>,
+    /// This host as a remembered device of the pool, once a sign-in made it one.
+    device: Arc<Mutex<Option<Device>>>,
 }
 
 /// Error codes of an endpoint that does not know an operation.
@@ -65,6 +71,7 @@ impl UserPool {
             server_clock: sdk.server_clock.clone(),
             without_get_tokens: Arc::default(),
             totp,
+            device: Arc::default(),
         }
     }
 
@@ -73,8 +80,24 @@ impl UserPool {
         &self.server_clock
     }
 
-    /// A full sign-in with the password.
+    /// A full sign-in with the password (and this host's device, once it is a remembered one).
     pub async fn sign_in(&self) -> Result<Tokens, UpstreamError> {
+        let result = self.sign_in_once().await;
+        let device_refused =
+            matches!(&result, Err(UpstreamError::Refused { call, .. }) if call.contains("DEVICE_"));
+        if device_refused && self.device_key().is_some() {
+            // The pool forgot the device (an administrator, or its limit): sign in as a new one.
+            warn!(
+                event = "device_forgotten",
+                "the user pool refused this host's device; signing in without it"
+            );
+            *self.device.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return self.sign_in_once().await;
+        }
+        result
+    }
+
+    async fn sign_in_once(&self) -> Result<Tokens, UpstreamError> {
         match self.settings.auth_type {
             AuthType::UserSrp => self.sign_in_srp().await,
             AuthType::UserPassword => self.sign_in_password().await,
@@ -132,6 +155,7 @@ impl UserPool {
                     .map(|s| s.expose().to_owned()),
             )
             .refresh_token(refresh_token.expose())
+            .set_device_key(self.device_key())
             .set_client_metadata(self.metadata())
             .send()
             .await
@@ -157,6 +181,7 @@ impl UserPool {
             refresh_token.expose().to_owned(),
         )]);
         self.add_secret_hash(&mut params, &previous.user_id);
+        self.add_device_key(&mut params);
         let out = self
             .client
             .initiate_auth()
@@ -191,6 +216,7 @@ impl UserPool {
             ),
         ]);
         self.add_secret_hash(&mut params, &self.settings.username);
+        self.add_device_key(&mut params);
         let out = self
             .client
             .initiate_auth()
@@ -202,7 +228,7 @@ impl UserPool {
             .await
             .map_err(|e| classify("InitiateAuth(USER_PASSWORD_AUTH)", e))?;
         match out.authentication_result {
-            Some(result) => tokens_from(result, None, &self.settings.username, &self.server_clock),
+            Some(result) => self.signed_in(result, &self.settings.username).await,
             None => {
                 self.answer_mfa(
                     out.challenge_name,
@@ -223,6 +249,7 @@ impl UserPool {
             ("SRP_A".to_owned(), srp.public_a_hex()),
         ]);
         self.add_secret_hash(&mut params, &self.settings.username);
+        self.add_device_key(&mut params);
         let out = self
             .client
             .initiate_auth()
@@ -252,6 +279,7 @@ impl UserPool {
             ("SRP_A".to_owned(), srp.public_a_hex()),
         ]);
         self.add_secret_hash(&mut params, &self.settings.username);
+        self.add_device_key(&mut params);
         let out = self
             .client
             .initiate_auth()
@@ -263,7 +291,7 @@ impl UserPool {
             .await
             .map_err(|e| classify(CALL, e))?;
         if let Some(result) = out.authentication_result {
-            return tokens_from(result, None, &self.settings.username, &self.server_clock);
+            return self.signed_in(result, &self.settings.username).await;
         }
         match out.challenge_name {
             Some(ChallengeNameType::PasswordVerifier) => {
@@ -324,7 +352,7 @@ impl UserPool {
             .await
             .map_err(|e| classify(CALL, e))?;
         if let Some(result) = out.authentication_result {
-            return tokens_from(result, None, username, &self.server_clock);
+            return self.signed_in(result, username).await;
         }
         if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
             return self
@@ -387,6 +415,7 @@ impl UserPool {
             ("PASSWORD_CLAIM_SIGNATURE".to_owned(), signature),
         ]);
         self.add_secret_hash(&mut responses, &user_id);
+        self.add_device_key(&mut responses);
         let answer = self
             .client
             .respond_to_auth_challenge()
@@ -399,7 +428,7 @@ impl UserPool {
             .await
             .map_err(|e| classify("RespondToAuthChallenge(PASSWORD_VERIFIER)", e))?;
         match answer.authentication_result {
-            Some(result) => tokens_from(result, None, &user_id, &self.server_clock),
+            Some(result) => self.signed_in(result, &user_id).await,
             None => {
                 self.answer_mfa(
                     answer.challenge_name,
@@ -412,9 +441,10 @@ impl UserPool {
         }
     }
 
-    /// Answers the MFA challenges that follow a correct password: SELECT_MFA_TYPE with TOTP and
-    /// SOFTWARE_TOKEN_MFA with a code from the configured seed. Any other challenge, or MFA
-    /// without a seed, ends in an error that says what the administrator can do.
+    /// Answers the challenges that follow a correct password: a remembered device's proof
+    /// (DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER), or MFA by TOTP (SELECT_MFA_TYPE,
+    /// SOFTWARE_TOKEN_MFA) from the configured seed. Any other challenge, or MFA without a seed,
+    /// ends in an error that says what the administrator can do.
     async fn answer_mfa(
         &self,
         mut challenge: Option<ChallengeNameType>,
@@ -425,43 +455,17 @@ impl UserPool {
         // Cognito names the internal user in the challenge (alias sign-in), and that is what
         // the answer's USERNAME and SECRET_HASH use.
         let mut user_id = user_id.to_owned();
-        // SELECT_MFA_TYPE, then SOFTWARE_TOKEN_MFA: never more than two rounds.
+        // The device's SRP exchange spans its two challenges.
+        let mut device_srp = None;
+        // Two challenges at most follow the password (type, then code; or the device's two).
         for _ in 0..2 {
-            if let Some(id) = parameters.as_ref().and_then(|p| p.get("USER_ID_FOR_SRP")) {
+            let params = parameters.unwrap_or_default();
+            if let Some(id) = params.get("USER_ID_FOR_SRP") {
                 user_id.clone_from(id);
             }
-            let totp = match (&challenge, &self.totp) {
-                (
-                    Some(ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType),
-                    Some(totp),
-                ) => match &**totp {
-                    Ok(totp) => totp,
-                    Err(e) => {
-                        return Err(UpstreamError::Refused {
-                            call: "the TOTP seed",
-                            code: "InvalidTotpSeed".into(),
-                            message: e.to_string(),
-                            hint: "give the SecretCode that AssociateSoftwareToken returned, or \
-                                   enrol a new one with cognitod configure",
-                        })
-                    }
-                },
-                _ => return Err(challenge_error(challenge.as_ref())),
-            };
-            let (call, mut responses) = if challenge == Some(ChallengeNameType::SelectMfaType) {
-                (
-                    "RespondToAuthChallenge(SELECT_MFA_TYPE)",
-                    HashMap::from([("ANSWER".to_owned(), "SOFTWARE_TOKEN_MFA".to_owned())]),
-                )
-            } else {
-                (
-                    "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
-                    HashMap::from([(
-                        "SOFTWARE_TOKEN_MFA_CODE".to_owned(),
-                        self.totp_code(totp).await,
-                    )]),
-                )
-            };
+            let (call, mut responses) = self
+                .answer_for(challenge.as_ref(), &params, &mut device_srp)
+                .await?;
             responses.insert("USERNAME".to_owned(), user_id.clone());
             self.add_secret_hash(&mut responses, &user_id);
             let out = self
@@ -476,12 +480,196 @@ impl UserPool {
                 .await
                 .map_err(|e| classify(call, e))?;
             if let Some(result) = out.authentication_result {
-                return tokens_from(result, None, &user_id, &self.server_clock);
+                return self.signed_in(result, &user_id).await;
             }
             (challenge, session, parameters) =
                 (out.challenge_name, out.session, out.challenge_parameters);
         }
         Err(challenge_error(challenge.as_ref()))
+    }
+
+    /// The call name and the responses (without USERNAME and SECRET_HASH) for one challenge.
+    async fn answer_for(
+        &self,
+        challenge: Option<&ChallengeNameType>,
+        params: &HashMap<String, String>,
+        device_srp: &mut Option<SrpClient>,
+    ) -> Result<(&'static str, HashMap<String, String>), UpstreamError> {
+        let device = self
+            .device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match (challenge, device) {
+            (Some(ChallengeNameType::DeviceSrpAuth), Some(device)) => {
+                let srp = SrpClient::new();
+                let responses = HashMap::from([
+                    ("SRP_A".to_owned(), srp.public_a_hex()),
+                    ("DEVICE_KEY".to_owned(), device.key),
+                ]);
+                *device_srp = Some(srp);
+                return Ok(("RespondToAuthChallenge(DEVICE_SRP_AUTH)", responses));
+            }
+            (Some(ChallengeNameType::DevicePasswordVerifier), Some(device)) => {
+                const CALL: &str = "RespondToAuthChallenge(DEVICE_PASSWORD_VERIFIER)";
+                let srp = device_srp.as_ref().ok_or_else(|| {
+                    UpstreamError::bad_response(
+                        CALL,
+                        "DEVICE_PASSWORD_VERIFIER before DEVICE_SRP_AUTH",
+                    )
+                })?;
+                let field = |name: &'static str| {
+                    params.get(name).map(String::as_str).ok_or_else(|| {
+                        UpstreamError::bad_response(
+                            CALL,
+                            format!("the DEVICE_PASSWORD_VERIFIER challenge has no {name}"),
+                        )
+                    })
+                };
+                let challenge = Challenge {
+                    salt_hex: field("SALT")?,
+                    b_hex: field("SRP_B")?,
+                    secret_block_b64: field("SECRET_BLOCK")?,
+                    user_id_for_srp: &device.key,
+                };
+                let timestamp = cognito_timestamp(self.server_clock.cognito_now());
+                let signature = srp
+                    .device_claim_signature(
+                        &device.group_key,
+                        &challenge,
+                        device.password.expose(),
+                        &timestamp,
+                    )
+                    .map_err(|e| UpstreamError::bad_response(CALL, e.to_string()))?;
+                let responses = HashMap::from([
+                    ("TIMESTAMP".to_owned(), timestamp),
+                    (
+                        "PASSWORD_CLAIM_SECRET_BLOCK".to_owned(),
+                        challenge.secret_block_b64.to_owned(),
+                    ),
+                    ("PASSWORD_CLAIM_SIGNATURE".to_owned(), signature),
+                    ("DEVICE_KEY".to_owned(), device.key.clone()),
+                ]);
+                return Ok((CALL, responses));
+            }
+            _ => {}
+        }
+        let totp = match (challenge, &self.totp) {
+            (
+                Some(ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType),
+                Some(totp),
+            ) => match &**totp {
+                Ok(totp) => totp,
+                Err(e) => {
+                    return Err(UpstreamError::Refused {
+                        call: "the TOTP seed",
+                        code: "InvalidTotpSeed".into(),
+                        message: e.to_string(),
+                        hint: "give the SecretCode that AssociateSoftwareToken returned, or \
+                               enrol a new one with cognitod configure",
+                    })
+                }
+            },
+            _ => return Err(challenge_error(challenge)),
+        };
+        Ok(if challenge == Some(&ChallengeNameType::SelectMfaType) {
+            (
+                "RespondToAuthChallenge(SELECT_MFA_TYPE)",
+                HashMap::from([("ANSWER".to_owned(), "SOFTWARE_TOKEN_MFA".to_owned())]),
+            )
+        } else {
+            (
+                "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
+                HashMap::from([(
+                    "SOFTWARE_TOKEN_MFA_CODE".to_owned(),
+                    self.totp_code(totp).await,
+                )]),
+            )
+        })
+    }
+
+    /// Tokens from a completed sign-in; when Cognito sent `NewDeviceMetadata` (the pool
+    /// remembers devices), confirms this host as a device first, so the next sign-in can prove
+    /// the device instead of answering MFA. A device that cannot be confirmed is logged and
+    /// forgotten; the sign-in still counts.
+    async fn signed_in(
+        &self,
+        result: AuthenticationResultType,
+        user_id: &str,
+    ) -> Result<Tokens, UpstreamError> {
+        if let (Some(metadata), Some(access_token)) =
+            (&result.new_device_metadata, &result.access_token)
+        {
+            if let (Some(key), Some(group_key)) = (&metadata.device_key, &metadata.device_group_key)
+            {
+                match self.confirm_device(access_token, key, group_key).await {
+                    Ok(device) => {
+                        info!(
+                            event = "device_remembered",
+                            "this host is now a remembered device of the user pool"
+                        );
+                        *self.device.lock().unwrap_or_else(|e| e.into_inner()) = Some(device);
+                    }
+                    Err(err) => warn!(
+                        event = "device_not_remembered",
+                        error = %err,
+                        "could not confirm this host as a device; signing in without one"
+                    ),
+                }
+            }
+        }
+        tokens_from(result, None, user_id, &self.server_clock)
+    }
+
+    /// ConfirmDevice with a fresh device password's verifier, and UpdateDeviceStatus when the
+    /// pool remembers devices only on the user's say-so.
+    async fn confirm_device(
+        &self,
+        access_token: &str,
+        key: &str,
+        group_key: &str,
+    ) -> Result<Device, UpstreamError> {
+        let (device, verifier) = Device::new(key.to_owned(), group_key.to_owned());
+        let config = DeviceSecretVerifierConfigType::builder()
+            .password_verifier(verifier.password_verifier_b64)
+            .salt(verifier.salt_b64)
+            .build();
+        let out = self
+            .client
+            .confirm_device()
+            .access_token(access_token)
+            .device_key(key)
+            .device_secret_verifier_config(config)
+            .device_name(device_name())
+            .send()
+            .await
+            .map_err(|e| classify("ConfirmDevice", e))?;
+        if out.user_confirmation_necessary {
+            self.client
+                .update_device_status()
+                .access_token(access_token)
+                .device_key(key)
+                .device_remembered_status(DeviceRememberedStatusType::Remembered)
+                .send()
+                .await
+                .map_err(|e| classify("UpdateDeviceStatus", e))?;
+        }
+        Ok(device)
+    }
+
+    /// DEVICE_KEY for sign-ins and refreshes, once this host is a remembered device.
+    fn device_key(&self) -> Option<String> {
+        self.device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|d| d.key.clone())
+    }
+
+    fn add_device_key(&self, params: &mut HashMap<String, String>) {
+        if let Some(key) = self.device_key() {
+            params.insert("DEVICE_KEY".to_owned(), key);
+        }
     }
 
     /// The current TOTP code on Cognito's clock; when this step's code was already sent (a

@@ -5,6 +5,7 @@
 //! built without any AWS credentials of their own.
 
 pub mod auth;
+pub mod device;
 pub mod identity;
 mod jwt;
 pub mod server_clock;
