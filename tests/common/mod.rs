@@ -183,6 +183,8 @@ pub struct SeedOptions {
     pub first_auth_factors: Option<&'static str>,
     /// An app client without ALLOW_USER_SRP_AUTH.
     pub without_srp: bool,
+    /// A pool remembering devices: "always" or "on-prompt".
+    pub device_tracking: Option<&'static str>,
 }
 
 /// A seeded user pool, app client, user, identity pool and role.
@@ -235,6 +237,9 @@ impl Pool {
         }
         if options.without_srp {
             cmd.arg("--without-srp");
+        }
+        if let Some(tracking) = options.device_tracking {
+            cmd.args(["--device-tracking", tracking]);
         }
         if let Some(factors) = options.first_auth_factors {
             cmd.args(["--first-auth-factors", factors]);

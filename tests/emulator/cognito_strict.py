@@ -392,7 +392,8 @@ def _purge_expired_srp_sessions() -> None:
         del _srp_sessions[key]
 
 
-def _usable_refresh_token(pool: CognitoIdpUserPool, client: Any, token: str | None) -> Any:
+def _usable_refresh_token(pool: CognitoIdpUserPool, client: Any, token: str | None,
+                          device_key: str | None = None) -> Any:
     """The user a refresh token belongs to, or Cognito's refusal. Looseness closed: moto lets any
     client of the pool use any refresh token, and knows nothing of rotation."""
     if not token:
@@ -405,6 +406,10 @@ def _usable_refresh_token(pool: CognitoIdpUserPool, client: Any, token: str | No
     token_client_id, login_name, _ = entry
     if token_client_id != client.id:
         raise _reject("Invalid Refresh Token", f"token belongs to client {token_client_id}")
+    tracked = _refresh_device.get(token)
+    if tracked is not None and device_key != tracked:
+        # Reported across SDKs: once a device is tracked, a refresh without its key fails.
+        raise _reject("Invalid Refresh Token", f"DEVICE_KEY {device_key!r} is not the token's device")
     retired_at = _rotated_out.get(token)
     if retired_at is not None and time.monotonic() >= retired_at:
         log.info("RefreshTokenReuseException: token rotated out and past its grace period")
@@ -434,7 +439,7 @@ def _refresh(pool: CognitoIdpUserPool, client: Any, params: dict[str, str]) -> d
     if client.generate_secret and not params.get("SECRET_HASH"):
         _check_secret_hash(client, "", params)  # raises the "not received" error
     token = params.get("REFRESH_TOKEN")
-    user = _usable_refresh_token(pool, client, token)
+    user = _usable_refresh_token(pool, client, token, params.get("DEVICE_KEY"))
     _check_secret_hash(client, user.username, params)
     access_token, id_token, expires_in = pool.create_tokens_from_refresh_token(token)
     return {
@@ -462,7 +467,7 @@ class RefreshTokenReuseException(JsonRESTError):
 
 
 def get_tokens_from_refresh_token(client_id: str, client_secret: str | None,
-                                  refresh_token: str | None) -> dict[str, Any]:
+                                  refresh_token: str | None, device_key: str | None = None) -> dict[str, Any]:
     """New ID and access tokens; with rotation on, a new refresh token too, the old one working
     only for the client's RetryGracePeriodSeconds after its first use (API reference of
     GetTokensFromRefreshToken and RefreshTokenRotationType)."""
@@ -476,7 +481,7 @@ def get_tokens_from_refresh_token(client_id: str, client_secret: str | None,
                           "ClientSecret missing")
         if not hmac.compare_digest(client_secret.encode("utf-8"), client.secret.encode("utf-8")):
             raise _reject(f"Unable to verify secret for client {client.id}", "ClientSecret wrong")
-    user = _usable_refresh_token(pool, client, refresh_token)
+    user = _usable_refresh_token(pool, client, refresh_token, device_key)
     access_token, id_token, expires_in = pool.create_tokens_from_refresh_token(refresh_token)
     result = {"IdToken": id_token, "AccessToken": access_token, "ExpiresIn": expires_in,
               "TokenType": "Bearer"}
@@ -484,13 +489,16 @@ def get_tokens_from_refresh_token(client_id: str, client_secret: str | None,
     if rotating:
         new_token, _ = pool.create_refresh_token(client.id, user.username)
         _rotated_out.setdefault(refresh_token, time.monotonic() + grace_s)
+        if refresh_token in _refresh_device:
+            _refresh_device[new_token] = _refresh_device[refresh_token]
         result["RefreshToken"] = new_token
     return {"AuthenticationResult": result}
 
 
 def _get_tokens_from_refresh_token_response(self: Any) -> Any:
     return ActionResult(get_tokens_from_refresh_token(
-        self._get_param("ClientId"), self._get_param("ClientSecret"), self._get_param("RefreshToken")))
+        self._get_param("ClientId"), self._get_param("ClientSecret"), self._get_param("RefreshToken"),
+        self._get_param("DeviceKey")))
 
 
 def _find_client_anywhere(client_id: str):
@@ -505,6 +513,192 @@ def _find_client_anywhere(client_id: str):
 
 
 # ---------------------------------------------------------------------------------------------
+# Remembered devices (device tracking; moto has none of it)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Device:
+    username: str  # the user's internal name
+    group_key: str
+    verifier: int | None = None  # set by ConfirmDevice
+    salt_hex: str | None = None
+    remembered: bool = False
+
+
+# (user pool id, device key) -> the device.
+_devices: dict[tuple[str, str], Device] = {}
+# refresh token -> the device key it was issued to.
+_refresh_device: dict[str, str] = {}
+# DEVICE_SRP_AUTH sessions: session -> (pool, client id, user, login name, device key).
+_device_sessions: dict[str, tuple] = {}
+# DEVICE_PASSWORD_VERIFIER sessions: session -> (SrpSession, device key).
+_device_srp: dict[str, tuple] = {}
+
+
+def _device_tracking(pool: CognitoIdpUserPool) -> dict | None:
+    return pool.extended_config.get("DeviceConfiguration")
+
+
+def _remembered_device(pool: CognitoIdpUserPool, user: Any, device_key: str | None) -> bool:
+    device = _devices.get((pool.id, device_key or ""))
+    return bool(device and device.username == user.username and device.verifier and device.remembered)
+
+
+def _track_device(pool: CognitoIdpUserPool, user: Any, result: dict, device_key: str | None) -> None:
+    """After a sign-in that issued tokens: a pool with device tracking gives a device that came
+    without a known key NewDeviceMetadata, and ties the refresh token to the device."""
+    auth = result.get("AuthenticationResult")
+    if not auth or not _device_tracking(pool):
+        return
+    known = _devices.get((pool.id, device_key or ""))
+    if known is None or known.username != user.username:
+        device_key = f"{pool.id.split('_')[0]}_{secrets.token_hex(16)}"
+        group_key = "-" + secrets.token_urlsafe(6)
+        _devices[(pool.id, device_key)] = Device(user.username, group_key)
+        auth["NewDeviceMetadata"] = {"DeviceKey": device_key, "DeviceGroupKey": group_key}
+    if auth.get("RefreshToken"):
+        _refresh_device[auth["RefreshToken"]] = device_key
+
+
+def _device_challenge(pool: CognitoIdpUserPool, client_id: str, user: Any, login_name: str,
+                      device_key: str) -> dict[str, Any]:
+    session = _new_session_token()
+    state = (pool, client_id, user, login_name, device_key, time.monotonic() + SRP_SESSION_SECONDS)
+    with _srp_lock:
+        # Clients answer with the Session (amazon-cognito-identity-js) or without it, naming
+        # the user and the device (pycognito), which Cognito evidently accepts.
+        _device_sessions[session] = state
+        _device_sessions[(client_id, user.username, device_key)] = state
+    return {"ChallengeName": "DEVICE_SRP_AUTH", "Session": session,
+            "ChallengeParameters": {"USERNAME": user.username, "USER_ID_FOR_SRP": user.username}}
+
+
+def _device_srp_auth(session: str, client_id: str, responses: dict[str, str]) -> dict[str, Any]:
+    with _srp_lock:
+        state = _device_sessions.pop(session, None) if session else _device_sessions.pop(
+            (client_id, responses.get("USERNAME"), responses.get("DEVICE_KEY")), None)
+        if state is not None:  # one answer per challenge, whichever way it was found
+            for key in [k for k, v in _device_sessions.items() if v is state]:
+                del _device_sessions[key]
+    if state is None or state[5] < time.monotonic() or state[1] != client_id:
+        raise _reject("Invalid session for the user.", "unknown, used or expired DEVICE_SRP_AUTH session")
+    pool, _, user, login_name, device_key, _ = state
+    client = pool.clients.get(client_id)
+    _check_secret_hash(client, user.username, responses)
+    if responses.get("DEVICE_KEY") != device_key:
+        raise _reject("Incorrect username or password.", "DEVICE_KEY is not the session's device")
+    srp_a = responses.get("SRP_A") or ""
+    if not HEX_RE.fullmatch(srp_a) or int(srp_a, 16) % N == 0:
+        raise InvalidParameterException("Invalid SRP_A")
+    device = _devices[(pool.id, device_key)]
+    while True:
+        small_b = secrets.randbits(256) | 1
+        big_b = (K * device.verifier + pow(G, small_b, N)) % N
+        if big_b != 0:
+            break
+    block = secrets.token_bytes(SECRET_BLOCK_BYTES)
+    srp = SrpSession(pool=pool, client_id=client_id, login_name=login_name, user_id_for_srp=user.username,
+                     verifier=device.verifier, small_b=small_b, big_a=int(srp_a, 16), big_b=big_b,
+                     secret_block=block, expires_at=time.monotonic() + SRP_SESSION_SECONDS)
+    next_session = _new_session_token()
+    block_b64 = base64.b64encode(block).decode("ascii")
+    with _srp_lock:
+        _device_srp[next_session] = (srp, device_key)
+        _device_srp[block_b64] = _device_srp[next_session]
+    return {"ChallengeName": "DEVICE_PASSWORD_VERIFIER", "Session": next_session,
+            "ChallengeParameters": {"SALT": device.salt_hex, "SRP_B": f"{big_b:x}",
+                                    "SECRET_BLOCK": block_b64, "USERNAME": user.username}}
+
+
+def _device_password_verifier(backend: CognitoIdpBackend, session: str, client_id: str,
+                              responses: dict[str, str]) -> dict[str, Any]:
+    """The device's proof: the user's SRP arithmetic with the device group key in place of the
+    pool name and the device key in place of the user id, checked against ConfirmDevice's
+    verifier."""
+    with _srp_lock:
+        state = _device_srp.pop(session, None) if session else _device_srp.pop(
+            responses.get("PASSWORD_CLAIM_SECRET_BLOCK") or "", None)
+        if state is not None:
+            for key in [k for k, v in _device_srp.items() if v is state]:
+                del _device_srp[key]
+    if state is None or state[0].expires_at < time.monotonic() or state[0].client_id != client_id:
+        raise _reject("Invalid session for the user.", "unknown, used or expired DEVICE_PASSWORD_VERIFIER session")
+    srp, device_key = state
+    pool = srp.pool
+    client = pool.clients.get(client_id)
+    user = pool.users.get(srp.user_id_for_srp)
+    _check_secret_hash(client, user.username, responses)
+    device = _devices.get((pool.id, device_key))
+    if device is None or responses.get("DEVICE_KEY") != device_key:
+        raise _reject("Incorrect username or password.", "DEVICE_KEY is not the session's device")
+    timestamp = responses.get("TIMESTAMP") or ""
+    if not TIMESTAMP_RE.fullmatch(timestamp):
+        raise _reject("Incorrect username or password.", f"TIMESTAMP {timestamp!r} is not Cognito's format")
+    try:
+        signature = base64.b64decode(responses.get("PASSWORD_CLAIM_SIGNATURE") or "", validate=True)
+    except binascii.Error:
+        raise _reject("Incorrect username or password.", "PASSWORD_CLAIM_SIGNATURE is not base64")
+    u = srp_u(srp.big_a, srp.big_b)
+    big_s = pow(srp.big_a * pow(srp.verifier, u, N) % N, srp.small_b, N)
+    key = hkdf_16(pad(big_s), pad(u))
+    msg = device.group_key.encode() + device_key.encode() + srp.secret_block + timestamp.encode()
+    if not hmac.compare_digest(signature, hmac.new(key, msg, hashlib.sha256).digest()):
+        raise _reject("Incorrect username or password.", "the device's PASSWORD_CLAIM_SIGNATURE does not match")
+    result = backend._log_user_in(pool, client, srp.login_name)
+    _refresh_device[result["AuthenticationResult"]["RefreshToken"]] = device_key
+    return result
+
+
+def confirm_device(access_token: str, device_key: str, verifier_config: dict, device_name: str | None) -> dict:
+    """ConfirmDevice: stores the device password's verifier. Remembered at once unless the pool
+    remembers devices only when the user says so (UserConfirmationNecessary)."""
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            for pool in backend.user_pools.values():
+                if access_token in pool.access_tokens:
+                    _, username = pool.access_tokens[access_token]
+                    user = pool._get_user(username)
+                    device = _devices.get((pool.id, device_key))
+                    if device is None or device.username != user.username:
+                        raise ResourceNotFoundError("Device does not exist.")
+                    device.verifier = int.from_bytes(base64.b64decode(verifier_config["PasswordVerifier"]), "big")
+                    device.salt_hex = base64.b64decode(verifier_config["Salt"]).hex()
+                    on_prompt = bool((_device_tracking(pool) or {}).get("DeviceOnlyRememberedOnUserPrompt"))
+                    device.remembered = not on_prompt
+                    return {"UserConfirmationNecessary": on_prompt}
+    raise NotAuthorizedError("Invalid Access Token")
+
+
+def update_device_status(access_token: str, device_key: str, status: str) -> dict:
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            for pool in backend.user_pools.values():
+                if access_token in pool.access_tokens:
+                    device = _devices.get((pool.id, device_key))
+                    if device is None:
+                        raise ResourceNotFoundError("Device does not exist.")
+                    device.remembered = status == "remembered"
+                    return {}
+    raise NotAuthorizedError("Invalid Access Token")
+
+
+def _confirm_device_response(self: Any) -> Any:
+    return ActionResult(confirm_device(self._get_param("AccessToken"), self._get_param("DeviceKey"),
+                                       self._get_param("DeviceSecretVerifierConfig") or {},
+                                       self._get_param("DeviceName")))
+
+
+def _update_device_status_response(self: Any) -> Any:
+    return ActionResult(update_device_status(self._get_param("AccessToken"), self._get_param("DeviceKey"),
+                                             self._get_param("DeviceRememberedStatus")))
+
+
+# ---------------------------------------------------------------------------------------------
 # Patch: RespondToAuthChallenge
 # ---------------------------------------------------------------------------------------------
 
@@ -516,6 +710,10 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
         return _srp_verify(self, client_id, responses)
     if challenge_name == "SELECT_CHALLENGE":
         return _select_challenge(self, session, client_id, responses)
+    if challenge_name == "DEVICE_SRP_AUTH":
+        return _device_srp_auth(session, client_id, responses)
+    if challenge_name == "DEVICE_PASSWORD_VERIFIER":
+        return _device_password_verifier(self, session, client_id, responses)
 
     # Other challenges (NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, SMS_MFA, MFA_SETUP) stay
     # moto's; only SECRET_HASH and USERNAME are checked first (moto checks SECRET_HASH on the MFA
@@ -549,6 +747,7 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
     result = _orig_respond(self, session, client_id, challenge_name, responses)
     with _srp_lock:
         _used_totp_codes.add(used)
+    _track_device(pool, user, result, None)
     return result
 
 
@@ -612,6 +811,11 @@ def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str,
         "USERNAME": state.login_name,
         "PASSWORD_CLAIM_SECRET_BLOCK": session,
     })
+    device_key = responses.get("DEVICE_KEY")
+    if _remembered_device(pool, user, device_key):
+        # A remembered device proves itself instead of answering MFA.
+        backend.sessions.pop(session, None)
+        return _device_challenge(pool, client_id, user, state.login_name, device_key)
     if result.get("ChallengeName"):
         # Clients answer the next challenge as USER_ID_FOR_SRP (amazon-cognito-identity-js sets
         # its username to it); say so, where moto puts the login name or nothing.
@@ -621,6 +825,7 @@ def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str,
         result["ChallengeParameters"] = params
     else:
         backend.sessions.pop(session, None)
+        _track_device(pool, user, result, device_key)
     return result
 
 
@@ -712,6 +917,18 @@ def get_credentials_for_identity(self: Any, identity_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def find_user_pool_of_access_token(access_token: str) -> str | None:
+    """For the call counter: the user pool that issued an access token (ConfirmDevice, ...)."""
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            for pool in backend.user_pools.values():
+                if access_token in pool.access_tokens:
+                    return pool.id
+    return None
+
+
 def find_user_pool_of_client(client_id: str) -> str | None:
     """For the call counter: which user pool an unsigned cognito-idp call is about."""
     for account_backends in idp_models.cognitoidp_backends.values():
@@ -736,5 +953,7 @@ def install() -> None:
     CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge
     CognitoIdpUserPool.create_jwt = create_jwt
     CognitoIdpResponse.get_tokens_from_refresh_token = _get_tokens_from_refresh_token_response
+    CognitoIdpResponse.confirm_device = _confirm_device_response
+    CognitoIdpResponse.update_device_status = _update_device_status_response
     identity_models.CognitoIdentityBackend.get_credentials_for_identity = get_credentials_for_identity
     _installed = True

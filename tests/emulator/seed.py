@@ -56,7 +56,8 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
          email_login: bool = False, force_change_password: bool = False,
          token_validity_seconds: int | None = None, mfa_totp: bool = False,
          refresh_token_rotation: int | None = None, user_auth: bool = False,
-         first_auth_factors: list[str] | None = None, without_srp: bool = False) -> dict:
+         first_auth_factors: list[str] | None = None, without_srp: bool = False,
+         device_tracking: str | None = None) -> dict:
     if mfa_totp and force_change_password:
         raise SystemExit("--mfa-totp needs a permanent password to enrol the TOTP device")
     # Admin calls are signed, so boto3 needs keys; the emulator accepts any.
@@ -80,6 +81,11 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
     }
     if email_login:
         pool_args["UsernameAttributes"] = ["email"]
+    if device_tracking:
+        # "always": every device is remembered once confirmed; "on-prompt": only after
+        # UpdateDeviceStatus. Either way a new device answers MFA, a remembered one proves itself.
+        pool_args["DeviceConfiguration"] = {"ChallengeRequiredOnNewDevice": True,
+                                            "DeviceOnlyRememberedOnUserPrompt": device_tracking == "on-prompt"}
     if first_auth_factors:
         pool_args["Policies"]["SignInPolicy"] = {"AllowedFirstAuthFactors": first_auth_factors}
     pool_id = idp.create_user_pool(**pool_args)["UserPool"]["Id"]
@@ -192,6 +198,7 @@ def main() -> int:
     parser.add_argument("--mfa-totp", action="store_true", help="require a TOTP code at sign-in")
     parser.add_argument("--user-auth", action="store_true", help="app client allowing USER_AUTH")
     parser.add_argument("--without-srp", action="store_true", help="app client without ALLOW_USER_SRP_AUTH")
+    parser.add_argument("--device-tracking", choices=["always", "on-prompt"], help="pool remembering devices")
     parser.add_argument("--first-auth-factors", help="the pool's AllowedFirstAuthFactors, e.g. EMAIL_OTP")
     parser.add_argument("--refresh-token-rotation", type=int, metavar="GRACE_SECONDS",
                         help="app client rotating refresh tokens, the old one valid GRACE_SECONDS")
@@ -203,7 +210,7 @@ def main() -> int:
                   args.email_login, args.force_change_password, args.token_validity_seconds, args.mfa_totp,
                   args.refresh_token_rotation, args.user_auth,
                   args.first_auth_factors.split(",") if args.first_auth_factors else None,
-                  args.without_srp)
+                  args.without_srp, args.device_tracking)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -22,6 +22,7 @@ import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pycognito import aws_srp
 from pycognito.aws_srp import AWSSRP
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -401,6 +402,41 @@ def run(emu: Emulator) -> None:
                                                     "SRP_A": "ab"})
         assert out["AvailableChallenges"] == ["EMAIL_OTP"], out
 
+    @check("Devices: NewDeviceMetadata after MFA, ConfirmDevice, pycognito's DEVICE_SRP_AUTH skips MFA")
+    def _():
+        user = emu.seed("devi", mfa_totp=True, device_tracking="always")
+        client = srp(emu, user)
+        challenge = emu.idp.initiate_auth(ClientId=user["client_id"], AuthFlow="USER_SRP_AUTH",
+                                          AuthParameters=client.get_auth_params())
+        mfa = answer(emu, user, client.process_challenge(challenge["ChallengeParameters"],
+                                                         client.get_auth_params()))
+        assert mfa["ChallengeName"] == "SOFTWARE_TOKEN_MFA", mfa
+        done = emu.idp.respond_to_auth_challenge(
+            ClientId=user["client_id"], ChallengeName="SOFTWARE_TOKEN_MFA", Session=mfa["Session"],
+            ChallengeResponses={"USERNAME": "devi", "SOFTWARE_TOKEN_MFA_CODE": fresh_totp_code(user["totp_secret"])})
+        meta = done["AuthenticationResult"]["NewDeviceMetadata"]
+        password, config = aws_srp.generate_hash_device(meta["DeviceGroupKey"], meta["DeviceKey"])
+        confirmed = emu.idp.confirm_device(AccessToken=done["AuthenticationResult"]["AccessToken"],
+                                           DeviceKey=meta["DeviceKey"], DeviceSecretVerifierConfig=config)
+        assert confirmed["UserConfirmationNecessary"] is False, confirmed
+        # pycognito, an independent client, signs in as the remembered device: no MFA code.
+        device_client = AWSSRP(username="devi", password=PASSWORD, pool_id=user["user_pool_id"],
+                               client_id=user["client_id"], client=emu.idp, device_key=meta["DeviceKey"],
+                               device_group_key=meta["DeviceGroupKey"], device_password=password)
+        result = device_client.authenticate_user()
+        assert "IdToken" in result["AuthenticationResult"], result
+        assert "NewDeviceMetadata" not in result["AuthenticationResult"], result
+        # A wrong device password is refused; a refresh without the device key is refused.
+        wrong = AWSSRP(username="devi", password=PASSWORD, pool_id=user["user_pool_id"],
+                       client_id=user["client_id"], client=emu.idp, device_key=meta["DeviceKey"],
+                       device_group_key=meta["DeviceGroupKey"], device_password="not-it")
+        expect_error("NotAuthorizedException", "Incorrect username or password", wrong.authenticate_user)
+        rt = result["AuthenticationResult"]["RefreshToken"]
+        expect_error("NotAuthorizedException", "Invalid Refresh Token", emu.idp.get_tokens_from_refresh_token,
+                     ClientId=user["client_id"], RefreshToken=rt)
+        emu.idp.get_tokens_from_refresh_token(ClientId=user["client_id"], RefreshToken=rt,
+                                              DeviceKey=meta["DeviceKey"])
+
     @check("/_test/calls counts per operation and InitiateAuth flow, per pool and globally")
     def _():
         pool = plain["user_pool_id"]
@@ -408,7 +444,8 @@ def run(emu: Emulator) -> None:
         assert emu.get(f"/_test/calls?user_pool_id={pool}") == {}
         srp(emu, plain).authenticate_user()
         counts = emu.get(f"/_test/calls?user_pool_id={pool}")
-        assert counts == {"InitiateAuth": 1, "InitiateAuth:USER_SRP_AUTH": 1, "RespondToAuthChallenge": 1}, counts
+        assert counts == {"InitiateAuth": 1, "InitiateAuth:USER_SRP_AUTH": 1, "RespondToAuthChallenge": 1,
+                          "RespondToAuthChallenge:PASSWORD_VERIFIER": 1}, counts
         total = emu.get("/_test/calls")
         assert total["InitiateAuth:USER_SRP_AUTH"] >= 1 and total["CreateUserPool"] >= 3, total
         emu.get("/_test/calls/reset", method="POST")

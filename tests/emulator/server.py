@@ -112,6 +112,8 @@ def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], di
     keys = [operation]
     if operation in ("InitiateAuth", "AdminInitiateAuth") and isinstance(payload, dict):
         keys.append(f"{operation}:{payload.get('AuthFlow')}")
+    if operation == "RespondToAuthChallenge" and isinstance(payload, dict):
+        keys.append(f"{operation}:{payload.get('ChallengeName')}")
     # moto ignores CustomRoleArn (its credentials are the same for every role), so the count is
     # the only way a test can see which role a client asked for.
     if operation == "GetCredentialsForIdentity" and isinstance(payload, dict) and payload.get("CustomRoleArn"):
@@ -124,6 +126,8 @@ def _user_pool_of(payload: dict[str, Any]) -> str | None:
         return payload["UserPoolId"]
     if payload.get("ClientId"):
         return cognito_strict.find_user_pool_of_client(payload["ClientId"])
+    if payload.get("AccessToken"):
+        return cognito_strict.find_user_pool_of_access_token(payload["AccessToken"])
     # GetId / GetCredentialsForIdentity / GetOpenIdToken name the pool in their Logins key:
     # "cognito-idp.<region>.amazonaws.com/<user pool id>".
     for provider in (payload.get("Logins") or {}):
