@@ -336,8 +336,7 @@ async fn refresh_loop<U: Upstream>(
     publish: watch::Sender<Arc<Snapshot>>,
     stale: Arc<Notify>,
 ) {
-    let mut failures: u32 = 0;
-    let mut ever_succeeded = false;
+    let mut attempts = policy::Attempts::default();
     loop {
         let started = Instant::now();
         let outcome = upstream.obtain().await.and_then(|material| {
@@ -369,31 +368,31 @@ async fn refresh_loop<U: Upstream>(
                     last_error: None,
                     clock_skew,
                 }));
-                failures = 0;
-                ever_succeeded = true;
+                attempts.succeeded();
                 NextAttempt::Renewal {
                     due,
                     not_before: Instant::now() + BACKOFF_BASE,
                 }
             }
             Err(err) => {
-                failures += 1;
                 let transient = err.is_transient();
-                let definitive =
-                    !transient || (!ever_succeeded && failures >= policy.first_attempts);
-                let phase = if !ever_succeeded && !definitive {
+                let failure = err.failure();
+                let retry =
+                    attempts.failed(failure, policy.first_attempts, &mut rand::thread_rng());
+                let phase = if retry.never_succeeded && !retry.definitive {
                     Phase::Starting
                 } else {
-                    Phase::Failing { definitive }
+                    Phase::Failing {
+                        definitive: retry.definitive,
+                    }
                 };
-                let failure = err.failure();
-                let delay = policy::retry_delay(failure, failures, &mut rand::thread_rng());
+                let delay = retry.delay;
                 let still_valid = previous.as_ref().is_some_and(|i| i.is_servable());
                 if failure == Failure::Throttled {
                     warn!(
                         event = "renewal_throttled",
                         error = %err,
-                        attempt = failures,
+                        attempt = retry.attempt,
                         retry_in_s = delay.as_secs(),
                         still_serving = still_valid,
                         "throttled by Cognito, backing off"
@@ -402,7 +401,7 @@ async fn refresh_loop<U: Upstream>(
                     warn!(
                         event = "renewal_failed",
                         error = %err,
-                        attempt = failures,
+                        attempt = retry.attempt,
                         retry_in_s = delay.as_secs(),
                         still_serving = still_valid,
                         "could not reach Cognito, retrying"
@@ -459,8 +458,9 @@ impl CognitoUpstream {
     async fn fresh_tokens(&mut self) -> Result<Tokens, UpstreamError> {
         let renew_tokens = self.identity.is_none();
         if let Some(current) = &self.tokens {
-            let keep = current.expiry.lifetime / 4;
-            if !renew_tokens && current.expiry.remaining() > keep.min(Duration::from_secs(300)) {
+            let usable =
+                policy::tokens_still_usable(current.expiry.remaining(), current.expiry.lifetime);
+            if !renew_tokens && usable {
                 return Ok(current.clone());
             }
             if current.refresh_token.is_some() {

@@ -36,6 +36,55 @@ pub enum Failure {
     Refused,
 }
 
+/// The refresher's record of its attempts: how many failed in a row, and whether any ever
+/// succeeded, from which the next delay and the readiness report follow.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts {
+    failures: u32,
+    ever_succeeded: bool,
+}
+
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// How long to wait before the next attempt.
+    pub delay: Duration,
+    /// Failures in a row, this one included.
+    pub attempt: u32,
+    /// Whether the failure is worth reporting as final (someone must act, or the first sign-in
+    /// ran out of the attempts it was given before readiness is reported).
+    pub definitive: bool,
+    /// Whether no attempt has ever succeeded.
+    pub never_succeeded: bool,
+}
+
+impl Attempts {
+    /// Records a success.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+        self.ever_succeeded = true;
+    }
+
+    /// Records a failure; `first_attempts` is how many the first sign-in gets before its failure
+    /// is reported as definitive.
+    pub fn failed(&mut self, failure: Failure, first_attempts: u32, rng: &mut impl Rng) -> Retry {
+        self.failures = self.failures.saturating_add(1);
+        Retry {
+            delay: retry_delay(failure, self.failures, rng),
+            attempt: self.failures,
+            definitive: failure == Failure::Refused
+                || (!self.ever_succeeded && self.failures >= first_attempts),
+            never_succeeded: !self.ever_succeeded,
+        }
+    }
+}
+
+/// Whether user-pool tokens are still good enough to exchange at the identity pool, rather than
+/// refreshed first: while the ID token has a quarter of its life left, or five minutes if less.
+pub fn tokens_still_usable(remaining: Duration, lifetime: Duration) -> bool {
+    remaining > (lifetime / 4).min(Duration::from_secs(300))
+}
+
 /// How long before expiry credentials are withdrawn: a minute, or a tenth of their life if less.
 pub fn serve_margin(life: Duration) -> Duration {
     MAX_SERVE_MARGIN.min(life / 10)
