@@ -158,3 +158,41 @@ fn no_secret_reaches_the_output_at_trace_level() {
         );
     }
 }
+
+/// Issue 15, point 3: the cap that keeps the AWS SDK's and HTTP crates at `warn` holds against
+/// directives more specific than it and span directives. Before the fix,
+/// `RUST_LOG=aws_smithy_runtime::client::orchestrator=trace` printed GetCredentialsForIdentity's
+/// output, session token included.
+#[test]
+fn no_rust_log_directive_gets_a_secret_into_the_output() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    for (n, directives) in [
+        "aws_smithy_runtime::client::orchestrator=trace",
+        "aws_smithy_runtime::client=trace,aws_sdk_cognitoidentity::operation=trace,aws_sdk_cognitoidentityprovider::operation=trace",
+        "[try_attempt]=trace,[invoke]=trace",
+        "aws_smithy_runtime_api::client=trace,aws_smithy_http_client::hyper_legacy=trace,hyper::proto=trace,hyper_util::client=trace,aws_smithy_types::body=trace",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let socket = dir.path().join(format!("{n}.sock"));
+        let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+            .envs(pool.env())
+            .env("RUST_LOG", &format!("{directives},cognitod=trace"))
+            .start();
+        let served = wait_for_credentials(&socket, None, START);
+        let (status, output) = daemon.stop();
+        assert!(status.success(), "{output}");
+        assert!(output.contains("TRACE") || output.contains("DEBUG"), "{output}");
+        for key in ["SecretAccessKey", "SessionToken"] {
+            let value = served[key].as_str().unwrap();
+            assert!(!output.contains(value), "{directives}: the {key} appears in the output");
+        }
+        assert!(
+            !output.contains(&pool.password),
+            "{directives}: the password appears in the output"
+        );
+    }
+}
