@@ -176,3 +176,56 @@ fn an_unknown_key_is_named_with_its_file() {
     assert!(log.contains(profile.to_str().unwrap()), "{log}");
     assert!(!socket.exists());
 }
+
+/// Issue 15, point 4: a configuration file group or others may write is refused at start and
+/// on reload, naming the chmod that fixes it. Before the fix, a user who could write it (0622)
+/// dropped the shared secret without reading the file, and the next SIGHUP applied that.
+#[test]
+fn a_config_file_others_can_write_is_refused_at_start_and_on_reload() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let secret_file = dir.path().join("secret");
+    write_file(&secret_file, "config-s3cret\n", 0o600);
+    let config = dir.path().join("cognitod.json");
+    let guarded = serde_json::json!({
+        "global": { "auth_secret_file": secret_file },
+        "server": { "socket_path": socket },
+    });
+    write_file(&config, &guarded.to_string(), 0o600);
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-c", config.to_str().unwrap()])
+        .envs(pool.env())
+        .start();
+    wait_for_credentials(&socket, Some(b"config-s3cret\n"), START);
+
+    // The file becomes writable by others, and one of them drops the secret.
+    let open = serde_json::json!({ "server": { "socket_path": socket } });
+    write_file(&config, &open.to_string(), 0o622);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_for_log("reload refused", START);
+    let log = daemon.plain_log();
+    assert!(
+        log.contains(&format!("chmod go-w {}", config.display())) && log.contains("0622"),
+        "{log}"
+    );
+    assert_eq!(
+        unix_request(&socket, None),
+        "{\"error\":\"not authorized\"}\n",
+        "the secret must still be required"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+
+    // At start, for each way of letting others write.
+    for mode in [0o602, 0o620, 0o622] {
+        write_file(&config, &open.to_string(), mode);
+        let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-c", config.to_str().unwrap()])
+            .envs(pool.env())
+            .start();
+        let (status, log) = daemon.wait_exit(Duration::from_secs(10));
+        assert!(!status.success(), "{mode:04o}: {log}");
+        assert!(log.contains(&format!("its mode {mode:04o}")), "{log}");
+        assert!(!socket.exists(), "{mode:04o}: it listened");
+    }
+}
