@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::activation;
 use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
-use crate::config::{self, Config, CredentialType, Environment, PeerPolicy};
+use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
@@ -127,11 +127,23 @@ async fn run(
         }
         None => listeners::bind_all(&config.listeners)?,
     };
-    let transports = transports(&listeners);
-    let owned_paths: Vec<_> = listeners
-        .iter()
-        .filter_map(|b| b.owned_path.clone())
-        .collect();
+    let mut listeners = listeners;
+    let transports = transports(listeners.iter().map(|b| b.transport));
+    let mut self_bound = Vec::new();
+    for bound in &mut listeners {
+        if let Some(from) = bound.from.clone() {
+            let (retire, retirement) = listeners::Retirement::channel();
+            bound.retirement = retirement;
+            self_bound.push(SelfBound {
+                config: from,
+                transport: bound.transport,
+                label: bound.label.clone(),
+                owned_path: bound.owned_path.clone(),
+                retire,
+            });
+        }
+    }
+    let self_bound = Arc::new(Mutex::new(self_bound));
 
     let engine = Engine::start(&config).await;
     let (contexts, context_updates) = watch::channel(engine.context.clone());
@@ -152,6 +164,7 @@ async fn run(
         contexts,
         current.clone(),
         transports,
+        self_bound.clone(),
     ));
 
     serve::run(listeners, context_updates, stop).await;
@@ -159,6 +172,9 @@ async fn run(
     let (refresher, status) = &*current.lock().expect("engine lock");
     refresher.abort();
     status.abort();
+    let owned_paths: Vec<_> = (self_bound.lock().expect("listeners lock").iter())
+        .filter_map(|b| b.owned_path.clone())
+        .collect();
     for path in owned_paths {
         if let Err(e) = std::fs::remove_file(&path) {
             warn!(path = %path.display(), error = %e, "could not remove the socket file");
@@ -177,13 +193,94 @@ fn labels(sockets: &[Bound]) -> String {
 }
 
 /// The transports served, in a fixed order whatever order systemd passed the sockets in.
-fn transports(sockets: &[Bound]) -> String {
+fn transports(served: impl Iterator<Item = Transport> + Clone) -> String {
     [Transport::Unix, Transport::Tcp, Transport::Http]
         .into_iter()
-        .filter(|t| sockets.iter().any(|b| b.transport == *t))
+        .filter(|t| served.clone().any(|b| b == *t))
         .map(Transport::name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A listener the daemon bound itself, as reloads see it.
+struct SelfBound {
+    /// The configured listener it serves (updated when a reload changes a socket's owner or mode).
+    config: ListenerConfig,
+    /// What it speaks.
+    transport: Transport,
+    /// Where it listens, for logs.
+    label: String,
+    /// Its socket file, removed when it closes; `None` once a reload closed it.
+    owned_path: Option<std::path::PathBuf>,
+    /// Closes it (a reload that removed it).
+    retire: watch::Sender<bool>,
+}
+
+/// Brings the self-bound listeners in line with a reloaded configuration as far as that can be
+/// done in place: a unix socket's new owner and mode are applied, listeners the configuration no
+/// longer has are closed. Returns what only a restart applies (new or moved listeners), each
+/// described once. Socket-activated sockets are systemd's: nothing to do.
+fn apply_listeners(wanted: &[ListenerConfig], running: &mut Vec<SelfBound>) -> Vec<String> {
+    let same_kind = |a: &ListenerConfig, b: &ListenerConfig| {
+        std::mem::discriminant(a) == std::mem::discriminant(b)
+    };
+    let mut restart: Vec<String> = Vec::new();
+    let mut note = |what: String| {
+        if !restart.contains(&what) {
+            restart.push(what);
+        }
+    };
+    if running.is_empty() {
+        return restart;
+    }
+    let mut closed = Vec::new();
+    for (index, entry) in running.iter_mut().enumerate() {
+        if wanted.contains(&entry.config) {
+            continue;
+        }
+        match (
+            &entry.config,
+            wanted.iter().find(|w| same_kind(w, &entry.config)),
+        ) {
+            (ListenerConfig::Unix(old), Some(ListenerConfig::Unix(new)))
+                if new.path == old.path =>
+            {
+                match listeners::set_owner_and_mode(new) {
+                    Ok(()) => {
+                        info!(socket = %new.path.display(), "applied the socket's new owner and mode: {}", ListenerConfig::Unix(new.clone()));
+                        entry.config = ListenerConfig::Unix(new.clone());
+                    }
+                    Err(e) => {
+                        error!(error = %e, "could not apply the socket's new owner and mode");
+                        note(format!(
+                            "{} (could not apply in place: {e})",
+                            ListenerConfig::Unix(new.clone())
+                        ));
+                    }
+                }
+            }
+            (_, None) => {
+                entry.retire.send_replace(true);
+                info!(listener = %entry.label, "the configuration no longer has this listener: closing it");
+                if let Some(path) = entry.owned_path.take() {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        warn!(path = %path.display(), error = %e, "could not remove the socket file");
+                    }
+                }
+                closed.push(index);
+            }
+            (_, Some(other)) => note(other.to_string()),
+        }
+    }
+    for index in closed.into_iter().rev() {
+        running.remove(index);
+    }
+    for new in wanted {
+        if !running.iter().any(|r| same_kind(&r.config, new)) {
+            note(new.to_string());
+        }
+    }
+    restart
 }
 
 type Running = Arc<Mutex<(JoinHandle<()>, JoinHandle<()>)>>;
@@ -197,7 +294,9 @@ async fn reload_on_sighup(
     contexts: watch::Sender<Arc<Context>>,
     current: Running,
     transports: String,
+    self_bound: Arc<Mutex<Vec<SelfBound>>>,
 ) {
+    let mut transports = transports;
     while hangups.recv().await.is_some() {
         notify::reloading();
         info!("SIGHUP: reloading the configuration");
@@ -214,9 +313,27 @@ async fn reload_on_sighup(
         let engine = Engine::start(&config).await;
         let _ = tokio::time::timeout(RELOAD_SIGN_IN_WAIT, engine.context.store.settled()).await;
         contexts.send_replace(engine.context.clone());
+        let (restart, served) = {
+            let mut running = self_bound.lock().expect("listeners lock");
+            let restart = apply_listeners(&config.listeners, &mut running);
+            let served = (!running.is_empty())
+                .then(|| self::transports(running.iter().map(|r| r.transport)));
+            (restart, served)
+        };
+        if let Some(served) = served {
+            transports = served;
+        }
+        let mut status_transports = transports.clone();
+        if !restart.is_empty() {
+            let pending = restart.join("; ");
+            warn!(
+                "these listener settings apply only after a restart (systemctl restart cognitod): {pending}"
+            );
+            status_transports = format!("{transports} (restart to apply: {pending})");
+        }
         let status = tokio::spawn(notify::follow(
             engine.context.store.clone(),
-            transports.clone(),
+            status_transports,
             false,
         ));
         let (old_refresher, old_status) = std::mem::replace(

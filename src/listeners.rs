@@ -62,6 +62,35 @@ pub struct Bound {
     pub label: String,
     /// A socket file this process created and should remove when it stops.
     pub owned_path: Option<PathBuf>,
+    /// The configured listener it was bound for (self-bound only), so a reload can tell what
+    /// changed.
+    pub from: Option<ListenerConfig>,
+    /// Closes this listener alone when the daemon says so (a reload removed it).
+    pub retirement: Retirement,
+}
+
+/// The signal that closes one listener while the others keep serving.
+#[derive(Debug, Clone)]
+pub struct Retirement(tokio::sync::watch::Receiver<bool>);
+
+impl Retirement {
+    /// A listener the daemon can close by sending `true`.
+    pub fn channel() -> (tokio::sync::watch::Sender<bool>, Retirement) {
+        let (retire, retired) = tokio::sync::watch::channel(false);
+        (retire, Retirement(retired))
+    }
+
+    /// A listener that is never closed alone (systemd's sockets, until the daemon claims it).
+    pub fn never() -> Retirement {
+        Retirement::channel().1
+    }
+
+    /// Completes once the listener is to close; never, when nobody can close it any more.
+    pub async fn wait(&mut self) {
+        if self.0.wait_for(|retired| *retired).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Why a listener could not be set up; each names the socket and the fix.
@@ -199,7 +228,54 @@ pub fn bind_unix(config: &UnixSocketConfig) -> Result<Bound, ListenError> {
         socket: Socket::Unix(listener),
         label: path.display().to_string(),
         owned_path: Some(path.clone()),
+        from: Some(ListenerConfig::Unix(config.clone())),
+        retirement: Retirement::never(),
     })
+}
+
+/// Gives a self-bound unix socket the owner, group and mode of `config` in place (a reload that
+/// changed them). Like binding, relative to the directory's descriptor; the directory was checked
+/// when the socket was bound there.
+pub fn set_owner_and_mode(config: &UnixSocketConfig) -> Result<(), ListenError> {
+    let path = &config.path;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| ListenError::NotASocket { path: path.clone() })?;
+    let dir = open_directory(&parent)
+        .map_err(io_err("opening the socket's directory", parent.display()))?;
+    let fd = Some(dir.as_raw_fd());
+    let seen = fstatat(fd, file_name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| io_err("inspecting", path.display())(e.into()))?;
+    if seen.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFSOCK.bits() {
+        return Err(ListenError::NotASocket { path: path.clone() });
+    }
+    // Narrow first, then change hands: at no moment does the socket let in more than either the
+    // old or the new settings do.
+    let narrowest = Mode::from_bits_truncate(config.mode & seen.st_mode & 0o7777);
+    fchmodat(fd, file_name, narrowest, FchmodatFlags::FollowSymlink)
+        .map_err(|e| io_err("setting the mode of", path.display())(e.into()))?;
+    if config.owner.is_some() || config.group.is_some() {
+        fchownat(
+            fd,
+            file_name,
+            config.owner.map(Uid::from_raw),
+            config.group.map(Gid::from_raw),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err("setting the owner of", path.display())(e.into()))?;
+    }
+    fchmodat(
+        fd,
+        file_name,
+        Mode::from_bits_truncate(config.mode),
+        FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| io_err("setting the mode of", path.display())(e.into()))?;
+    Ok(())
 }
 
 /// Opens a directory for the `*at` calls.
@@ -398,6 +474,11 @@ fn bind_tcp(config: &TcpConfig, transport: Transport) -> Result<Vec<Bound>, List
                 socket: Socket::Tcp(listener),
                 label: addr.to_string(),
                 owned_path: None,
+                from: Some(match transport {
+                    Transport::Http => ListenerConfig::Http(config.clone()),
+                    _ => ListenerConfig::Tcp(config.clone()),
+                }),
+                retirement: Retirement::never(),
             }),
             Err(e)
                 if both_loopbacks

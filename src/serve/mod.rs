@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::credentials::CredentialStore;
-use crate::listeners::{Bound, Socket, Transport};
+use crate::listeners::{Bound, Retirement, Socket, Transport};
 use crate::secret::SharedSecret;
 
 /// Connections served at once on each listener; more wait in the kernel's backlog. Per listener,
@@ -97,6 +97,7 @@ pub async fn run(
     for bound in listeners {
         let label = bound.label.clone();
         let transport = bound.transport;
+        let retirement = bound.retirement;
         let socket = match register(bound.socket) {
             Ok(socket) => socket,
             Err(e) => {
@@ -114,6 +115,7 @@ pub async fn run(
             contexts.clone(),
             permits,
             stopped.clone(),
+            retirement,
         )));
     }
     shutdown.await;
@@ -165,6 +167,7 @@ async fn accept_loop(
     contexts: watch::Receiver<Arc<Context>>,
     permits: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
+    mut retirement: Retirement,
 ) {
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -172,10 +175,12 @@ async fn accept_loop(
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stopped.wait_for(|s| *s) => return,
+            _ = retirement.wait() => return,
         };
         let accepted = tokio::select! {
             accepted = accept(&listener) => accepted,
             _ = stopped.wait_for(|s| *s) => return,
+            _ = retirement.wait() => return,
         };
         let (connection, peer) = match accepted {
             Ok(pair) => {
