@@ -37,6 +37,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         warn!(error = %e, "could not mark the process undumpable");
     }
+    raise_descriptor_limit();
     let env = Environment::from_process();
     let config = match config::load(&args, &env) {
         Ok(config) => config,
@@ -52,6 +53,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(run(args, env, config, activated))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit on open files to the hard limit, as many servers do: the common soft
+/// limit of 1,024 is what a few hundred idle connections on the tcp or http port, which every
+/// local user can reach, would exhaust (the connection caps are then sized from what is there,
+/// see serve::connection_cap).
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => info!(from = soft, to = hard, "raised the limit on open files"),
+            Err(e) => warn!(soft, hard, error = %e, "could not raise the limit on open files"),
+        },
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not read the limit on open files"),
+    }
 }
 
 /// One configuration's running parts: the connection context and the refresher behind it.
