@@ -33,9 +33,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let activated = activation::take_from_environment()?;
     let destination = crate::logging::init();
     // The process holds passwords and credentials: no core dumps of it, and no ptrace attach by
-    // other processes of the same user (only root can still look).
-    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        warn!(error = %e, "could not mark the process undumpable");
+    // other processes of the same user (only root can still look). main() set it first thing.
+    if nix::sys::prctl::get_dumpable().unwrap_or(true) {
+        warn!("could not mark the process undumpable: core dumps and ptrace by this user are possible");
     }
     raise_descriptor_limit();
     let env = Environment::from_process();

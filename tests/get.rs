@@ -264,3 +264,58 @@ fn get_over_http_ignores_every_proxy_variable() {
         );
     }
 }
+
+/// Owner of /proc/PID/environ: the process's user while it is dumpable, root once it is not.
+fn proc_owner(pid: u32) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .uid()
+}
+
+/// Issue 15, point 8: the process marks itself undumpable (no core dumps, no ptrace attach by
+/// the same user) as the first thing in main, before the arguments are parsed, so every
+/// subcommand is covered, `get` (which holds the shared secret and the credentials) included.
+/// Before the fix only `serve` did, after its start-up. Seen from outside as the kernel shows
+/// it: /proc/PID/environ of an undumpable process belongs to root, not to the process's user.
+#[test]
+fn get_is_undumpable_while_it_waits_for_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.path().join("silent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let as_nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+    // The control: a process of nobody that never asks is dumpable, and /proc shows it.
+    let mut control = Command::new("setpriv")
+        .args(as_nobody)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("setpriv (util-linux)");
+    wait_until("the control runs as nobody", Duration::from_secs(5), || {
+        proc_owner(control.id()) == 65534
+    });
+    control.kill().unwrap();
+    control.wait().unwrap();
+
+    let mut get = Command::new("setpriv")
+        .args(as_nobody)
+        .arg(env!("CARGO_BIN_EXE_cognitod"))
+        .args(["get", "--socket", socket.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it has connected it waits for an answer that never comes.
+    let (_held, _) = listener.accept().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", get.id())).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t65534")),
+        "not running as nobody: {status}"
+    );
+    assert_eq!(proc_owner(get.id()), 0, "cognitod get is dumpable");
+    get.kill().unwrap();
+    get.wait().unwrap();
+}
