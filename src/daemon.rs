@@ -38,6 +38,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         warn!("could not mark the process undumpable: core dumps and ptrace by this user are possible");
     }
     raise_descriptor_limit();
+    lock_memory();
     let env = Environment::from_process();
     let config = match config::load(&args, &env) {
         Ok(config) => config,
@@ -68,6 +69,40 @@ fn raise_descriptor_limit() {
         },
         Ok(_) => {}
         Err(e) => warn!(error = %e, "could not read the limit on open files"),
+    }
+}
+
+/// Keeps the process's memory, where the passwords, tokens and credentials live, out of swap:
+/// every page is locked as it is first touched (MCL_ONFAULT: nothing is faulted in for it, so
+/// memory use does not change). Only where locking cannot run out: with CAP_IPC_LOCK (root,
+/// usually) or no RLIMIT_MEMLOCK; under a finite limit, locking future mappings would make
+/// allocations fail once the daemon outgrew it. Otherwise the log says how to get it.
+fn lock_memory() {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    /// CAP_IPC_LOCK's bit in the capability sets (linux/capability.h).
+    const CAP_IPC_LOCK: u32 = 14;
+    let capable = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|effective| effective & (1 << CAP_IPC_LOCK) != 0);
+    let unlimited =
+        getrlimit(Resource::RLIMIT_MEMLOCK).is_ok_and(|(soft, _)| soft == RLIM_INFINITY);
+    if !(capable || unlimited) {
+        info!(
+            "memory not locked: secrets could reach swap (give the service CAP_IPC_LOCK or \
+             LimitMEMLOCK=infinity, or use encrypted swap)"
+        );
+        return;
+    }
+    let flags = MlockAllFlags::MCL_CURRENT
+        | MlockAllFlags::MCL_FUTURE
+        | MlockAllFlags::from_bits_retain(nix::libc::MCL_ONFAULT);
+    if let Err(e) = mlockall(flags) {
+        warn!(error = %e, "could not lock the memory: secrets could reach swap");
     }
 }
 

@@ -469,17 +469,28 @@ fn bind_tcp(config: &TcpConfig, transport: Transport) -> Result<Vec<Bound>, List
     for address in &config.addresses {
         let addr = SocketAddr::new(*address, config.port);
         match bind_tcp_address(addr) {
-            Ok(listener) => bound.push(Bound {
-                transport,
-                socket: Socket::Tcp(listener),
-                label: addr.to_string(),
-                owned_path: None,
-                from: Some(match transport {
-                    Transport::Http => ListenerConfig::Http(config.clone()),
-                    _ => ListenerConfig::Tcp(config.clone()),
-                }),
-                retirement: Retirement::never(),
-            }),
+            Ok(listener) => {
+                if !address.is_loopback() {
+                    tracing::warn!(
+                        address = %addr,
+                        "listening on an address that is not a loopback one: whoever can reach \
+                         it over the network can ask for the credentials, in plain text; unless \
+                         that network is trusted and a shared secret is set, listen on \
+                         127.0.0.1 (-H)"
+                    );
+                }
+                bound.push(Bound {
+                    transport,
+                    socket: Socket::Tcp(listener),
+                    label: addr.to_string(),
+                    owned_path: None,
+                    from: Some(match transport {
+                        Transport::Http => ListenerConfig::Http(config.clone()),
+                        _ => ListenerConfig::Tcp(config.clone()),
+                    }),
+                    retirement: Retirement::never(),
+                });
+            }
             Err(e)
                 if both_loopbacks
                     && address.is_ipv6()

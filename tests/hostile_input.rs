@@ -1045,3 +1045,25 @@ fn an_http_client_that_never_reads_is_cut_off_when_the_lifetime_ends() {
     drop(s);
     served.assert_serves_everywhere();
 }
+
+/// Issue 15, point 9: an HTTP/1.1 request without a Host header gets the 400 RFC 9112 requires
+/// (before the fix it was served); HTTP/1.0, where Host is optional, is still answered.
+#[test]
+fn an_http_1_1_request_without_host_is_refused_with_400() {
+    let served = start();
+    for close_write in [false, true] {
+        let request =
+            format!("GET / HTTP/1.1\r\nCognito-Api-Key: {SECRET}\r\nConnection: close\r\n\r\n");
+        let reply = served.http(request.as_bytes(), close_write);
+        let text = reply.text();
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        assert!(text.contains("Host header"), "{text}");
+        served.assert_no_credential(&reply, "HTTP/1.1 without Host");
+    }
+    let reply = served.http(
+        format!("GET / HTTP/1.0\r\nCognito-Api-Key: {SECRET}\r\n\r\n").as_bytes(),
+        false,
+    );
+    assert!(reply.text().contains("SessionToken"), "{}", reply.text());
+    served.assert_serves_everywhere();
+}

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
     TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -165,6 +165,14 @@ fn route<B>(request: Request<B>, ctx: &Context) -> Route<B> {
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
         return Route::Done((response, Outcome::Malformed));
+    }
+    // RFC 9112, 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    if request.version() == hyper::Version::HTTP_11 && !request.headers().contains_key(HOST) {
+        return Route::Done(refused(
+            StatusCode::BAD_REQUEST,
+            "an HTTP/1.1 request needs a Host header",
+            Outcome::Malformed,
+        ));
     }
     // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
     // Host: evil.example. A browser's cross-site request says so in Origin.
