@@ -39,10 +39,9 @@ pub fn connection_cap(listeners: usize) -> usize {
     let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return MAX_CONNECTIONS;
     };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |fds| fds.count());
-    let available = usize::try_from(soft)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(open + RESERVED_DESCRIPTORS);
+    let available = soft.saturating_sub(open + RESERVED_DESCRIPTORS.min(soft / 4));
     (available / listeners.max(1)).clamp(1, MAX_CONNECTIONS)
 }
 
