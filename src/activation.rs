@@ -133,6 +133,8 @@ pub fn assign(passed: Vec<(OwnedFd, String)>) -> Result<Vec<Bound>, ActivationEr
             socket,
             label: format!("{label} (from systemd)"),
             owned_path: None,
+            from: None,
+            retirement: crate::listeners::Retirement::never(),
         });
     }
     Ok(bound)

@@ -207,6 +207,10 @@ fn over_tcp(address: &str, secret: Option<&Secret>) -> Result<String, GetError> 
 
 fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        // The daemon runs on this host: never through a proxy, whatever HTTP_PROXY, HTTPS_PROXY
+        // or ALL_PROXY say (ureq follows them by default), or the secret and the credentials
+        // would pass through it.
+        .proxy(None)
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(READ_TIMEOUT))
         .http_status_as_error(false)

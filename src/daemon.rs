@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::activation;
 use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
-use crate::config::{self, Config, CredentialType, Environment, PeerPolicy};
+use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
@@ -33,10 +33,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let activated = activation::take_from_environment()?;
     let destination = crate::logging::init();
     // The process holds passwords and credentials: no core dumps of it, and no ptrace attach by
-    // other processes of the same user (only root can still look).
-    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        warn!(error = %e, "could not mark the process undumpable");
+    // other processes of the same user (only root can still look). main() set it first thing.
+    if nix::sys::prctl::get_dumpable().unwrap_or(true) {
+        warn!("could not mark the process undumpable: core dumps and ptrace by this user are possible");
     }
+    raise_descriptor_limit();
+    lock_memory();
     let env = Environment::from_process();
     let config = match config::load(&args, &env) {
         Ok(config) => config,
@@ -52,6 +54,56 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(run(args, env, config, activated))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit on open files to the hard limit, as many servers do: the common soft
+/// limit of 1,024 is what a few hundred idle connections on the tcp or http port, which every
+/// local user can reach, would exhaust (the connection caps are then sized from what is there,
+/// see serve::connection_cap).
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => info!(from = soft, to = hard, "raised the limit on open files"),
+            Err(e) => warn!(soft, hard, error = %e, "could not raise the limit on open files"),
+        },
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not read the limit on open files"),
+    }
+}
+
+/// Keeps the process's memory, where the passwords, tokens and credentials live, out of swap:
+/// every page is locked as it is first touched (MCL_ONFAULT: nothing is faulted in for it, so
+/// memory use does not change). Only where locking cannot run out: with CAP_IPC_LOCK (root,
+/// usually) or no RLIMIT_MEMLOCK; under a finite limit, locking future mappings would make
+/// allocations fail once the daemon outgrew it. Otherwise the log says how to get it.
+fn lock_memory() {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    /// CAP_IPC_LOCK's bit in the capability sets (linux/capability.h).
+    const CAP_IPC_LOCK: u32 = 14;
+    let capable = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|effective| effective & (1 << CAP_IPC_LOCK) != 0);
+    let unlimited =
+        getrlimit(Resource::RLIMIT_MEMLOCK).is_ok_and(|(soft, _)| soft == RLIM_INFINITY);
+    if !(capable || unlimited) {
+        info!(
+            "memory not locked: secrets could reach swap (give the service CAP_IPC_LOCK or \
+             LimitMEMLOCK=infinity, or use encrypted swap)"
+        );
+        return;
+    }
+    let flags = MlockAllFlags::MCL_CURRENT
+        | MlockAllFlags::MCL_FUTURE
+        | MlockAllFlags::from_bits_retain(nix::libc::MCL_ONFAULT);
+    if let Err(e) = mlockall(flags) {
+        warn!(error = %e, "could not lock the memory: secrets could reach swap");
+    }
 }
 
 /// One configuration's running parts: the connection context and the refresher behind it.
@@ -127,11 +179,23 @@ async fn run(
         }
         None => listeners::bind_all(&config.listeners)?,
     };
-    let transports = transports(&listeners);
-    let owned_paths: Vec<_> = listeners
-        .iter()
-        .filter_map(|b| b.owned_path.clone())
-        .collect();
+    let mut listeners = listeners;
+    let transports = transports(listeners.iter().map(|b| b.transport));
+    let mut self_bound = Vec::new();
+    for bound in &mut listeners {
+        if let Some(from) = bound.from.clone() {
+            let (retire, retirement) = listeners::Retirement::channel();
+            bound.retirement = retirement;
+            self_bound.push(SelfBound {
+                config: from,
+                transport: bound.transport,
+                label: bound.label.clone(),
+                owned_path: bound.owned_path.clone(),
+                retire,
+            });
+        }
+    }
+    let self_bound = Arc::new(Mutex::new(self_bound));
 
     let engine = Engine::start(&config).await;
     let (contexts, context_updates) = watch::channel(engine.context.clone());
@@ -152,6 +216,7 @@ async fn run(
         contexts,
         current.clone(),
         transports,
+        self_bound.clone(),
     ));
 
     serve::run(listeners, context_updates, stop).await;
@@ -159,6 +224,9 @@ async fn run(
     let (refresher, status) = &*current.lock().expect("engine lock");
     refresher.abort();
     status.abort();
+    let owned_paths: Vec<_> = (self_bound.lock().expect("listeners lock").iter())
+        .filter_map(|b| b.owned_path.clone())
+        .collect();
     for path in owned_paths {
         if let Err(e) = std::fs::remove_file(&path) {
             warn!(path = %path.display(), error = %e, "could not remove the socket file");
@@ -177,13 +245,94 @@ fn labels(sockets: &[Bound]) -> String {
 }
 
 /// The transports served, in a fixed order whatever order systemd passed the sockets in.
-fn transports(sockets: &[Bound]) -> String {
+fn transports(served: impl Iterator<Item = Transport> + Clone) -> String {
     [Transport::Unix, Transport::Tcp, Transport::Http]
         .into_iter()
-        .filter(|t| sockets.iter().any(|b| b.transport == *t))
+        .filter(|t| served.clone().any(|b| b == *t))
         .map(Transport::name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A listener the daemon bound itself, as reloads see it.
+struct SelfBound {
+    /// The configured listener it serves (updated when a reload changes a socket's owner or mode).
+    config: ListenerConfig,
+    /// What it speaks.
+    transport: Transport,
+    /// Where it listens, for logs.
+    label: String,
+    /// Its socket file, removed when it closes; `None` once a reload closed it.
+    owned_path: Option<std::path::PathBuf>,
+    /// Closes it (a reload that removed it).
+    retire: watch::Sender<bool>,
+}
+
+/// Brings the self-bound listeners in line with a reloaded configuration as far as that can be
+/// done in place: a unix socket's new owner and mode are applied, listeners the configuration no
+/// longer has are closed. Returns what only a restart applies (new or moved listeners), each
+/// described once. Socket-activated sockets are systemd's: nothing to do.
+fn apply_listeners(wanted: &[ListenerConfig], running: &mut Vec<SelfBound>) -> Vec<String> {
+    let same_kind = |a: &ListenerConfig, b: &ListenerConfig| {
+        std::mem::discriminant(a) == std::mem::discriminant(b)
+    };
+    let mut restart: Vec<String> = Vec::new();
+    let mut note = |what: String| {
+        if !restart.contains(&what) {
+            restart.push(what);
+        }
+    };
+    if running.is_empty() {
+        return restart;
+    }
+    let mut closed = Vec::new();
+    for (index, entry) in running.iter_mut().enumerate() {
+        if wanted.contains(&entry.config) {
+            continue;
+        }
+        match (
+            &entry.config,
+            wanted.iter().find(|w| same_kind(w, &entry.config)),
+        ) {
+            (ListenerConfig::Unix(old), Some(ListenerConfig::Unix(new)))
+                if new.path == old.path =>
+            {
+                match listeners::set_owner_and_mode(new) {
+                    Ok(()) => {
+                        info!(socket = %new.path.display(), "applied the socket's new owner and mode: {}", ListenerConfig::Unix(new.clone()));
+                        entry.config = ListenerConfig::Unix(new.clone());
+                    }
+                    Err(e) => {
+                        error!(error = %e, "could not apply the socket's new owner and mode");
+                        note(format!(
+                            "{} (could not apply in place: {e})",
+                            ListenerConfig::Unix(new.clone())
+                        ));
+                    }
+                }
+            }
+            (_, None) => {
+                entry.retire.send_replace(true);
+                info!(listener = %entry.label, "the configuration no longer has this listener: closing it");
+                if let Some(path) = entry.owned_path.take() {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        warn!(path = %path.display(), error = %e, "could not remove the socket file");
+                    }
+                }
+                closed.push(index);
+            }
+            (_, Some(other)) => note(other.to_string()),
+        }
+    }
+    for index in closed.into_iter().rev() {
+        running.remove(index);
+    }
+    for new in wanted {
+        if !running.iter().any(|r| same_kind(&r.config, new)) {
+            note(new.to_string());
+        }
+    }
+    restart
 }
 
 type Running = Arc<Mutex<(JoinHandle<()>, JoinHandle<()>)>>;
@@ -197,7 +346,9 @@ async fn reload_on_sighup(
     contexts: watch::Sender<Arc<Context>>,
     current: Running,
     transports: String,
+    self_bound: Arc<Mutex<Vec<SelfBound>>>,
 ) {
+    let mut transports = transports;
     while hangups.recv().await.is_some() {
         notify::reloading();
         info!("SIGHUP: reloading the configuration");
@@ -214,9 +365,27 @@ async fn reload_on_sighup(
         let engine = Engine::start(&config).await;
         let _ = tokio::time::timeout(RELOAD_SIGN_IN_WAIT, engine.context.store.settled()).await;
         contexts.send_replace(engine.context.clone());
+        let (restart, served) = {
+            let mut running = self_bound.lock().expect("listeners lock");
+            let restart = apply_listeners(&config.listeners, &mut running);
+            let served = (!running.is_empty())
+                .then(|| self::transports(running.iter().map(|r| r.transport)));
+            (restart, served)
+        };
+        if let Some(served) = served {
+            transports = served;
+        }
+        let mut status_transports = transports.clone();
+        if !restart.is_empty() {
+            let pending = restart.join("; ");
+            warn!(
+                "these listener settings apply only after a restart (systemctl restart cognitod): {pending}"
+            );
+            status_transports = format!("{transports} (restart to apply: {pending})");
+        }
         let status = tokio::spawn(notify::follow(
             engine.context.store.clone(),
-            transports.clone(),
+            status_transports,
             false,
         ));
         let (old_refresher, old_status) = std::mem::replace(

@@ -6,6 +6,12 @@ use clap::Parser;
 use cognitod::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // The very first thing, before the arguments are even parsed: every subcommand handles a
+    // secret (the daemon's passwords and credentials, `get`'s shared secret and answer,
+    // `configure`'s password), and the sooner the process is undumpable (no core dumps, no
+    // ptrace attach by other processes of the same user), the shorter the window after exec in
+    // which such a process could attach. serve warns if this failed.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cognitod::daemon::serve(args),

@@ -176,3 +176,117 @@ fn an_unknown_key_is_named_with_its_file() {
     assert!(log.contains(profile.to_str().unwrap()), "{log}");
     assert!(!socket.exists());
 }
+
+/// Issue 15, point 4: a configuration file group or others may write is refused at start and
+/// on reload, naming the chmod that fixes it. Before the fix, a user who could write it (0622)
+/// dropped the shared secret without reading the file, and the next SIGHUP applied that.
+#[test]
+fn a_config_file_others_can_write_is_refused_at_start_and_on_reload() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let secret_file = dir.path().join("secret");
+    write_file(&secret_file, "config-s3cret\n", 0o600);
+    let config = dir.path().join("cognitod.json");
+    let guarded = serde_json::json!({
+        "global": { "auth_secret_file": secret_file },
+        "server": { "socket_path": socket },
+    });
+    write_file(&config, &guarded.to_string(), 0o600);
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-c", config.to_str().unwrap()])
+        .envs(pool.env())
+        .start();
+    wait_for_credentials(&socket, Some(b"config-s3cret\n"), START);
+
+    // The file becomes writable by others, and one of them drops the secret.
+    let open = serde_json::json!({ "server": { "socket_path": socket } });
+    write_file(&config, &open.to_string(), 0o622);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_for_log("reload refused", START);
+    let log = daemon.plain_log();
+    assert!(
+        log.contains(&format!("chmod go-w {}", config.display())) && log.contains("0622"),
+        "{log}"
+    );
+    assert_eq!(
+        unix_request(&socket, None),
+        "{\"error\":\"not authorized\"}\n",
+        "the secret must still be required"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+
+    // At start, for each way of letting others write.
+    for mode in [0o602, 0o620, 0o622] {
+        write_file(&config, &open.to_string(), mode);
+        let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-c", config.to_str().unwrap()])
+            .envs(pool.env())
+            .start();
+        let (status, log) = daemon.wait_exit(Duration::from_secs(10));
+        assert!(!status.success(), "{mode:04o}: {log}");
+        assert!(log.contains(&format!("its mode {mode:04o}")), "{log}");
+        assert!(!socket.exists(), "{mode:04o}: it listened");
+    }
+}
+
+/// Issue 15, point 5: a reload applies what it can in place and says what it cannot. Before the
+/// fix, tightening the socket's mode from 0666 to 0600 and removing the http listener, then
+/// SIGHUP, logged "configuration reloaded" with the new mode while the socket kept 0666 and the
+/// http listener kept serving.
+#[test]
+fn a_reload_applies_the_socket_mode_closes_removed_listeners_and_names_what_needs_a_restart() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let (tcp, http) = (free_port(), free_port());
+    let config = dir.path().join("cognitod.json");
+    let write_config = |types: &[&str], mode: &str, tcp: u16| {
+        let text = serde_json::json!({
+            "global": { "server_type": types },
+            "server": {
+                "socket_path": socket, "permissions": mode,
+                "host": "127.0.0.1", "tcp_port": tcp, "http_port": http,
+            },
+        });
+        write_file(&config, &text.to_string(), 0o600);
+    };
+    let mode_of = |path: &std::path::Path| std::fs::metadata(path).unwrap().mode() & 0o7777;
+    write_config(&["unix", "tcp", "http"], "0666", tcp);
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-c", config.to_str().unwrap()])
+        .envs(pool.env())
+        .start();
+    wait_for_credentials(&socket, None, START);
+    assert_eq!(mode_of(&socket), 0o666);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", http)).is_ok());
+
+    // Tighter mode, no http: both applied.
+    write_config(&["unix", "tcp"], "0600", tcp);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_for_log("configuration reloaded", START);
+    assert_eq!(mode_of(&socket), 0o600, "the socket kept its old mode");
+    wait_until("the http listener closes", START, || {
+        std::net::TcpStream::connect(("127.0.0.1", http)).is_err()
+    });
+    assert!(wait_for_credentials(&socket, None, START)["AccessKeyId"].is_string());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", tcp)).is_ok());
+
+    // A new port cannot be applied in place: the log says so, the old one keeps serving.
+    let moved = free_port();
+    write_config(&["unix", "tcp"], "0600", moved);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_until("the second reload", START, || {
+        daemon.log().matches("configuration reloaded").count() == 2
+    });
+    let log = daemon.plain_log();
+    assert!(
+        log.contains("apply only after a restart")
+            && log.contains(&format!("tcp 127.0.0.1:{moved}")),
+        "{log}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", tcp)).is_ok());
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    assert!(!socket.exists());
+}

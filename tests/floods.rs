@@ -777,3 +777,85 @@ fn idle_connections_on_http_do_not_hold_up_the_unix_socket() {
         }
     }
 }
+
+/// Issue 15, point 6: standalone under the common soft limit of 1,024 descriptors, one user's
+/// idle http connections no longer starve the unix socket. The daemon raises its soft limit to
+/// the hard one at start, and sizes each listener's cap from the descriptors it has, so that the
+/// listeners together can never run it out of them. Before the fix, with soft = hard = 1,024,
+/// 1,100 idle http connections made accept() fail with EMFILE on every listener, unix included.
+#[test]
+fn under_a_1024_descriptor_limit_idle_http_connections_do_not_starve_the_unix_socket() {
+    raise_own_fd_limit();
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+
+    // Soft 1,024 under a higher hard limit: raised at start.
+    let raised = EveryTransport::start_under(
+        &["prlimit", "--nofile=1024:8192", "--"],
+        emulator,
+        &pool,
+        SECRET,
+        &[("RUST_LOG", "info")],
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", raised.daemon.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().skip(3).take(2).collect::<Vec<_>>(),
+        ["8192", "8192"],
+        "{line}"
+    );
+    drop(raised);
+
+    // Soft and hard 1,024: the caps share what there is.
+    let EveryTransport {
+        daemon,
+        socket,
+        tcp,
+        http,
+        dir,
+        ..
+    } = EveryTransport::start_under(
+        &["prlimit", "--nofile=1024:1024", "--"],
+        emulator,
+        &pool,
+        SECRET,
+        &[("RUST_LOG", "info")],
+    );
+    let served = Served {
+        daemon,
+        socket,
+        tcp,
+        http,
+        _dir: dir,
+    };
+    let pid = served.pid();
+    let idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(("127.0.0.1", http)).unwrap())
+        .collect();
+    // Until the daemon has taken in as many as it will (its descriptor count stops growing).
+    let mut last = (0, Instant::now());
+    while last.0 == 0 || last.1.elapsed() < Duration::from_millis(500) {
+        let now = open_fds(pid);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "1,100 idle http connections: the daemon holds {} descriptors",
+        last.0
+    );
+    for _ in 0..REAL_CLIENTS {
+        served
+            .try_real_client(Transport::Unix, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("a unix client with idle http connections open: {e}"));
+    }
+    let log = served.daemon.plain_log();
+    assert!(!log.contains("accept failed"), "{log}");
+    assert!(log.contains("fewer connections served at once"), "{log}");
+    drop(idle);
+    served.finish();
+}

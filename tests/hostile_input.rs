@@ -988,3 +988,82 @@ fn a_second_host_or_a_foreign_absolute_target_is_refused() {
     }
     served.finish();
 }
+
+/// Whether /proc/net/tcp lists an established IPv4 connection from port `local` to port `remote`.
+fn established(local: u16, remote: u16) -> bool {
+    let port =
+        |address: &str| u16::from_str_radix(address.rsplit(':').next().unwrap(), 16).unwrap();
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            port(fields[1]) == local && port(fields[2]) == remote && fields[3] == "01"
+        })
+}
+
+/// Issue 15, point 7: a client that pipelines requests and never reads the answers is cut off
+/// when the connection's 60 s lifetime ends, like any other. Before the fix the daemon began a
+/// graceful close at 60 s that waited for a write that could never finish: the connection was
+/// still established at 67 s, and would have stayed so.
+#[test]
+fn an_http_client_that_never_reads_is_cut_off_when_the_lifetime_ends() {
+    let served = start();
+    let mut s = TcpStream::connect(("127.0.0.1", served.http)).unwrap();
+    let opened = Instant::now();
+    let client_port = s.local_addr().unwrap().port();
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCognito-Api-Key: {SECRET}\r\n\r\n");
+    // Until both directions are full: the daemon can write no more answers, so reads no more.
+    let mut sent = 0u64;
+    while s.write_all(request.as_bytes()).is_ok() {
+        sent += 1;
+        assert!(
+            sent < 10_000_000,
+            "the daemon never stopped taking requests"
+        );
+    }
+    println!("{sent} requests sent before the connection filled up");
+    assert!(established(served.http, client_port));
+    let limit = Duration::from_secs(60);
+    let deadline = opened + limit + Duration::from_secs(10);
+    while established(served.http, client_port) {
+        assert!(
+            Instant::now() < deadline,
+            "still established {:?} after it opened",
+            opened.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let closed_after = opened.elapsed();
+    println!("closed by the daemon {closed_after:?} after it opened");
+    assert!(
+        closed_after >= limit - Duration::from_secs(5),
+        "{closed_after:?}"
+    );
+    drop(s);
+    served.assert_serves_everywhere();
+}
+
+/// Issue 15, point 9: an HTTP/1.1 request without a Host header gets the 400 RFC 9112 requires
+/// (before the fix it was served); HTTP/1.0, where Host is optional, is still answered.
+#[test]
+fn an_http_1_1_request_without_host_is_refused_with_400() {
+    let served = start();
+    for close_write in [false, true] {
+        let request =
+            format!("GET / HTTP/1.1\r\nCognito-Api-Key: {SECRET}\r\nConnection: close\r\n\r\n");
+        let reply = served.http(request.as_bytes(), close_write);
+        let text = reply.text();
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        assert!(text.contains("Host header"), "{text}");
+        served.assert_no_credential(&reply, "HTTP/1.1 without Host");
+    }
+    let reply = served.http(
+        format!("GET / HTTP/1.0\r\nCognito-Api-Key: {SECRET}\r\n\r\n").as_bytes(),
+        false,
+    );
+    assert!(reply.text().contains("SessionToken"), "{}", reply.text());
+    served.assert_serves_everywhere();
+}

@@ -88,6 +88,9 @@ fn running_out_of_descriptors_is_backed_off_and_survived() {
     .envs(pool.env())
     .env("RUST_LOG", "info")
     .start();
+    // Lowered once the daemon listens: it sizes its connection caps from the limit it starts
+    // with (so that, started with 64, it would never run out); this is the limit lowered under it.
+    daemon.wait_for_log("listening", START);
     let limited = Command::new("prlimit")
         .args(["--nofile=64:64", "--pid", &daemon.pid().to_string()])
         .status()

@@ -158,3 +158,78 @@ fn no_secret_reaches_the_output_at_trace_level() {
         );
     }
 }
+
+/// Issue 15, point 3: the cap that keeps the AWS SDK's and HTTP crates at `warn` holds against
+/// directives more specific than it and span directives. Before the fix,
+/// `RUST_LOG=aws_smithy_runtime::client::orchestrator=trace` printed GetCredentialsForIdentity's
+/// output, session token included.
+#[test]
+fn no_rust_log_directive_gets_a_secret_into_the_output() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    for (n, directives) in [
+        "aws_smithy_runtime::client::orchestrator=trace",
+        "aws_smithy_runtime::client=trace,aws_sdk_cognitoidentity::operation=trace,aws_sdk_cognitoidentityprovider::operation=trace",
+        "[try_attempt]=trace,[invoke]=trace",
+        "aws_smithy_runtime_api::client=trace,aws_smithy_http_client::hyper_legacy=trace,hyper::proto=trace,hyper_util::client=trace,aws_smithy_types::body=trace",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let socket = dir.path().join(format!("{n}.sock"));
+        let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+            .envs(pool.env())
+            .env("RUST_LOG", &format!("{directives},cognitod=trace"))
+            .start();
+        let served = wait_for_credentials(&socket, None, START);
+        let (status, output) = daemon.stop();
+        assert!(status.success(), "{output}");
+        assert!(output.contains("TRACE") || output.contains("DEBUG"), "{output}");
+        for key in ["SecretAccessKey", "SessionToken"] {
+            let value = served[key].as_str().unwrap();
+            assert!(!output.contains(value), "{directives}: the {key} appears in the output");
+        }
+        assert!(
+            !output.contains(&pool.password),
+            "{directives}: the password appears in the output"
+        );
+    }
+}
+
+/// Issue 15, point 9: the daemon's memory, where the secrets live, cannot be swapped out when it
+/// may lock it (root, or CAP_IPC_LOCK): /proc/PID/status shows locked memory (VmLck), 0 before
+/// the fix.
+#[test]
+fn the_daemons_memory_is_locked_out_of_swap() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+        .envs(pool.env())
+        .start();
+    wait_for_credentials(&socket, None, START);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    let capable = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 14) != 0);
+    assert!(capable, "this test needs CAP_IPC_LOCK (run it as root)");
+    let locked_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    println!("VmLck {locked_kib} kB, VmRSS {rss_kib} kB");
+    assert!(
+        locked_kib >= rss_kib,
+        "VmLck {locked_kib} kB < VmRSS {rss_kib} kB"
+    );
+}

@@ -435,3 +435,29 @@ fn localhost_listens_on_both_loopbacks() {
     }
     drop(daemon);
 }
+
+/// Issue 15, point 9: listening on an address that is not a loopback one is warned about at
+/// start, with the fix; the default loopback addresses are not.
+#[test]
+fn a_non_loopback_host_is_warned_about_at_start() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let warning = "not a loopback one";
+    for (host, warned) in [("0.0.0.0", true), ("127.0.0.1", false)] {
+        let port = free_port();
+        let daemon = DaemonCommand::serve(
+            &emulator.url(),
+            &["-e", "-s", "tcp", "-H", host, "-P", &port.to_string()],
+        )
+        .envs(pool.env())
+        .start();
+        daemon.wait_for_log("listening", Duration::from_secs(20));
+        let (status, log) = daemon.stop();
+        assert!(status.success(), "{log}");
+        let log = strip_ansi(&log);
+        assert_eq!(log.contains(warning), warned, "{host}: {log}");
+        if warned {
+            assert!(log.contains("listen on 127.0.0.1 (-H)"), "{log}");
+        }
+    }
+}

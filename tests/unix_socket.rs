@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -316,4 +316,181 @@ fn a_live_socket_is_left_alone_and_the_daemon_exits_naming_it() {
     // It never signed in.
     let calls = emulator.calls(&pool.user_pool_id);
     assert_eq!(calls.get("InitiateAuth"), None, "{calls:?}");
+}
+
+/// Compiles tests/swapper/swap.c into `dir`, runnable by every user.
+fn build_swapper(dir: &Path) -> std::path::PathBuf {
+    let swap = dir.join("swap");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&swap)
+        .arg(repo().join("tests/swapper/swap.c"))
+        .status()
+        .expect("cc, to build the renameat2 swapper");
+    assert!(built.success());
+    swap
+}
+
+/// Owner, group and mode of a file.
+fn ownership(path: &Path) -> (u32, u32, u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+}
+
+/// Starts the daemon on `socket` and waits until it listens or exits; returns its log and
+/// whether it was listening.
+fn start_on(socket: &Path, pool: &Pool, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["-e", "-S", socket.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut daemon = DaemonCommand::serve(&Emulator::shared().url(), &args)
+        .envs(pool.env())
+        .start();
+    let deadline = Instant::now() + START;
+    loop {
+        if daemon.exited().is_some() {
+            let (_, log) = daemon.wait_exit(Duration::from_secs(5));
+            return (false, log);
+        }
+        if daemon.log().contains("listening") {
+            let (status, log) = daemon.stop();
+            assert!(status.success(), "{log}");
+            return (true, log);
+        }
+        assert!(Instant::now() < deadline, "neither listening nor gone");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Issue 15, point 1: an unprivileged user who can write the socket's directory swaps the
+/// daemon's private staging directory for one of its own, holding a symlink named like the
+/// socket that points at a root-only file, with renameat2(RENAME_EXCHANGE) as fast as it can from
+/// the moment the staging directory appears (tests/swapper/swap.c, run as `nobody`). Before the
+/// fix, root's chown and chmod followed the symlink in some starts (the file became
+/// root:nogroup 0660; 2 of 100 starts here, 12 of 30 in the review). Now such a directory is refused, naming the fix; and the steps that
+/// follow work on directory descriptors, never on paths (the unit tests of src/listeners.rs).
+#[test]
+fn a_user_who_can_write_the_socket_directory_cannot_steer_roots_chown_and_chmod() {
+    assert!(nix::unistd::geteuid().is_root(), "this test runs as root");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let swap = build_swapper(dir.path());
+    let target = dir.path().join("root-only");
+    write_file(&target, "root's alone\n", 0o600);
+    let before = ownership(&target);
+    // On tmpfs where there is one (renames there take about a microsecond, as fast as the
+    // daemon's steps between bind and chmod), which makes the race easy to win.
+    let fast = tempfile::Builder::new()
+        .prefix("cognitod-test-")
+        .tempdir_in("/dev/shm")
+        .unwrap_or_else(|_| temp_dir());
+    std::fs::set_permissions(fast.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = fast.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    nix::unistd::chown(&shared, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    let socket = shared.join("x.sock");
+
+    const STARTS: usize = 100;
+    let (mut steered, mut swapped) = (0, 0);
+    let mut refusals = Vec::new();
+    for start in 0..STARTS {
+        let decoy = shared.join(format!("decoy-{start}"));
+        let mut swapper = Command::new("runuser")
+            .args(["-u", "nobody", "--", "sh", "-c"])
+            .arg(r#"mkdir "$1" && ln -s "$2" "$1/x.sock" && exec "$3" "$4" "$1" .cognitod-bind-"#)
+            .arg("sh")
+            .args([&decoy, &target, &swap, &shared])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = BufReader::new(swapper.stdout.take().unwrap());
+        let mut line = String::new();
+        said.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        let (listening, log) = start_on(&socket, &pool, &["-g", "nogroup"]);
+        drop(swapper.stdin.take());
+        let mut rest = String::new();
+        said.read_to_string(&mut rest).unwrap();
+        swapper.wait().unwrap();
+        swapped += rest.lines().filter(|l| l.starts_with("swapped")).count();
+        if ownership(&target) != before {
+            steered += 1;
+            nix::unistd::chown(&target, Some(0.into()), Some(0.into())).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        if !listening {
+            refusals.push(strip_ansi(&log));
+        }
+        let _ = std::fs::remove_file(&socket);
+    }
+    println!(
+        "{STARTS} starts: {steered} steered, {} refused, {swapped} swapped",
+        refusals.len()
+    );
+    assert_eq!(
+        steered, 0,
+        "root's chown/chmod was steered in {steered} of {STARTS} starts"
+    );
+    assert_eq!(
+        refusals.len(),
+        STARTS,
+        "a directory nobody owns must be refused"
+    );
+    let why = format!("{}: it belongs to uid {}", shared.display(), nobody.uid);
+    for log in refusals {
+        assert!(log.contains(&why) && log.contains("chmod go-w"), "{log}");
+    }
+}
+
+/// The socket's directory must be one only root or the daemon's user can change: a group- or
+/// world-writable one is refused, a sticky one (like /tmp) is fine while the socket's name is
+/// free, and refused when a file of another user holds the name.
+#[test]
+fn a_socket_directory_others_can_change_is_refused_and_a_sticky_one_is_used() {
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let group_writable = dir.path().join("group");
+    std::fs::create_dir(&group_writable).unwrap();
+    std::fs::set_permissions(&group_writable, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (listening, log) = start_on(&group_writable.join("c.sock"), &pool, &[]);
+    assert!(!listening, "{log}");
+    assert!(
+        log.contains("its mode 0775 lets group or others write to it") && log.contains("go-w"),
+        "{log}"
+    );
+    // Below a directory another user owns, even a private directory of root's is refused:
+    // that user could move it away and put another in its place.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(theirs.join("private")).unwrap();
+    nix::unistd::chown(&theirs, Some(nobody.uid), None).unwrap();
+    let (listening, log) = start_on(&theirs.join("private/c.sock"), &pool, &[]);
+    assert!(!listening, "{log}");
+    assert!(
+        log.contains(&format!("{}: it belongs to uid", theirs.display())),
+        "{log}"
+    );
+
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let socket = sticky.join("c.sock");
+    let (listening, log) = start_on(&socket, &pool, &[]);
+    assert!(listening, "{log}");
+    std::fs::write(&socket, "").unwrap();
+    nix::unistd::chown(&socket, Some(nobody.uid), None).unwrap();
+    let (listening, log) = start_on(&socket, &pool, &[]);
+    assert!(!listening, "{log}");
+    assert!(
+        log.contains(&format!(
+            "{}: belongs to uid {}",
+            socket.display(),
+            nobody.uid
+        )),
+        "{log}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Reading the files the configuration names, with the checks that keep the secrets in them private:
 //! a file holding a secret must not be readable by group or others, and a secret file must not be
-//! empty.
+//! empty; and the checks that keep the configuration the administrator's: no file it reads may be
+//! writable by group or others, nor, when the daemon runs as root, belong to another user.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -13,6 +14,8 @@ use crate::secret::Secret;
 
 /// Permission bits that let group or others read a file.
 const GROUP_OR_OTHER_READ: u32 = 0o044;
+/// Permission bits that let group or others write a file.
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
 
 /// The largest file read as configuration or secret; real ones are a few hundred bytes.
 const MAX_FILE_SIZE: u64 = 1 << 20;
@@ -32,6 +35,8 @@ pub(super) struct Contents {
     pub text: String,
     /// Permission bits of the opened file (from the open handle, so a rename cannot swap it).
     mode: u32,
+    /// Owner of the opened file (from the open handle too).
+    uid: u32,
 }
 
 impl FileAccess {
@@ -54,7 +59,9 @@ impl FileAccess {
     pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<Contents>, ConfigError> {
         let read = || -> io::Result<Contents> {
             let file = File::open(path)?;
-            let mode = file.metadata()?.permissions().mode() & 0o7777;
+            let meta = file.metadata()?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let uid = std::os::unix::fs::MetadataExt::uid(&meta);
             let mut text = String::new();
             // Capped: `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
             file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
@@ -64,13 +71,55 @@ impl FileAccess {
                     "it is larger than 1 MiB, which no configuration or secret file is",
                 ));
             }
-            Ok(Contents { text, mode })
+            Ok(Contents { text, mode, uid })
         };
         match read() {
-            Ok(contents) => Ok(Some(contents)),
+            Ok(contents) => {
+                self.refuse_if_others_can_change(path, &contents)?;
+                Ok(Some(contents))
+            }
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(ConfigError::unreadable(path, err, fix)),
         }
+    }
+
+    /// Refuses a file that someone but its owner may write, or that belongs to another user than
+    /// root when the daemon runs as root: that user could rewrite the configuration (drop the
+    /// shared secret and the allow-lists, change the socket's mode) without reading it, and the
+    /// next start or reload would apply it. Files in the systemd credentials directory are
+    /// systemd's copies, private to the service.
+    fn refuse_if_others_can_change(
+        &self,
+        path: &Path,
+        contents: &Contents,
+    ) -> Result<(), ConfigError> {
+        let writable = contents.mode & GROUP_OR_OTHER_WRITE != 0;
+        let foreign = nix::unistd::geteuid().is_root() && contents.uid != 0;
+        if !(writable || foreign) || self.is_private(path) {
+            return Ok(());
+        }
+        let shown = path.display();
+        Err(if writable {
+            ConfigError::invalid(
+                &shown,
+                format!(
+                    "its mode {:04o} lets group or others write to it, so another user could \
+                     rewrite what the daemon reads",
+                    contents.mode
+                ),
+                format!("fix it with: chmod go-w {shown}"),
+            )
+        } else {
+            ConfigError::invalid(
+                &shown,
+                format!(
+                    "it belongs to uid {}, and the daemon runs as root: that user could rewrite \
+                     what root reads",
+                    contents.uid
+                ),
+                format!("fix it with: chown root: {shown}"),
+            )
+        })
     }
 
     /// Refuses `contents` of `path` when they hold a secret (described by `holds`) and group or
@@ -256,5 +305,59 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("--auth-secret-file"), "{err}");
+    }
+
+    /// Issue 15, point 4: a file others may write is refused whatever it holds (0602, 0620,
+    /// 0622 and the like), with the chmod that fixes it; one only others may read but not write
+    /// is read.
+    #[test]
+    fn a_file_group_or_others_can_write_is_refused_with_the_chmod_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o602, 0o620, 0o622, 0o660, 0o666, 0o646] {
+            let path = write(dir.path(), &format!("f{mode:o}"), "{}", mode);
+            let Err(err) = FileAccess::default().read(&path, "fix") else {
+                panic!("{mode:04o} was read");
+            };
+            let err = err.to_string();
+            assert!(err.contains(&format!("its mode {mode:04o}")), "{err}");
+            assert!(
+                err.contains(&format!("chmod go-w {}", path.display())),
+                "{err}"
+            );
+            let Err(err) =
+                FileAccess::default().require_secret(&path, &flag(), "the shared secret")
+            else {
+                panic!("{mode:04o} was read as a secret");
+            };
+            assert!(err.to_string().contains("write to it"), "{err}");
+        }
+        let path = write(dir.path(), "readable", "{}", 0o644);
+        assert!(FileAccess::default().read(&path, "fix").unwrap().is_some());
+        // systemd's credential copies are the service's own.
+        let path = write(dir.path(), "credential", "hunter2", 0o660);
+        let access = FileAccess::new(Some(dir.path()));
+        assert!(access.read(&path, "fix").unwrap().is_some());
+    }
+
+    /// When the daemon runs as root, a file of another user is refused, with the chown that
+    /// fixes it.
+    #[test]
+    fn as_root_a_file_of_another_user_is_refused_with_the_chown_fix() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "config.json", "{}", 0o600);
+        nix::unistd::chown(&path, Some(65534.into()), None).unwrap();
+        let Err(err) = FileAccess::default().read(&path, "fix") else {
+            panic!("a file of uid 65534 was read by root");
+        };
+        let err = err.to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        assert!(
+            err.contains(&format!("chown root: {}", path.display())),
+            "{err}"
+        );
     }
 }

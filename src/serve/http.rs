@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
     TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -35,6 +35,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 /// Longest a connection may stay open, keep-alive included, so idle clients cannot hold slots.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Time a connection told to close (its lifetime is nearly over, or a stop was asked for) has to
+/// finish the answer in flight before it is cut: a client that reads gets it in milliseconds,
+/// one that never reads would otherwise hold it open for ever.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -161,6 +165,14 @@ fn route<B>(request: Request<B>, ctx: &Context) -> Route<B> {
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
         return Route::Done((response, Outcome::Malformed));
+    }
+    // RFC 9112, 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    if request.version() == hyper::Version::HTTP_11 && !request.headers().contains_key(HOST) {
+        return Route::Done(refused(
+            StatusCode::BAD_REQUEST,
+            "an HTTP/1.1 request needs a Host header",
+            Outcome::Malformed,
+        ));
     }
     // DNS rebinding: a page that makes evil.example resolve to 127.0.0.1 still says
     // Host: evil.example. A browser's cross-site request says so in Origin.
@@ -368,8 +380,11 @@ where
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
+    // Closing begins CLOSE_GRACE before the end of the lifetime, and the end is a hard one.
+    let lifetime = tokio::time::sleep(CONNECTION_LIFETIME - CLOSE_GRACE);
     tokio::pin!(lifetime);
+    let cut = tokio::time::sleep(CONNECTION_LIFETIME);
+    tokio::pin!(cut);
     let mut draining = false;
     // A connection accepted before a stop is owed an answer to its first request, as the raw
     // protocol's are: closing it before that request is in would leave the client with nothing
@@ -381,6 +396,8 @@ where
     loop {
         tokio::select! {
             _ = &mut connection => break,
+            // Dropping the connection closes it, whatever it was waiting for.
+            _ = &mut cut => break,
             _ = &mut lifetime, if !draining => {
                 connection.as_mut().graceful_shutdown();
                 draining = true;
@@ -391,6 +408,8 @@ where
         if stop_asked && had_request && !draining {
             connection.as_mut().graceful_shutdown();
             draining = true;
+            let deadline = (tokio::time::Instant::now() + CLOSE_GRACE).min(cut.deadline());
+            cut.as_mut().reset(deadline);
         }
     }
     let outcome = *last.lock().expect("outcome lock is never poisoned");

@@ -19,13 +19,32 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::credentials::CredentialStore;
-use crate::listeners::{Bound, Socket, Transport};
+use crate::listeners::{Bound, Retirement, Socket, Transport};
 use crate::secret::SharedSecret;
 
-/// Connections served at once on each listener; more wait in the kernel's backlog. Per listener,
+/// Connections served at once on each listener at most (fewer with few descriptors, see
+/// [`connection_cap`]); more wait in the kernel's backlog. Per listener,
 /// so that idle connections on a port every local user can reach (tcp, http) cannot hold up the
 /// clients of another listener, such as the unix socket only its group can reach.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Descriptors kept out of the connection caps: the listeners, the log, the connections to
+/// Cognito, the runtime's own.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// Connections each of `listeners` may serve at once: [`MAX_CONNECTIONS`], or less when the
+/// descriptors the process may still open would not cover every listener's cap, so that one
+/// listener can never take them all (accept() would then fail with EMFILE on the others).
+pub fn connection_cap(listeners: usize) -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return MAX_CONNECTIONS;
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |fds| fds.count());
+    let available = soft.saturating_sub(open + RESERVED_DESCRIPTORS.min(soft / 4));
+    (available / listeners.max(1)).clamp(1, MAX_CONNECTIONS)
+}
+
 /// How long in-flight requests may take to finish after a stop was asked for.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest pause after a failed accept() (e.g. out of file descriptors).
@@ -94,9 +113,17 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let mut loops = Vec::new();
     let mut caps = Vec::new();
+    let cap = connection_cap(listeners.len());
+    if cap < MAX_CONNECTIONS {
+        info!(
+            per_listener = cap,
+            "few descriptors: fewer connections served at once on each listener"
+        );
+    }
     for bound in listeners {
         let label = bound.label.clone();
         let transport = bound.transport;
+        let retirement = bound.retirement;
         let socket = match register(bound.socket) {
             Ok(socket) => socket,
             Err(e) => {
@@ -105,7 +132,7 @@ pub async fn run(
             }
         };
         info!(listener = %label, transport = transport.name(), "listening");
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let permits = Arc::new(Semaphore::new(cap));
         caps.push(permits.clone());
         loops.push(tokio::spawn(accept_loop(
             socket,
@@ -114,6 +141,7 @@ pub async fn run(
             contexts.clone(),
             permits,
             stopped.clone(),
+            retirement,
         )));
     }
     shutdown.await;
@@ -123,7 +151,7 @@ pub async fn run(
     }
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         for permits in &caps {
-            let _ = permits.acquire_many(MAX_CONNECTIONS as u32).await;
+            let _ = permits.acquire_many(cap as u32).await;
         }
     })
     .await;
@@ -132,7 +160,7 @@ pub async fn run(
         Err(_) => warn!(
             still_open = caps
                 .iter()
-                .map(|p| MAX_CONNECTIONS - p.available_permits())
+                .map(|p| cap - p.available_permits())
                 .sum::<usize>(),
             "connections still open after the drain timeout, closing them"
         ),
@@ -165,6 +193,7 @@ async fn accept_loop(
     contexts: watch::Receiver<Arc<Context>>,
     permits: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
+    mut retirement: Retirement,
 ) {
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -172,10 +201,12 @@ async fn accept_loop(
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stopped.wait_for(|s| *s) => return,
+            _ = retirement.wait() => return,
         };
         let accepted = tokio::select! {
             accepted = accept(&listener) => accepted,
             _ = stopped.wait_for(|s| *s) => return,
+            _ = retirement.wait() => return,
         };
         let (connection, peer) = match accepted {
             Ok(pair) => {

@@ -318,7 +318,20 @@ pub struct DaemonCommand {
 impl DaemonCommand {
     /// `cognitod serve ARGS`, with an environment holding only PATH and the emulator endpoint.
     pub fn serve(endpoint: &str, args: &[&str]) -> DaemonCommand {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cognitod"));
+        DaemonCommand::serve_under(&[], endpoint, args)
+    }
+
+    /// The same, started through `wrapper` (a command that execs the rest, such as
+    /// `prlimit --nofile=1024:1024 --`).
+    pub fn serve_under(wrapper: &[&str], endpoint: &str, args: &[&str]) -> DaemonCommand {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_cognitod"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_cognitod")),
+        };
         command
             .arg("serve")
             .args(args)
@@ -789,12 +802,24 @@ pub fn loopback_ports_config(dir: &Path) -> (PathBuf, u16, u16) {
 impl EveryTransport {
     /// Starts it with `secret`, the daemon's environment extended by `env`.
     pub fn start(emulator: &Emulator, pool: &Pool, secret: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_under(&[], emulator, pool, secret, env)
+    }
+
+    /// The same, the daemon started through `wrapper` (see [`DaemonCommand::serve_under`]).
+    pub fn start_under(
+        wrapper: &[&str],
+        emulator: &Emulator,
+        pool: &Pool,
+        secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = temp_dir();
         let socket = dir.path().join("c.sock");
         let secret_file = dir.path().join("secret");
         write_file(&secret_file, &format!("{secret}\n"), 0o600);
         let (config, tcp, http) = loopback_ports_config(dir.path());
-        let mut command = DaemonCommand::serve(
+        let mut command = DaemonCommand::serve_under(
+            wrapper,
             &emulator.url(),
             &[
                 "-e",
