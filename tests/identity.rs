@@ -190,3 +190,42 @@ fn classic_flow_without_a_role_arn_is_a_configuration_error() {
     let calls = emulator.calls(&pool.user_pool_id);
     assert_eq!(calls.get("InitiateAuth"), None, "{calls:?}");
 }
+
+#[test]
+fn the_identity_id_is_kept_in_the_state_directory_across_restarts() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let state = temp_dir();
+    let state_dir = state.path().to_str().unwrap();
+    // First start: GetId, and the id is kept.
+    let (_, calls) = serve(emulator, &pool, &[("STATE_DIRECTORY", state_dir)]);
+    assert_eq!(calls.get("GetId"), Some(&1), "{calls:?}");
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(state.path().join("identity-id.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        kept["identity_id"].as_str().unwrap().contains(':'),
+        "{kept}"
+    );
+    assert_eq!(kept["username"], pool.username.as_str());
+    // Restarts (and reboots: the directory is on disk) sign in but skip GetId.
+    let (doc, calls) = serve(emulator, &pool, &[("STATE_DIRECTORY", state_dir)]);
+    assert_process_credentials(&doc);
+    assert_eq!(calls.get("GetId"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("GetCredentialsForIdentity"),
+        Some(&2),
+        "{calls:?}"
+    );
+
+    // Another user's daemon with the same state directory does not take it.
+    let other = Pool::seed(emulator, SeedOptions::default());
+    let (_, calls) = serve(emulator, &other, &[("STATE_DIRECTORY", state_dir)]);
+    assert_eq!(calls.get("GetId"), Some(&1), "{calls:?}");
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(state.path().join("identity-id.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["username"], other.username.as_str());
+}

@@ -9,6 +9,7 @@ use aws_sdk_sts as sts;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+use super::kept_identity::KeptIdentity;
 use super::{classify, Sdk, ServerClock, UpstreamError};
 use crate::config::{CognitoConfig, IdentityFlow};
 use crate::expiry::Expiry;
@@ -36,14 +37,17 @@ pub struct IdentityPool {
     /// Cognito's clock: credential lifetimes are measured on it.
     server_clock: ServerClock,
     settings: Arc<CognitoConfig>,
-    /// The identity id never changes for a user, so GetId runs once per process.
+    /// The identity id never changes for a user, so GetId runs once per process...
     identity_id: Mutex<Option<String>>,
+    /// ...and, with a state directory, once per user: kept across restarts and reboots.
+    kept: KeptIdentity,
 }
 
 impl IdentityPool {
     /// An identity-pool client on the given SDK configuration.
     pub fn new(sdk: &Sdk, settings: Arc<CognitoConfig>) -> Self {
         let clock = &sdk.server_clock;
+        let kept = KeptIdentity::for_settings(&settings);
         IdentityPool {
             cognito: cid::Client::from_conf(
                 cid::config::Builder::from(&sdk.config)
@@ -57,7 +61,8 @@ impl IdentityPool {
             ),
             server_clock: clock.clone(),
             settings,
-            identity_id: Mutex::new(None),
+            identity_id: Mutex::new(kept.load()),
+            kept,
         }
     }
 
@@ -72,6 +77,7 @@ impl IdentityPool {
             if code == "ResourceNotFoundException" {
                 // The identity may have been deleted: look it up afresh next time.
                 *self.identity_id.lock().await = None;
+                self.kept.forget();
             }
         }
         result
@@ -108,6 +114,7 @@ impl IdentityPool {
         let id = out
             .identity_id
             .ok_or_else(|| UpstreamError::bad_response("GetId", "no IdentityId in the answer"))?;
+        self.kept.store(&id);
         *cached = Some(id.clone());
         Ok(id)
     }

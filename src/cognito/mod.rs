@@ -8,6 +8,7 @@ pub mod auth;
 pub mod device;
 pub mod identity;
 mod jwt;
+pub mod kept_identity;
 pub mod server_clock;
 pub mod srp;
 pub mod totp;
