@@ -116,6 +116,11 @@ pub struct ServeArgs {
     #[arg(long = "imds")]
     pub imds: bool,
 
+    /// Serve credentials on tcp and http to clients that send no shared secret (any local process,
+    /// or a forged request, can then get them): prefer --auth-secret-file.
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
+
     /// A Host header value the http listener accepts besides loopback and localhost (repeatable).
     #[arg(long = "allowed-host")]
     pub allowed_host: Vec<String>,
@@ -211,6 +216,11 @@ pub struct InstallArgs {
     #[arg(long = "force")]
     pub force: bool,
 
+    /// With tcp or http: do not generate a shared secret for them (without one in the
+    /// configuration they then refuse credentials, unless it sets global.allow_no_secret).
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
+
     /// Undo an install: stop and disable the units, remove their files.
     #[arg(long = "remove", conflicts_with_all = ["dry_run", "enable", "force"])]
     pub remove: bool,
@@ -304,9 +314,15 @@ pub struct ConfigureArgs {
     #[arg(long = "auth-flow")]
     pub auth_flow: Option<String>,
 
-    /// Whether clients must send a shared secret.
+    /// Whether clients must send a shared secret [default: generate with tcp or http, else none].
     #[arg(long = "shared-secret", value_enum)]
     pub shared_secret: Option<SharedSecretChoice>,
+
+    /// With tcp or http and `--shared-secret none`: let them serve clients without a secret
+    /// (writes global.allow_no_secret: true; any local process, or a forged request, can then
+    /// get the credentials).
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
 
     /// Where a generated shared secret is stored (mode 0600).
     #[arg(

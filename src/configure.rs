@@ -37,6 +37,8 @@ struct Answers {
     password: Secret,
     auth_type: String,
     shared_secret: SharedSecretChoice,
+    /// tcp or http without a secret, explicitly allowed (`--allow-no-secret`).
+    allow_no_secret: bool,
     socket_user: Option<String>,
     socket_group: Option<String>,
     permissions: String,
@@ -99,9 +101,12 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(secret) = &shared_secret {
-        write_private(&args.shared_secret_file, &format!("{}\n", secret.expose()))?;
+        // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
+        // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
+        write_private(&args.shared_secret_file, secret.expose())?;
         println!(
-            "wrote a new shared secret to {} (mode 0600); clients send it as their first line",
+            "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
+             --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
             args.shared_secret_file.display()
         );
     }
@@ -134,6 +139,7 @@ fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
         config_file: absolute(&args.output),
         auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
             .then(|| absolute(&args.shared_secret_file)),
+        allow_no_secret: answers.allow_no_secret,
         enable: true,
         ..InstallArgs::default()
     }
@@ -145,14 +151,14 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
 /// a header).
-fn generate_secret() -> Secret {
+pub(crate) fn generate_secret() -> Secret {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::thread_rng().fill_bytes(bytes.as_mut());
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
 /// Creates or replaces a file with mode 0600 from the start (no window with a wider mode).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -199,6 +205,8 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
             "auth_secret_file".into(),
             json!(absolute(shared_secret_file).display().to_string()),
         );
+    } else if a.allow_no_secret {
+        global.insert("allow_no_secret".into(), json!(true));
     }
     let mut server = Map::new();
     server.insert("permissions".into(), json!(a.permissions));
@@ -314,12 +322,12 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     if let Some(p) = &args.permissions {
         check_answer(Question::Permissions, p)?;
     }
+    let transports = if args.server_type.is_empty() {
+        vec![ServerType::Unix]
+    } else {
+        args.server_type.clone()
+    };
     Ok(Answers {
-        transports: if args.server_type.is_empty() {
-            vec![ServerType::Unix]
-        } else {
-            args.server_type.clone()
-        },
         credential_type,
         region,
         user_pool_id,
@@ -332,12 +340,40 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
             .unwrap_or_default(),
         password: password.expect("checked above"),
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
-        shared_secret: args.shared_secret.unwrap_or(SharedSecretChoice::None),
+        shared_secret: secret_choice(args, &transports)?,
+        allow_no_secret: args.allow_no_secret,
         socket_user: args.user.clone(),
         socket_group: args.group.clone(),
         permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
         socket_path: args.socket_path.clone(),
+        transports,
     })
+}
+
+/// Whether tcp or http is among the transports: they need a shared secret (or the opt-in).
+fn network_transport(transports: &[ServerType]) -> bool {
+    transports
+        .iter()
+        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http))
+}
+
+/// The shared-secret answer from the flags: given, or generated whenever tcp or http is chosen
+/// (without one they refuse credentials); `none` with tcp or http needs `--allow-no-secret`.
+fn secret_choice(
+    args: &ConfigureArgs,
+    transports: &[ServerType],
+) -> anyhow::Result<SharedSecretChoice> {
+    let network = network_transport(transports);
+    match args.shared_secret {
+        Some(SharedSecretChoice::None) if network && !args.allow_no_secret => bail!(
+            "--shared-secret none with tcp or http: without a secret any local process, or a \
+             request forged through a local application, gets the credentials; drop \
+             --shared-secret (one is generated), or add --allow-no-secret to accept that"
+        ),
+        Some(choice) => Ok(choice),
+        None if network && !args.allow_no_secret => Ok(SharedSecretChoice::Generate),
+        None => Ok(SharedSecretChoice::None),
+    }
 }
 
 fn pool_region(user_pool_id: &str) -> String {
@@ -508,6 +544,16 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         .into(),
     };
     let shared_secret = match args.shared_secret {
+        _ if network_transport(&transports) => {
+            let choice = secret_choice(args, &transports)?;
+            if choice == SharedSecretChoice::Generate {
+                println!(
+                    "tcp and http need a shared secret (anything that can make a local request \
+                     could otherwise take the credentials): one will be generated"
+                );
+            }
+            choice
+        }
         Some(choice) => choice,
         None => match choose(
             "Require clients to send a shared secret?",
@@ -558,6 +604,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         password,
         auth_type,
         shared_secret,
+        allow_no_secret: args.allow_no_secret,
         socket_user,
         socket_group,
         permissions,

@@ -66,6 +66,13 @@ impl Engine {
             warn!("{warning}");
         }
         info!("configuration: {}", config.to_string().replace('\n', "; "));
+        if config.auth_secret.is_none() && config.allow_no_secret {
+            warn!(
+                "allow_no_secret: tcp and http hand credentials to any client without a shared \
+                 secret, a request forged through a local application (SSRF) included; set a \
+                 secret file (--auth-secret-file, global.auth_secret_file) instead"
+            );
+        }
         let settings = Arc::new(config.cognito.clone());
         let sdk = cognito::sdk_config(&settings.region).await;
         let pool = UserPool::new(&sdk, settings.clone());
@@ -84,6 +91,7 @@ impl Engine {
             context: Arc::new(Context {
                 store,
                 secret: config.auth_secret.as_ref().map(SharedSecret::new),
+                allow_no_secret: config.allow_no_secret,
                 http: HttpPolicy {
                     allowed_hosts: config.allowed_hosts.clone(),
                     imds: config.imds.then(|| {
@@ -128,6 +136,7 @@ async fn run(
         None => listeners::bind_all(&config.listeners)?,
     };
     let transports = transports(&listeners);
+    warn_of_refusing_listeners(&listeners, &config);
     let owned_paths: Vec<_> = listeners
         .iter()
         .filter_map(|b| b.owned_path.clone())
@@ -166,6 +175,26 @@ async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Says at start-up that tcp and http listeners will refuse every client, and why, when no
+/// shared secret is configured and the operator did not opt in (see `serve::NO_SECRET_REFUSAL`).
+fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
+    if config.auth_secret.is_some() || config.allow_no_secret {
+        return;
+    }
+    for bound in listeners
+        .iter()
+        .filter(|b| matches!(b.transport, Transport::Tcp | Transport::Http))
+    {
+        warn!(
+            listener = %bound.label,
+            transport = bound.transport.name(),
+            "no shared secret is configured: this listener refuses credentials to every client \
+             (IMDSv2 excepted); set a secret file (--auth-secret-file, global.auth_secret_file), \
+             or accept the risk with --allow-no-secret (global.allow_no_secret: true)"
+        );
+    }
 }
 
 fn labels(sockets: &[Bound]) -> String {

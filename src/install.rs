@@ -462,7 +462,12 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
 
 /// `cognitod install`.
 pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
-    let plan = plan_from_args(args)?;
+    let mut plan = plan_from_args(args)?;
+    let new_secret = if args.remove {
+        None
+    } else {
+        network_secret(&mut plan, args.allow_no_secret)
+    };
     let units = render(&plan);
     let sockets = plan.socket_units();
     if args.dry_run {
@@ -499,6 +504,21 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         };
         println!("{what} {}", path.display());
     }
+    if let Some(path) = new_secret {
+        crate::configure::write_private(&path, crate::configure::generate_secret().expose())
+            .with_context(|| {
+                format!(
+                    "writing a new shared secret for tcp/http to {}",
+                    path.display()
+                )
+            })?;
+        println!(
+            "wrote a new shared secret to {} (mode 0600, no newline): tcp and http refuse clients \
+             without it; they send it with cognitod get --secret-file, nc < FILE, or \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            path.display()
+        );
+    }
     if !plan.config_path.exists() {
         println!(
             "note: {} does not exist yet; create it with `cognitod configure` before the first connection",
@@ -518,6 +538,47 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Gives tcp and http a shared secret when the flags name none: the one the configuration names
+/// (a file, loaded as the credential `auth_secret` since the service's dynamic user cannot read
+/// it), or else a new one in `auth-secret` beside the configuration. Nothing when the
+/// configuration holds a secret inline or sets `allow_no_secret`, or with `--allow-no-secret`.
+/// Returns the path of a secret file still to be written (an existing one is kept).
+fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf> {
+    let network = plan
+        .transports
+        .iter()
+        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http));
+    if !network || plan.auth_secret_file.is_some() || allow_no_secret {
+        return None;
+    }
+    let global = std::fs::read_to_string(&plan.config_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|config| config.get("global").cloned())
+        .unwrap_or_default();
+    if global.get("auth_secret").is_some_and(|v| v.is_string())
+        || global.get("allow_no_secret") == Some(&serde_json::Value::Bool(true))
+    {
+        return None;
+    }
+    if let Some(file) = global
+        .get("auth_secret_file")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        plan.auth_secret_file = Some(file);
+        return None;
+    }
+    let path = plan
+        .config_path
+        .parent()
+        .unwrap_or(Path::new("/etc/cognitod"))
+        .join("auth-secret");
+    plan.auth_secret_file = Some(path.clone());
+    (!path.exists()).then_some(path)
 }
 
 fn systemctl(args: &[&str]) -> anyhow::Result<()> {

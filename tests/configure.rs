@@ -297,3 +297,78 @@ fn interactive_configure_on_a_terminal() {
     assert_eq!(mode(&socket), 0o600);
     drop(daemon);
 }
+
+/// Issue 14, point 1: choosing tcp or http makes configure generate a shared secret (written
+/// without a newline, so one file serves every client); `--shared-secret none` with them is
+/// refused unless `--allow-no-secret` says so, which the configuration then records.
+#[test]
+fn tcp_or_http_get_a_generated_secret_unless_explicitly_allowed_without() {
+    let dir = temp_dir();
+    let pw = private_file(dir.path(), "pw", "Some-Password-1\n");
+    let configure = |name: &str, extra: &[&str]| {
+        let config = dir.path().join(format!("{name}.json"));
+        let secret = dir.path().join(format!("{name}-secret"));
+        let mut args = vec![
+            "configure",
+            "--non-interactive",
+            "-o",
+            config.to_str().unwrap(),
+            "--shared-secret-file",
+            secret.to_str().unwrap(),
+            "--username",
+            "u",
+            "--password-file",
+            &pw,
+            "--app-id",
+            "a",
+            "--user-pool-id",
+            "eu-west-1_AbC",
+            "-C",
+            "tokens",
+        ];
+        args.extend_from_slice(extra);
+        let out = cognitod(&args, &[]);
+        (out, config, secret)
+    };
+
+    for transports in ["tcp", "http", "unix,http"] {
+        let (out, config, secret) = configure(transports, &["-s", transports]);
+        assert!(out.status.success(), "{transports}: {}", text(&out));
+        let written = std::fs::read(&secret).unwrap();
+        assert!(written.len() >= 40, "{transports}: no generated secret");
+        assert!(
+            !written.ends_with(b"\n"),
+            "{transports}: a trailing newline"
+        );
+        assert_eq!(mode(&secret), 0o600);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        assert_eq!(
+            doc["global"]["auth_secret_file"],
+            secret.display().to_string()
+        );
+    }
+
+    // unix alone: no secret unless asked for (the socket's mode is its access control).
+    let (out, config, secret) = configure("unix", &["-s", "unix"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!secret.exists());
+    assert!(!std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("auth_secret"));
+
+    // none with tcp: refused, naming the opt-in; with it, recorded in the configuration.
+    let (out, config, _) = configure("none", &["-s", "tcp", "--shared-secret", "none"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--allow-no-secret"), "{}", text(&out));
+    assert!(!config.exists());
+    let (out, config, secret) = configure(
+        "allowed",
+        &["-s", "tcp", "--shared-secret", "none", "--allow-no-secret"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!secret.exists());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(doc["global"]["allow_no_secret"], true);
+}

@@ -38,6 +38,8 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
             "unix,tcp,http",
             "-g",
             "cognitod-clients",
+            // The packaged units: no secret generated at build time (debian/stage.sh).
+            "--allow-no-secret",
         ],
     );
     assert!(out.status.success());
@@ -63,7 +65,17 @@ fn written_units_pass_systemd_analyze_verify_silently() {
     let out = install_into(
         dir.path(),
         &[
-            "-s", "unix", "-s", "tcp", "-s", "http", "-g", "nogroup", "-u", "root",
+            "-s",
+            "unix",
+            "-s",
+            "tcp",
+            "-s",
+            "http",
+            "-g",
+            "nogroup",
+            "-u",
+            "root",
+            "--allow-no-secret",
         ],
     );
     assert!(
@@ -118,12 +130,14 @@ fn the_service_exposure_score_is_at_most_1_2() {
 #[test]
 fn refuses_to_overwrite_a_changed_unit_without_force_and_removes_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(install_into(dir.path(), &["-s", "unix,http"])
-        .status
-        .success());
+    assert!(
+        install_into(dir.path(), &["-s", "unix,http", "--allow-no-secret"])
+            .status
+            .success()
+    );
     let service = dir.path().join("cognitod.service");
     std::fs::write(&service, "# edited by hand\n").unwrap();
-    let refused = install_into(dir.path(), &["-s", "unix,http"]);
+    let refused = install_into(dir.path(), &["-s", "unix,http", "--allow-no-secret"]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -134,7 +148,10 @@ fn refuses_to_overwrite_a_changed_unit_without_force_and_removes_cleanly() {
         std::fs::read_to_string(&service).unwrap(),
         "# edited by hand\n"
     );
-    let forced = install_into(dir.path(), &["-s", "unix,http", "--force"]);
+    let forced = install_into(
+        dir.path(),
+        &["-s", "unix,http", "--allow-no-secret", "--force"],
+    );
     assert!(forced.status.success());
     assert!(String::from_utf8_lossy(&forced.stdout).contains("replaced"));
     assert!(std::fs::read_to_string(&service)
@@ -163,4 +180,70 @@ fn bad_flags_name_the_flag_and_the_fix() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+}
+
+/// Issue 14, point 1: installing tcp or http sockets gives them a shared secret: a new one beside
+/// the configuration (0600, no newline, kept on a second install), or the file the configuration
+/// names, loaded as the credential `auth_secret`; none with `--allow-no-secret`, or for unix alone.
+#[test]
+fn tcp_or_http_sockets_get_a_shared_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let etc = tempfile::tempdir().unwrap();
+    let config = etc.path().join("config.json");
+    let generated = etc.path().join("auth-secret");
+    let units = tempfile::tempdir().unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["-c", config.to_str().unwrap(), "--force"];
+        args.extend_from_slice(extra);
+        let out = install_into(units.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let service = std::fs::read_to_string(units.path().join("cognitod.service")).unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), service)
+    };
+
+    let (said, service) = install(&["-s", "unix"]);
+    assert!(!generated.exists(), "{said}");
+    assert!(!service.contains("auth_secret"), "{service}");
+
+    let (said, service) = install(&["-s", "unix,tcp"]);
+    assert!(said.contains("wrote a new shared secret"), "{said}");
+    let secret = std::fs::read(&generated).unwrap();
+    assert!(secret.len() >= 40 && !secret.ends_with(b"\n"));
+    let mode = std::fs::metadata(&generated).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        service.contains(&format!(
+            "LoadCredential=auth_secret:{}\n",
+            generated.display()
+        )),
+        "{service}"
+    );
+    // Again: the secret is kept, not replaced.
+    let (said, _) = install(&["-s", "http"]);
+    assert!(!said.contains("wrote a new shared secret"), "{said}");
+    assert_eq!(std::fs::read(&generated).unwrap(), secret);
+
+    // The configuration names its own secret file: that one is loaded.
+    let named = etc.path().join("named-secret");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"global": {{"auth_secret_file": "{}"}}}}"#,
+            named.display()
+        ),
+    )
+    .unwrap();
+    let (_, service) = install(&["-s", "tcp"]);
+    assert!(
+        service.contains(&format!("LoadCredential=auth_secret:{}\n", named.display())),
+        "{service}"
+    );
+    // The operator's explicit choice: no secret.
+    std::fs::remove_file(&config).unwrap();
+    let (_, service) = install(&["-s", "tcp", "--allow-no-secret"]);
+    assert!(!service.contains("auth_secret"), "{service}");
 }

@@ -55,6 +55,10 @@ pub struct Config {
     pub expose_refresh_token: bool,
     /// Whether the http listener also answers as IMDSv2 (opt-in).
     pub imds: bool,
+    /// Whether tcp and http serve credentials to clients that send no secret when none is
+    /// configured (opt-in): without it they refuse, as any local process or a forged request
+    /// (SSRF) could otherwise take the credentials.
+    pub allow_no_secret: bool,
     /// Host header values the http listener accepts besides loopback, localhost and the
     /// link-local metadata addresses (DNS rebinding defence).
     pub allowed_hosts: Vec<String>,

@@ -336,6 +336,12 @@ fn flag_layer(
             origin: flag("--imds"),
         });
     }
+    if args.allow_no_secret {
+        layer.allow_no_secret = Some(Setting {
+            value: true,
+            origin: flag("--allow-no-secret"),
+        });
+    }
     if !args.allowed_host.is_empty() {
         let origin = flag("--allowed-host");
         let hosts = args

@@ -50,6 +50,7 @@ pub(super) fn validate(
         }
     }
     let imds = imds.is_some_and(|s| s.value);
+    let allow_no_secret = layer.allow_no_secret.take().is_some_and(|s| s.value);
     let allowed_hosts = layer
         .allowed_hosts
         .take()
@@ -64,6 +65,7 @@ pub(super) fn validate(
         retries,
         expose_refresh_token,
         imds,
+        allow_no_secret,
         allowed_hosts,
         peers,
         cognito,
