@@ -472,6 +472,7 @@ mod tests {
                 session_token: Secret::new(format!("token{n}")),
                 expiry: Expiry::after(self.lifetime),
                 account_id: None,
+                role_arn: None,
             }))
         }
     }
@@ -636,6 +637,7 @@ mod tests {
             session_token: Secret::new("st".into()),
             expiry: Expiry::after(Duration::from_secs(3600)),
             account_id: None,
+            role_arn: None,
         });
         let issued = Issued::render(&material, false);
         assert_eq!(issued.documents.raw.last(), Some(&b'\n'));

@@ -145,4 +145,27 @@ fn the_generated_secret_file_works_with_nc_cognitod_get_botocore_and_the_js_sdk(
             "{got}"
         );
     }
+
+    // Point 11: a refusal reaches the JS SDK's error whole: it copies the body's `Code` and
+    // `Message` (lower-case keys came out undefined).
+    let wrong = dir.path().join("wrong-token");
+    write_file(&wrong, "not-the-secret", 0o600);
+    let refused = js_sdk(
+        "http",
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                wrong.to_str().unwrap(),
+            ),
+        ],
+    )
+    .expect_err("a wrong token was accepted");
+    assert_eq!(refused["Code"], "AccessDenied", "{refused}");
+    assert!(
+        refused["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")),
+        "{refused}"
+    );
 }

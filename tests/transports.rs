@@ -253,6 +253,26 @@ fn without_a_secret_tcp_and_http_refuse_forged_requests_unless_allowed() {
     );
     assert_eq!(imds.status, 200, "{imds:?}");
     assert_eq!(imds.json()["AccessKeyId"], from_unix["AccessKeyId"]);
+    assert!(imds.body.ends_with('\n'), "{imds:?}");
+    // Point 12: the two paths IMDS documents as absent say so, and what to read instead.
+    for (path, instead) in [
+        ("placement/availability-zone/", "placement/region"),
+        ("iam/info", "security-credentials"),
+    ] {
+        let absent = http(
+            http_port,
+            &format!(
+                "GET /latest/meta-data/{path} HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+                 X-aws-ec2-metadata-token: {}\r\nConnection: close\r\n\r\n",
+                token.body
+            ),
+        );
+        assert_eq!(absent.status, 404, "{path}: {absent:?}");
+        assert!(
+            absent.json()["error"].as_str().unwrap().contains(instead),
+            "{path}: {absent:?}"
+        );
+    }
 
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");

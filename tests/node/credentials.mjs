@@ -6,7 +6,7 @@
 // Environment: what the provider reads (AWS_CONTAINER_CREDENTIALS_FULL_URI,
 // AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_EC2_METADATA_SERVICE_ENDPOINT, ...) and EMULATOR,
 // the STS endpoint. Prints one JSON line: the credentials and the caller's ARN; on failure, the
-// error's name and message as JSON on stdout and exit status 1.
+// error's name, message, Code and Message as JSON on stdout and exit status 1.
 import { fromHttp, fromInstanceMetadata, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 
@@ -30,6 +30,7 @@ try {
     Arn: who.Arn,
   }));
 } catch (e) {
-  console.log(JSON.stringify({ error: e.name, message: String(e.message) }));
+  // Code and Message: what the container provider copies from the server's error body.
+  console.log(JSON.stringify({ error: e.name, message: String(e.message), Code: e.Code ?? null, Message: e.Message ?? null }));
   process.exit(1);
 }
