@@ -12,6 +12,11 @@ use crate::credentials::{CognitoUpstream, Material, Upstream};
 /// `cognitod check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let config = config::load(&args.serve, &Environment::from_process())?;
+    // Valid as a configuration, but serve would fail at once (unless systemd passes the sockets).
+    if let Some(problem) = crate::daemon::socket_directory_problem(&config.listeners) {
+        eprintln!("cognitod: {problem}");
+        return Ok(ExitCode::FAILURE);
+    }
     println!("configuration is valid\n{config}");
     for warning in &config.warnings {
         println!("warning: {warning}");

@@ -76,6 +76,14 @@ pub struct ServeArgs {
     #[arg(short = 'P', long = "port")]
     pub port: Option<u16>,
 
+    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
+    #[arg(long = "tcp-port")]
+    pub tcp_port: Option<u16>,
+
+    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
+
     /// Host name or address the tcp and http listeners bind to.
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,

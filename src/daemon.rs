@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use crate::activation;
 use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
-use crate::config::{self, Config, CredentialType, Environment, PeerPolicy};
+use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
 use crate::listeners::{self, Bound, Transport};
 use crate::notify;
@@ -133,7 +133,12 @@ async fn run(
             );
             sockets
         }
-        None => listeners::bind_all(&config.listeners)?,
+        None => {
+            if let Some(problem) = socket_directory_problem(&config.listeners) {
+                anyhow::bail!(problem);
+            }
+            listeners::bind_all(&config.listeners).map_err(explain_bind_error)?
+        }
     };
     let transports = transports(&listeners);
     warn_of_refusing_listeners(&listeners, &config);
@@ -175,6 +180,58 @@ async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Why the unix socket cannot be created where it is configured, with the fix: its directory does
+/// not exist, is not a directory, or this user cannot create files in it. `None` when it can (as
+/// far as can be told before trying), or when no unix socket is configured. Also run by
+/// `cognitod check`.
+pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<String> {
+    use nix::unistd::{access, AccessFlags};
+    listeners.iter().find_map(|listener| {
+        let ListenerConfig::Unix(unix) = listener else {
+            return None;
+        };
+        let dir = match unix.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let why = match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+            Err(e) => format!("cannot be reached ({e})"),
+            Ok(m) if !m.is_dir() => "is not a directory".to_owned(),
+            Ok(_) => match access(dir, AccessFlags::W_OK | AccessFlags::X_OK) {
+                Ok(()) => return None,
+                Err(e) => format!(
+                    "does not let this user create the socket in it ({})",
+                    e.desc()
+                ),
+            },
+        };
+        Some(format!(
+            "the unix socket {}: its directory {} {why}; create it (mkdir -p {}) or choose \
+             another path with -S/--socket-path or server.socket_path",
+            unix.path.display(),
+            dir.display(),
+            dir.display()
+        ))
+    })
+}
+
+/// A bind failure as one line with its fix: the listener error's own text (without its cause
+/// repeated after it, as the error chain would print it), plus for a port in use the flags and
+/// keys that choose another.
+fn explain_bind_error(err: listeners::ListenError) -> anyhow::Error {
+    if let listeners::ListenError::Io { target, source, .. } = &err {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            return anyhow::anyhow!(
+                "{target} is already in use by another process (`ss -ltnp` shows which); choose \
+                 another port with -P/--port, or --tcp-port/--http-port when both run, or \
+                 server.port / server.tcp_port / server.http_port in the configuration"
+            );
+        }
+    }
+    anyhow::Error::msg(err.to_string())
 }
 
 /// Says at start-up that tcp and http listeners will refuse every client, and why, when no

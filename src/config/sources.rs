@@ -301,6 +301,18 @@ fn flag_layer(
             origin,
         });
     }
+    for (slot, port, name) in [
+        (&mut layer.tcp_port, args.tcp_port, "--tcp-port"),
+        (&mut layer.http_port, args.http_port, "--http-port"),
+    ] {
+        if let Some(port) = port {
+            let origin = flag(name);
+            *slot = Some(Setting {
+                value: values::port_number(port, &origin)?,
+                origin,
+            });
+        }
+    }
     if let Some(host) = &args.host {
         put(&mut layer.host, host, flag("-H/--host"), values::host)?;
     }

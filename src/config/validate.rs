@@ -143,8 +143,8 @@ fn ports(layer: &Layer, both: bool) -> Result<(Port, Port), ConfigError> {
     Err(ConfigError::invalid(
         at,
         format!("the tcp and the http listener would both use port {port}"),
-        "give each its own port with server.tcp_port and server.http_port in the config file \
-         (server.port and -P/--port set the port of both)",
+        "give each its own port with --tcp-port and --http-port, or server.tcp_port and \
+         server.http_port in the config file (server.port and -P/--port set the port of both)",
     ))
 }
 
