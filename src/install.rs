@@ -482,19 +482,7 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     let systemd_running = Path::new("/run/systemd/system").is_dir();
     if args.remove {
-        if systemd_running {
-            let mut disable = vec!["disable", "--now"];
-            disable.extend(sockets.iter().map(String::as_str));
-            systemctl(&disable)?;
-            systemctl(&["stop", &format!("{}.service", plan.name)])?;
-        }
-        for path in remove_units(&args.install_dir, &units)? {
-            println!("removed {}", path.display());
-        }
-        if systemd_running {
-            systemctl(&["daemon-reload"])?;
-        }
-        return Ok(ExitCode::SUCCESS);
+        return remove(&plan, &args.install_dir, systemd_running);
     }
     for (path, outcome) in write_units(&args.install_dir, &units, args.force)? {
         let what = match outcome {
@@ -535,6 +523,57 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         println!(
             "next: systemctl daemon-reload && systemctl enable --now {}",
             sockets.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cognitod install --remove`: everything an install of this NAME can have written, whichever
+/// transports `-s` names now (an install with `-s unix,http` followed by a remove with the
+/// default `-s unix` once left `NAME-http.socket` behind): the service and all three socket
+/// units, each stopped and disabled first. Says what it removed, and what it left (a shared
+/// secret file, which the configuration may name too).
+fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<ExitCode> {
+    let every = UnitPlan {
+        transports: vec![ServerType::Unix, ServerType::Tcp, ServerType::Http],
+        ..plan.clone()
+    };
+    let units = render(&every);
+    let present: Vec<&UnitFile> = units
+        .iter()
+        .filter(|u| dir.join(&u.name).exists())
+        .collect();
+    if present.is_empty() {
+        println!(
+            "nothing to remove: no unit of {} in {}",
+            plan.name,
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if systemd_running {
+        let sockets: Vec<&str> = present
+            .iter()
+            .filter(|u| u.name.ends_with(".socket"))
+            .map(|u| u.name.as_str())
+            .collect();
+        if !sockets.is_empty() {
+            let mut disable = vec!["disable", "--now"];
+            disable.extend(sockets);
+            systemctl(&disable)?;
+        }
+        systemctl(&["stop", &format!("{}.service", plan.name)])?;
+    }
+    for path in remove_units(dir, &units)? {
+        println!("removed {}", path.display());
+    }
+    if systemd_running {
+        systemctl(&["daemon-reload"])?;
+    }
+    if let Some(secret) = plan.auth_secret_file.as_ref().filter(|p| p.exists()) {
+        println!(
+            "kept {} (a shared secret the configuration may use; delete it if nothing does)",
+            secret.display()
         );
     }
     Ok(ExitCode::SUCCESS)

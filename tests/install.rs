@@ -247,3 +247,40 @@ fn tcp_or_http_sockets_get_a_shared_secret() {
     let (_, service) = install(&["-s", "tcp", "--allow-no-secret"]);
     assert!(!service.contains("auth_secret"), "{service}");
 }
+
+/// Issue 14, point 6: `--remove` removes every unit an install of that NAME wrote, whatever `-s`
+/// says now, and says what it removed; other names' units stay.
+#[test]
+fn remove_takes_every_unit_of_the_name_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        install_into(dir.path(), &["-s", "unix,tcp,http", "--allow-no-secret"])
+            .status
+            .success()
+    );
+    assert!(install_into(
+        dir.path(),
+        &["-n", "other", "-s", "http", "--allow-no-secret"]
+    )
+    .status
+    .success());
+    // The default -s unix, as someone undoing an install would type it.
+    let removed = install_into(dir.path(), &["--remove"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let said = String::from_utf8_lossy(&removed.stdout);
+    for unit in UNITS {
+        assert!(
+            said.contains(&format!("removed {}", dir.path().join(unit).display())),
+            "{unit} not reported: {said}"
+        );
+        assert!(!dir.path().join(unit).exists(), "{unit} left behind");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["other-http.socket", "other.service"]);
+    let again = install_into(dir.path(), &["--remove"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to remove"));
+}
