@@ -51,48 +51,64 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
     }
-    let answers = if interactive {
+    let mut answers = if interactive {
         ask(args)?
     } else {
         from_flags(args)?
     };
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
-    let document = render(&answers, &args.shared_secret_file);
-    // Validated with the new secret inline: its file is written only once everything checks out.
-    let mut candidate = document.clone();
-    if let Some(secret) = &shared_secret {
-        let global = &mut candidate["global"];
-        global
-            .as_object_mut()
-            .expect("render makes global an object")
-            .remove("auth_secret_file");
-        global["auth_secret"] = json!(secret.expose());
-    }
-    let config = validate(&candidate)?;
 
-    let login = args.login
-        || (interactive
-            && Confirm::new()
-                .with_prompt("Sign in once now to check these settings?")
-                .default(true)
-                .interact()?);
-    if login {
+    let login =
+        args.login || (interactive && yes_no("Sign in once now to check these settings?", true)?);
+    let document = loop {
+        let document = render(&answers, &args.shared_secret_file);
+        // Validated with the new secret inline: its file is written only once everything checks
+        // out.
+        let mut candidate = document.clone();
+        if let Some(secret) = &shared_secret {
+            let global = &mut candidate["global"];
+            global
+                .as_object_mut()
+                .expect("render makes global an object")
+                .remove("auth_secret_file");
+            global["auth_secret"] = json!(secret.expose());
+        }
+        let config = validate(&candidate, &args.output)?;
+        if !login {
+            break document;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         match runtime.block_on(crate::check::sign_in_once(&config)) {
-            Ok(summary) => println!("{summary}"),
+            Ok(summary) => {
+                println!("{summary}");
+                break document;
+            }
+            // A mistyped password is the usual cause: offer to type it again rather than
+            // answering every question anew.
+            Err(err) if interactive => {
+                println!("sign-in failed: {err}");
+                if !yes_no("Type the password again?", true)? {
+                    bail!("sign-in failed, nothing written: {err}");
+                }
+                answers.password = Secret::new(
+                    Password::new()
+                        .with_prompt("Password (hidden)")
+                        .interact()?,
+                );
+            }
             Err(err) => bail!("sign-in failed, nothing written: {err}"),
         }
-    }
+    };
 
     if args.output.exists() && !args.force {
         let replace = interactive
-            && Confirm::new()
-                .with_prompt(format!("{} exists. Replace it?", args.output.display()))
-                .default(false)
-                .interact()?;
+            && yes_no(
+                &format!("{} exists. Replace it?", args.output.display()),
+                false,
+            )?;
         if !replace {
             bail!(
                 "{} exists; nothing written (use --force to replace it)",
@@ -116,10 +132,10 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
 
     let install = args.install
         || (interactive
-            && Confirm::new()
-                .with_prompt("Install and start the systemd units now (cognitod install --enable)?")
-                .default(false)
-                .interact()?);
+            && yes_no(
+                "Install and start the systemd units now (cognitod install --enable)?",
+                false,
+            )?);
     if install {
         return crate::install::run(&install_args(args, &answers));
     }
@@ -157,10 +173,30 @@ pub(crate) fn generate_secret() -> Secret {
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
-/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode).
+/// A yes/no question answered with y or n and Enter: a key alone does not answer it, so the
+/// Enter that follows cannot answer the next question too.
+fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
+    Ok(Confirm::new()
+        .with_prompt(prompt)
+        .default(default)
+        .wait_for_newline(true)
+        .interact()?)
+}
+
+/// Mode of the directories created for the configuration and secrets, as the package's
+/// /etc/cognitod: root reads them, the group may look, others nothing.
+const PRIVATE_DIR_MODE: u32 = 0o750;
+
+/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
+/// directory created 0750 when it does not exist yet.
 pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension("cognitod-new");
     let mut file = std::fs::OpenOptions::new()
@@ -242,22 +278,29 @@ fn name_of(t: ServerType) -> &'static str {
 }
 
 /// Runs the finished document through the configuration loader (from a private temporary file),
-/// so what configure writes is exactly what serve accepts.
-fn validate(document: &Value) -> anyhow::Result<config::Config> {
+/// so what configure writes is exactly what serve accepts. An error names `output`, the file the
+/// user asked for, not the temporary one they never saw.
+fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
     let dir = tempfile::Builder::new()
         .prefix("cognitod-configure-")
         .tempdir()?;
     let path = dir.path().join("config.json");
     write_private(&path, &document.to_string())?;
     let args = ServeArgs {
-        config_file: Some(path),
+        config_file: Some(path.clone()),
         ..ServeArgs::default()
     };
     config::load(
         &args,
         &Environment::from_pairs(Vec::<(String, String)>::new()),
     )
-    .context("the answers do not make a valid configuration")
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the answers do not make a valid configuration: {}",
+            e.to_string()
+                .replace(&path.display().to_string(), &output.display().to_string())
+        )
+    })
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
@@ -342,8 +385,8 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
         shared_secret: secret_choice(args, &transports)?,
         allow_no_secret: args.allow_no_secret,
-        socket_user: args.user.clone(),
-        socket_group: args.group.clone(),
+        socket_user: checked(Question::SocketUser, args.user.as_ref())?,
+        socket_group: checked(Question::SocketGroup, args.group.as_ref())?,
         permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
         socket_path: args.socket_path.clone(),
         transports,
@@ -479,11 +522,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     let client_secret = match &args.client_secret_file {
         Some(path) => Some(read_secret_file(path, "client secret")?),
         None => {
-            if Confirm::new()
-                .with_prompt("Does the app client have a client secret?")
-                .default(false)
-                .interact()?
-            {
+            if yes_no("Does the app client have a client secret?", false)? {
                 Some(Secret::new(
                     Password::new()
                         .with_prompt("App client secret (hidden)")
@@ -572,12 +611,12 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
             let user = ask_optional(
                 "Socket owner (user name or uid)",
                 args.user.as_ref(),
-                Question::Required("--user"),
+                Question::SocketUser,
             )?;
             let group = ask_optional(
                 "Socket group (who may read credentials)",
                 args.group.as_ref(),
-                Question::Required("--group"),
+                Question::SocketGroup,
             )?;
             let mode = ask_text(
                 "Socket mode",

@@ -235,13 +235,16 @@ fn check_login_fails_with_a_clear_cause_and_exit_status() {
 }
 
 /// A person at a terminal: `cognitod configure` on a pty (driven by pexpect), answering each
-/// question, mistyping the pool id once, typing the password hidden.
+/// question, mistyping the pool id once, typing the password hidden. Issue 14, point 5: y/n
+/// answers wait for Enter, a socket group that does not exist is refused as it is typed, a failed
+/// sign-in offers to type the password again, and the output directory is created 0750.
 #[test]
 fn interactive_configure_on_a_terminal() {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
-    let config = dir.path().join("config.json");
+    // A directory configure creates itself, as /etc/cognitod on a machine without the package.
+    let config = dir.path().join("etc/cognitod/config.json");
     let secret = dir.path().join("auth-secret");
     let socket = dir.path().join("c.sock");
     let pool_json = serde_json::json!({
@@ -279,6 +282,32 @@ fn interactive_configure_on_a_terminal() {
         "a bad answer was not refused as typed"
     );
     assert!(transcript.contains(&format!("signed in as {}", pool.username)));
+    // The Enter after "n" did not answer the identity pool question empty.
+    assert!(
+        !transcript.contains("is not an identity pool id"),
+        "an Enter answered the next question:\n{transcript}"
+    );
+    assert!(
+        transcript.contains("no group named \"no-such-group-x9\""),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("Type the password again?"),
+        "{transcript}"
+    );
+    assert!(
+        !transcript.contains("Mistyped-Password-1"),
+        "the password was echoed"
+    );
+    assert!(
+        !transcript.contains("cognitod-configure-"),
+        "a temporary name was shown"
+    );
+    assert_eq!(mode(config.parent().unwrap()), 0o750);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["global"]["group"], "root");
+    assert_eq!(written["cognito"]["password"], pool.password.as_str());
     assert_eq!(mode(&config), 0o600);
     assert_eq!(mode(&secret), 0o600);
     let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();

@@ -248,13 +248,13 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
 
 /// Which database a name is looked up in.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     User,
     Group,
 }
 
 /// A uid or gid as given, or a name looked up in the system's user or group database.
-fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
+pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
     let name = match &setting.value {
         Principal::Id(id) => return Ok(*id),
         Principal::Name(name) => name,
