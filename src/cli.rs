@@ -68,7 +68,8 @@ pub struct ServeArgs {
     #[arg(short = 'f', long = "cognito-credentials-file")]
     pub cognito_credentials_file: Option<PathBuf>,
 
-    /// JSON configuration file.
+    /// JSON configuration file [default: the one `cognitod configure` writes, when it exists:
+    /// /etc/cognitod/config.json as root, else $XDG_CONFIG_HOME/cognitod/config.json; not with -e].
     #[arg(short = 'c', long = "config-file")]
     pub config_file: Option<PathBuf>,
 
@@ -262,13 +263,10 @@ pub struct ConfigureArgs {
     #[arg(long = "non-interactive")]
     pub non_interactive: bool,
 
-    /// Where to write the configuration.
-    #[arg(
-        short = 'o',
-        long = "output",
-        default_value = "/etc/cognitod/config.json"
-    )]
-    pub output: PathBuf,
+    /// Where to write the configuration [default: /etc/cognitod/config.json as root, else
+    /// $XDG_CONFIG_HOME/cognitod/config.json: where serve and check look without -c].
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
 
     /// Replace an existing configuration without asking.
     #[arg(long = "force")]
@@ -332,12 +330,10 @@ pub struct ConfigureArgs {
     #[arg(long = "allow-no-secret")]
     pub allow_no_secret: bool,
 
-    /// Where a generated shared secret is stored (mode 0600).
-    #[arg(
-        long = "shared-secret-file",
-        default_value = "/etc/cognitod/auth-secret"
-    )]
-    pub shared_secret_file: PathBuf,
+    /// Where a generated shared secret is stored (mode 0600) [default: auth-secret beside the
+    /// configuration].
+    #[arg(long = "shared-secret-file")]
+    pub shared_secret_file: Option<PathBuf>,
 
     /// Owner of the unix socket.
     #[arg(short = 'u', long = "user")]

@@ -47,6 +47,20 @@ struct Answers {
 
 /// `cognitod configure`.
 pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => config::default_config_path(
+            &Environment::from_process(),
+            nix::unistd::geteuid().is_root(),
+        )
+        .context("no place for the configuration: HOME is not set; give one with -o/--output")?,
+    };
+    let secret_file = args.shared_secret_file.clone().unwrap_or_else(|| {
+        output
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("auth-secret")
+    });
     let interactive = !args.non_interactive;
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
@@ -62,7 +76,7 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     let login =
         args.login || (interactive && yes_no("Sign in once now to check these settings?", true)?);
     let document = loop {
-        let document = render(&answers, &args.shared_secret_file);
+        let document = render(&answers, &secret_file);
         // Validated with the new secret inline: its file is written only once everything checks
         // out.
         let mut candidate = document.clone();
@@ -74,7 +88,7 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 .remove("auth_secret_file");
             global["auth_secret"] = json!(secret.expose());
         }
-        let config = validate(&candidate, &args.output)?;
+        let config = validate(&candidate, &output)?;
         if !login {
             break document;
         }
@@ -103,32 +117,29 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    if args.output.exists() && !args.force {
-        let replace = interactive
-            && yes_no(
-                &format!("{} exists. Replace it?", args.output.display()),
-                false,
-            )?;
+    if output.exists() && !args.force {
+        let replace =
+            interactive && yes_no(&format!("{} exists. Replace it?", output.display()), false)?;
         if !replace {
             bail!(
                 "{} exists; nothing written (use --force to replace it)",
-                args.output.display()
+                output.display()
             );
         }
     }
     if let Some(secret) = &shared_secret {
         // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
         // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
-        write_private(&args.shared_secret_file, secret.expose())?;
+        write_private(&secret_file, secret.expose())?;
         println!(
             "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
              --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
-            args.shared_secret_file.display()
+            secret_file.display()
         );
     }
     let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
-    write_private(&args.output, &text)?;
-    println!("wrote {} (mode 0600)", args.output.display());
+    write_private(&output, &text)?;
+    println!("wrote {} (mode 0600)", output.display());
 
     let install = args.install
         || (interactive
@@ -137,13 +148,18 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 false,
             )?);
     if install {
-        return crate::install::run(&install_args(args, &answers));
+        return crate::install::run(&install_args(args, &answers, &output, &secret_file));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The matching `cognitod install` flags.
-fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
+fn install_args(
+    args: &ConfigureArgs,
+    answers: &Answers,
+    output: &Path,
+    secret_file: &Path,
+) -> InstallArgs {
     InstallArgs {
         server_name: crate::install::DEFAULT_NAME.into(),
         install_dir: args.install_dir.clone(),
@@ -152,9 +168,9 @@ fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
         group: answers.socket_group.clone(),
         permissions: answers.permissions.clone(),
         socket_path: answers.socket_path.clone(),
-        config_file: absolute(&args.output),
+        config_file: absolute(output),
         auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
-            .then(|| absolute(&args.shared_secret_file)),
+            .then(|| absolute(secret_file)),
         allow_no_secret: answers.allow_no_secret,
         enable: true,
         ..InstallArgs::default()

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use answers::{check_answer, Question};
 pub use error::ConfigError;
-pub use sources::{load, Environment};
+pub use sources::{default_config_path, load, Environment};
 
 pub use crate::cli::{CredentialType, ServerType};
 use crate::secret::Secret;
