@@ -484,6 +484,12 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     if args.remove {
         return remove(&plan, &args.install_dir, systemd_running);
     }
+    if let Some(hidden) = hidden_from_the_service(&plan.binary) {
+        if !args.force {
+            bail!("{hidden}; or, to write the units anyway, add --force");
+        }
+        eprintln!("warning: {hidden}");
+    }
     for (path, outcome) in write_units(&args.install_dir, &units, args.force)? {
         let what = match outcome {
             WriteOutcome::Created => "created",
@@ -526,6 +532,25 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Directories the service's sandbox hides (`ProtectHome=yes`: /home, /root, /run/user;
+/// `PrivateTmp=yes`: /tmp, /var/tmp): a binary there, such as a clone's target/debug/cognitod,
+/// cannot be started by the service.
+const HIDDEN_FROM_THE_SERVICE: &[&str] = &["/home", "/root", "/run/user", "/tmp", "/var/tmp"];
+
+/// Why the service could not start `binary`, with where to install it; `None` when it can.
+fn hidden_from_the_service(binary: &Path) -> Option<String> {
+    let hidden = HIDDEN_FROM_THE_SERVICE
+        .iter()
+        .find(|dir| binary.starts_with(dir))?;
+    Some(format!(
+        "ExecStart would be {}, under {hidden}, which the service's ProtectHome=/PrivateTmp= hide \
+         from it: it would fail to start. Install the binary first: `cargo install --locked \
+         --path . --root /usr/local` (then run /usr/local/bin/cognitod install), or the .deb/.rpm \
+         (README, Packages); or name an installed binary with --bin /usr/local/bin/cognitod",
+        binary.display()
+    ))
 }
 
 /// `cognitod install --remove`: everything an install of this NAME can have written, whichever
@@ -685,6 +710,30 @@ mod tests {
         );
         for unit in &units {
             golden(&unit.name, &unit.text);
+        }
+    }
+
+    #[test]
+    fn binaries_the_sandbox_hides_are_named_with_where_to_install() {
+        for hidden in [
+            "/home/alice/cognitod/target/debug/cognitod",
+            "/root/src/cognitod/target/release/cognitod",
+            "/tmp/cognitod/target/debug/cognitod",
+            "/var/tmp/c/cognitod",
+        ] {
+            let why = hidden_from_the_service(Path::new(hidden)).expect(hidden);
+            assert!(
+                why.contains(hidden) && why.contains("--bin /usr/local/bin/cognitod"),
+                "{why}"
+            );
+        }
+        for fine in [
+            "/usr/bin/cognitod",
+            "/usr/local/bin/cognitod",
+            "/opt/c/cognitod",
+            "/homestead/c",
+        ] {
+            assert_eq!(hidden_from_the_service(Path::new(fine)), None, "{fine}");
         }
     }
 

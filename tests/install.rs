@@ -12,8 +12,14 @@ fn cognitod(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `cognitod install -i DIR EXTRA`, with `--bin /usr/bin/cognitod` unless EXTRA names one: the
+/// units need not start anything here, and the test binary itself may lie under /home or /tmp,
+/// which install refuses for ExecStart (see the last test).
 fn install_into(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["install", "-i", dir.to_str().unwrap()];
+    if !extra.contains(&"--bin") {
+        args.extend_from_slice(&["--bin", "/usr/bin/cognitod"]);
+    }
     args.extend_from_slice(extra);
     cognitod(&args)
 }
@@ -62,22 +68,31 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
 #[test]
 fn written_units_pass_systemd_analyze_verify_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let out = install_into(
-        dir.path(),
-        &[
-            "-s",
-            "unix",
-            "-s",
-            "tcp",
-            "-s",
-            "http",
-            "-g",
-            "nogroup",
-            "-u",
-            "root",
-            "--allow-no-secret",
-        ],
-    );
+    // The real binary, so that verify finds ExecStart's executable; --force if it lies where
+    // the service's sandbox would hide it (a clone under /home), which verify does not model.
+    let binary = env!("CARGO_BIN_EXE_cognitod");
+    let mut args = vec![
+        "--bin",
+        binary,
+        "-s",
+        "unix",
+        "-s",
+        "tcp",
+        "-s",
+        "http",
+        "-g",
+        "nogroup",
+        "-u",
+        "root",
+        "--allow-no-secret",
+    ];
+    if ["/home/", "/root/", "/tmp/", "/var/tmp/", "/run/user/"]
+        .iter()
+        .any(|d| binary.starts_with(d))
+    {
+        args.push("--force");
+    }
+    let out = install_into(dir.path(), &args);
     assert!(
         out.status.success(),
         "{}",
@@ -283,4 +298,30 @@ fn remove_takes_every_unit_of_the_name_and_says_which() {
     assert_eq!(left, ["other-http.socket", "other.service"]);
     let again = install_into(dir.path(), &["--remove"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to remove"));
+}
+
+/// Issue 14, point 8: an install whose ExecStart would point into /tmp or /home (a clone's
+/// target/debug/cognitod), which the service's PrivateTmp=/ProtectHome= hide, is refused without
+/// --force, naming where to install the binary; nothing is written.
+#[test]
+fn a_binary_the_service_cannot_see_is_refused_without_force() {
+    for binary in [
+        "/tmp/clone/target/debug/cognitod",
+        "/home/alice/cognitod/target/release/cognitod",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = install_into(dir.path(), &["--bin", binary]);
+        assert!(!refused.status.success(), "{binary}");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains(binary)
+                && err.contains("cargo install --locked --path . --root /usr/local")
+                && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let forced = install_into(dir.path(), &["--bin", binary, "--force"]);
+        assert!(forced.status.success());
+        assert!(String::from_utf8_lossy(&forced.stderr).contains("warning"));
+    }
 }
