@@ -55,6 +55,7 @@ impl Upstream for FakeUpstream {
             session_token: Secret::new(SESSION_TOKEN.into()),
             expiry: Expiry::after(Duration::from_secs(3600)),
             account_id: Some("123456789012".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/Fuzz".into()),
         }))
     }
 }

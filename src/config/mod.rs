@@ -215,10 +215,10 @@ impl fmt::Display for Config {
         writeln!(
             f,
             "shared secret: {}",
-            if self.auth_secret.is_some() {
-                "required"
-            } else {
-                "none"
+            match (self.auth_secret.is_some(), self.allow_no_secret) {
+                (true, _) => "required",
+                (false, true) => "none (allow_no_secret: tcp and http serve anyone)",
+                (false, false) => "none (tcp and http refuse credentials; the unix socket serves)",
             }
         )?;
         writeln!(f, "user: {} (sign-in {:?})", c.username, c.auth_type)?;
