@@ -73,8 +73,8 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
 
-    let login =
-        args.login || (interactive && yes_no("Sign in once now to check these settings?", true)?);
+    // Asked once the answers are known to make a valid configuration.
+    let mut login = args.login.then_some(true);
     let document = loop {
         let document = render(&answers, &secret_file);
         // Validated with the new secret inline: its file is written only once everything checks
@@ -89,7 +89,12 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
             global["auth_secret"] = json!(secret.expose());
         }
         let config = validate(&candidate, &output)?;
-        if !login {
+        let wanted = match login {
+            Some(wanted) => wanted,
+            None => *login
+                .insert(interactive && yes_no("Sign in once now to check these settings?", true)?),
+        };
+        if !wanted {
             break document;
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
