@@ -146,6 +146,31 @@ fn the_generated_secret_file_works_with_nc_cognitod_get_botocore_and_the_js_sdk(
         );
     }
 
+    // Point 10: the JS SDK's credential_process provider, through `cognitod get` with the same
+    // file, takes the AccountId the document now carries.
+    let aws_config = dir.path().join("aws-config");
+    write_file(
+        &aws_config,
+        &format!(
+            "[profile cognitod]\ncredential_process = {} get --socket {} --secret-file {}\n",
+            env!("CARGO_BIN_EXE_cognitod"),
+            socket.display(),
+            secret.display()
+        ),
+        0o600,
+    );
+    let got = js_sdk(
+        "process",
+        &[
+            ("AWS_CONFIG_FILE", aws_config.to_str().unwrap()),
+            ("PROFILE", "cognitod"),
+            ("EMULATOR", emulator_url.as_str()),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("JS SDK process: {e}"));
+    same("JS SDK process", &got);
+    assert_eq!(got["AccountId"], "123456789012", "{got}");
+
     // Point 11: a refusal reaches the JS SDK's error whole: it copies the body's `Code` and
     // `Message` (lower-case keys came out undefined).
     let wrong = dir.path().join("wrong-token");
