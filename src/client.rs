@@ -297,6 +297,11 @@ mod tests {
             check("{\"error\":\"credentials unavailable: sign-in failed\"}".into()),
             Err(GetError::Unavailable("sign-in failed".into()))
         );
+        // tcp without a configured secret: the daemon's reason and fix, passed on in one line.
+        let refused =
+            check("{\"error\":\"not authorized: no secret;\\nset one\"}".into()).unwrap_err();
+        assert_eq!(refused, GetError::Refused("no secret;\\nset one".into()));
+        assert!(!refused.to_string().contains('\n'));
         assert!(matches!(
             check("garbage".into()),
             Err(GetError::Malformed(_))
