@@ -135,7 +135,7 @@ async fn run(
         }
         None => {
             if let Some(problem) = socket_directory_problem(&config.listeners) {
-                anyhow::bail!(problem);
+                anyhow::bail!(problem.message);
             }
             listeners::bind_all(&config.listeners).map_err(explain_bind_error)?
         }
@@ -182,11 +182,20 @@ async fn run(
     Ok(())
 }
 
+/// Why the unix socket cannot be created where it is configured.
+pub struct SocketDirectoryProblem {
+    /// The cause and the fix, in one line.
+    pub message: String,
+    /// The directory is missing or not a directory: wrong for every user. Otherwise only this
+    /// user may not create the socket there (`check` run by someone other than the service).
+    pub for_everyone: bool,
+}
+
 /// Why the unix socket cannot be created where it is configured, with the fix: its directory does
 /// not exist, is not a directory, or this user cannot create files in it. `None` when it can (as
 /// far as can be told before trying), or when no unix socket is configured. Also run by
 /// `cognitod check`.
-pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<String> {
+pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<SocketDirectoryProblem> {
     use nix::unistd::{access, AccessFlags};
     listeners.iter().find_map(|listener| {
         let ListenerConfig::Unix(unix) = listener else {
@@ -196,25 +205,35 @@ pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<String> 
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => std::path::Path::new("."),
         };
-        let why = match std::fs::metadata(dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
-            Err(e) => format!("cannot be reached ({e})"),
-            Ok(m) if !m.is_dir() => "is not a directory".to_owned(),
+        let (why, for_everyone) = match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ("does not exist".into(), true),
+            Err(e) => (format!("cannot be reached ({e})"), false),
+            Ok(m) if !m.is_dir() => ("is not a directory".into(), true),
             Ok(_) => match access(dir, AccessFlags::W_OK | AccessFlags::X_OK) {
                 Ok(()) => return None,
-                Err(e) => format!(
-                    "does not let this user create the socket in it ({})",
-                    e.desc()
+                Err(e) => (
+                    format!(
+                        "does not let this user create the socket in it ({})",
+                        e.desc()
+                    ),
+                    false,
                 ),
             },
         };
-        Some(format!(
-            "the unix socket {}: its directory {} {why}; create it (mkdir -p {}) or choose \
-             another path with -S/--socket-path or server.socket_path",
-            unix.path.display(),
-            dir.display(),
-            dir.display()
-        ))
+        let fix = if for_everyone {
+            format!("create it (mkdir -p {})", dir.display())
+        } else {
+            "run as a user who may write there".to_owned()
+        };
+        Some(SocketDirectoryProblem {
+            message: format!(
+                "the unix socket {}: its directory {} {why}; {fix}, or choose another path with \
+                 -S/--socket-path or server.socket_path",
+                unix.path.display(),
+                dir.display(),
+            ),
+            for_everyone,
+        })
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -170,4 +171,32 @@ fn serve_takes_tcp_port_and_http_port() {
     daemon.wait_for_log(&format!("127.0.0.1:{http}"), Duration::from_secs(10));
     std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
     std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+}
+
+/// `check` run by someone other than the service's user: a socket directory only that user cannot
+/// write to is a warning, not an invalid configuration (the service, or systemd, may write there).
+#[test]
+fn a_socket_directory_only_this_user_cannot_write_is_a_warning_in_check() {
+    let dir = temp_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.path().join("c.sock");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_cognitod"))
+        .args(["check", "-e", "-S", socket.to_str().unwrap()])
+        .env_clear()
+        .envs(cognito_env())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("configuration is valid"), "{said}");
+    assert!(
+        said.contains("warning: the unix socket") && said.contains("does not let this user"),
+        "{said}"
+    );
 }
