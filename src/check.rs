@@ -12,7 +12,17 @@ use crate::credentials::{CognitoUpstream, Material, Upstream};
 /// `cognitod check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let config = config::load(&args.serve, &Environment::from_process())?;
+    // Valid as a configuration, but serve would fail at once (unless systemd passes the sockets).
+    let socket_dir = crate::daemon::socket_directory_problem(&config.listeners);
+    if let Some(problem) = socket_dir.as_ref().filter(|p| p.for_everyone) {
+        eprintln!("cognitod: {}", problem.message);
+        return Ok(ExitCode::FAILURE);
+    }
     println!("configuration is valid\n{config}");
+    // Only this user cannot create the socket: the service's user may (or systemd does).
+    if let Some(problem) = socket_dir {
+        println!("warning: {}", problem.message);
+    }
     for warning in &config.warnings {
         println!("warning: {warning}");
     }

@@ -68,13 +68,22 @@ pub struct ServeArgs {
     #[arg(short = 'f', long = "cognito-credentials-file")]
     pub cognito_credentials_file: Option<PathBuf>,
 
-    /// JSON configuration file.
+    /// JSON configuration file [default: the one `cognitod configure` writes, when it exists:
+    /// /etc/cognitod/config.json as root, else $XDG_CONFIG_HOME/cognitod/config.json; not with -e].
     #[arg(short = 'c', long = "config-file")]
     pub config_file: Option<PathBuf>,
 
     /// Port of the tcp or http listener.
     #[arg(short = 'P', long = "port")]
     pub port: Option<u16>,
+
+    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
+    #[arg(long = "tcp-port")]
+    pub tcp_port: Option<u16>,
+
+    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
 
     /// Host name or address the tcp and http listeners bind to.
     #[arg(short = 'H', long = "host")]
@@ -119,6 +128,11 @@ pub struct ServeArgs {
     /// Also answer as IMDSv2 on the http listener (for clients that cannot use /ecs).
     #[arg(long = "imds")]
     pub imds: bool,
+
+    /// Serve credentials on tcp and http to clients that send no shared secret (any local process,
+    /// or a forged request, can then get them): prefer --auth-secret-file.
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
 
     /// A Host header value the http listener accepts besides loopback and localhost (repeatable).
     #[arg(long = "allowed-host")]
@@ -215,6 +229,11 @@ pub struct InstallArgs {
     #[arg(long = "force")]
     pub force: bool,
 
+    /// With tcp or http: do not generate a shared secret for them (without one in the
+    /// configuration they then refuse credentials, unless it sets global.allow_no_secret).
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
+
     /// Undo an install: stop and disable the units, remove their files.
     #[arg(long = "remove", conflicts_with_all = ["dry_run", "enable", "force"])]
     pub remove: bool,
@@ -248,13 +267,10 @@ pub struct ConfigureArgs {
     #[arg(long = "non-interactive")]
     pub non_interactive: bool,
 
-    /// Where to write the configuration.
-    #[arg(
-        short = 'o',
-        long = "output",
-        default_value = "/etc/cognitod/config.json"
-    )]
-    pub output: PathBuf,
+    /// Where to write the configuration [default: /etc/cognitod/config.json as root, else
+    /// $XDG_CONFIG_HOME/cognitod/config.json: where serve and check look without -c].
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
 
     /// Replace an existing configuration without asking.
     #[arg(long = "force")]
@@ -308,16 +324,20 @@ pub struct ConfigureArgs {
     #[arg(long = "auth-flow")]
     pub auth_flow: Option<String>,
 
-    /// Whether clients must send a shared secret.
+    /// Whether clients must send a shared secret [default: generate with tcp or http, else none].
     #[arg(long = "shared-secret", value_enum)]
     pub shared_secret: Option<SharedSecretChoice>,
 
-    /// Where a generated shared secret is stored (mode 0600).
-    #[arg(
-        long = "shared-secret-file",
-        default_value = "/etc/cognitod/auth-secret"
-    )]
-    pub shared_secret_file: PathBuf,
+    /// With tcp or http and `--shared-secret none`: let them serve clients without a secret
+    /// (writes global.allow_no_secret: true; any local process, or a forged request, can then
+    /// get the credentials).
+    #[arg(long = "allow-no-secret")]
+    pub allow_no_secret: bool,
+
+    /// Where a generated shared secret is stored (mode 0600) [default: auth-secret beside the
+    /// configuration].
+    #[arg(long = "shared-secret-file")]
+    pub shared_secret_file: Option<PathBuf>,
 
     /// Owner of the unix socket.
     #[arg(short = 'u', long = "user")]

@@ -50,6 +50,10 @@ pub enum GetError {
     /// The shared secret was refused.
     #[error("cognitod refused the shared secret; give the right one with --secret-file or {SECRET_VARIABLE}")]
     NotAuthorized,
+    /// The daemon refuses this transport for a reason of its own, named with its fix (no shared
+    /// secret configured on tcp/http).
+    #[error("cognitod refused: {0}")]
+    Refused(String),
     /// The daemon has no credentials to give.
     #[error("cognitod has no credentials: {0}")]
     Unavailable(String),
@@ -250,6 +254,8 @@ pub fn check(answer: String) -> Result<String, GetError> {
     if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
         return Err(if error == "not authorized" {
             GetError::NotAuthorized
+        } else if let Some(reason) = error.strip_prefix("not authorized: ") {
+            GetError::Refused(reason.escape_default().to_string())
         } else {
             // The daemon's words go to a terminal: one line, no control characters.
             GetError::Unavailable(
@@ -295,6 +301,11 @@ mod tests {
             check("{\"error\":\"credentials unavailable: sign-in failed\"}".into()),
             Err(GetError::Unavailable("sign-in failed".into()))
         );
+        // tcp without a configured secret: the daemon's reason and fix, passed on in one line.
+        let refused =
+            check("{\"error\":\"not authorized: no secret;\\nset one\"}".into()).unwrap_err();
+        assert_eq!(refused, GetError::Refused("no secret;\\nset one".into()));
+        assert!(!refused.to_string().contains('\n'));
         assert!(matches!(
             check("garbage".into()),
             Err(GetError::Malformed(_))

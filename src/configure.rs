@@ -37,6 +37,8 @@ struct Answers {
     password: Secret,
     auth_type: String,
     shared_secret: SharedSecretChoice,
+    /// tcp or http without a secret, explicitly allowed (`--allow-no-secret`).
+    allow_no_secret: bool,
     socket_user: Option<String>,
     socket_group: Option<String>,
     permissions: String,
@@ -45,84 +47,124 @@ struct Answers {
 
 /// `cognitod configure`.
 pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => config::default_config_path(
+            &Environment::from_process(),
+            nix::unistd::geteuid().is_root(),
+        )
+        .context("no place for the configuration: HOME is not set; give one with -o/--output")?,
+    };
+    let secret_file = args.shared_secret_file.clone().unwrap_or_else(|| {
+        output
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("auth-secret")
+    });
     let interactive = !args.non_interactive;
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
     }
-    let answers = if interactive {
+    let mut answers = if interactive {
         ask(args)?
     } else {
         from_flags(args)?
     };
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
-    let document = render(&answers, &args.shared_secret_file);
-    // Validated with the new secret inline: its file is written only once everything checks out.
-    let mut candidate = document.clone();
-    if let Some(secret) = &shared_secret {
-        let global = &mut candidate["global"];
-        global
-            .as_object_mut()
-            .expect("render makes global an object")
-            .remove("auth_secret_file");
-        global["auth_secret"] = json!(secret.expose());
-    }
-    let config = validate(&candidate)?;
 
-    let login = args.login
-        || (interactive
-            && Confirm::new()
-                .with_prompt("Sign in once now to check these settings?")
-                .default(true)
-                .interact()?);
-    if login {
+    // Asked once the answers are known to make a valid configuration.
+    let mut login = args.login.then_some(true);
+    let document = loop {
+        let document = render(&answers, &secret_file);
+        // Validated with the new secret inline: its file is written only once everything checks
+        // out.
+        let mut candidate = document.clone();
+        if let Some(secret) = &shared_secret {
+            let global = &mut candidate["global"];
+            global
+                .as_object_mut()
+                .expect("render makes global an object")
+                .remove("auth_secret_file");
+            global["auth_secret"] = json!(secret.expose());
+        }
+        let config = validate(&candidate, &output)?;
+        let wanted = match login {
+            Some(wanted) => wanted,
+            None => *login
+                .insert(interactive && yes_no("Sign in once now to check these settings?", true)?),
+        };
+        if !wanted {
+            break document;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         match runtime.block_on(crate::check::sign_in_once(&config)) {
-            Ok(summary) => println!("{summary}"),
+            Ok(summary) => {
+                println!("{summary}");
+                break document;
+            }
+            // A mistyped password is the usual cause: offer to type it again rather than
+            // answering every question anew.
+            Err(err) if interactive => {
+                println!("sign-in failed: {err}");
+                if !yes_no("Type the password again?", true)? {
+                    bail!("sign-in failed, nothing written: {err}");
+                }
+                answers.password = Secret::new(
+                    Password::new()
+                        .with_prompt("Password (hidden)")
+                        .interact()?,
+                );
+            }
             Err(err) => bail!("sign-in failed, nothing written: {err}"),
         }
-    }
+    };
 
-    if args.output.exists() && !args.force {
-        let replace = interactive
-            && Confirm::new()
-                .with_prompt(format!("{} exists. Replace it?", args.output.display()))
-                .default(false)
-                .interact()?;
+    if output.exists() && !args.force {
+        let replace =
+            interactive && yes_no(&format!("{} exists. Replace it?", output.display()), false)?;
         if !replace {
             bail!(
                 "{} exists; nothing written (use --force to replace it)",
-                args.output.display()
+                output.display()
             );
         }
     }
     if let Some(secret) = &shared_secret {
-        write_private(&args.shared_secret_file, &format!("{}\n", secret.expose()))?;
+        // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
+        // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
+        write_private(&secret_file, secret.expose())?;
         println!(
-            "wrote a new shared secret to {} (mode 0600); clients send it as their first line",
-            args.shared_secret_file.display()
+            "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
+             --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
+            secret_file.display()
         );
     }
     let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
-    write_private(&args.output, &text)?;
-    println!("wrote {} (mode 0600)", args.output.display());
+    write_private(&output, &text)?;
+    println!("wrote {} (mode 0600)", output.display());
 
     let install = args.install
         || (interactive
-            && Confirm::new()
-                .with_prompt("Install and start the systemd units now (cognitod install --enable)?")
-                .default(false)
-                .interact()?);
+            && yes_no(
+                "Install and start the systemd units now (cognitod install --enable)?",
+                false,
+            )?);
     if install {
-        return crate::install::run(&install_args(args, &answers));
+        return crate::install::run(&install_args(args, &answers, &output, &secret_file));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The matching `cognitod install` flags.
-fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
+fn install_args(
+    args: &ConfigureArgs,
+    answers: &Answers,
+    output: &Path,
+    secret_file: &Path,
+) -> InstallArgs {
     InstallArgs {
         server_name: crate::install::DEFAULT_NAME.into(),
         install_dir: args.install_dir.clone(),
@@ -131,9 +173,10 @@ fn install_args(args: &ConfigureArgs, answers: &Answers) -> InstallArgs {
         group: answers.socket_group.clone(),
         permissions: answers.permissions.clone(),
         socket_path: answers.socket_path.clone(),
-        config_file: absolute(&args.output),
+        config_file: absolute(output),
         auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
-            .then(|| absolute(&args.shared_secret_file)),
+            .then(|| absolute(secret_file)),
+        allow_no_secret: answers.allow_no_secret,
         enable: true,
         ..InstallArgs::default()
     }
@@ -145,16 +188,36 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
 /// a header).
-fn generate_secret() -> Secret {
+pub(crate) fn generate_secret() -> Secret {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::thread_rng().fill_bytes(bytes.as_mut());
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
-/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// A yes/no question answered with y or n and Enter: a key alone does not answer it, so the
+/// Enter that follows cannot answer the next question too.
+fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
+    Ok(Confirm::new()
+        .with_prompt(prompt)
+        .default(default)
+        .wait_for_newline(true)
+        .interact()?)
+}
+
+/// Mode of the directories created for the configuration and secrets, as the package's
+/// /etc/cognitod: root reads them, the group may look, others nothing.
+const PRIVATE_DIR_MODE: u32 = 0o750;
+
+/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
+/// directory created 0750 when it does not exist yet.
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension("cognitod-new");
     let mut file = std::fs::OpenOptions::new()
@@ -199,6 +262,8 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
             "auth_secret_file".into(),
             json!(absolute(shared_secret_file).display().to_string()),
         );
+    } else if a.allow_no_secret {
+        global.insert("allow_no_secret".into(), json!(true));
     }
     let mut server = Map::new();
     server.insert("permissions".into(), json!(a.permissions));
@@ -234,22 +299,29 @@ fn name_of(t: ServerType) -> &'static str {
 }
 
 /// Runs the finished document through the configuration loader (from a private temporary file),
-/// so what configure writes is exactly what serve accepts.
-fn validate(document: &Value) -> anyhow::Result<config::Config> {
+/// so what configure writes is exactly what serve accepts. An error names `output`, the file the
+/// user asked for, not the temporary one they never saw.
+fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
     let dir = tempfile::Builder::new()
         .prefix("cognitod-configure-")
         .tempdir()?;
     let path = dir.path().join("config.json");
     write_private(&path, &document.to_string())?;
     let args = ServeArgs {
-        config_file: Some(path),
+        config_file: Some(path.clone()),
         ..ServeArgs::default()
     };
     config::load(
         &args,
         &Environment::from_pairs(Vec::<(String, String)>::new()),
     )
-    .context("the answers do not make a valid configuration")
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the answers do not make a valid configuration: {}",
+            e.to_string()
+                .replace(&path.display().to_string(), &output.display().to_string())
+        )
+    })
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
@@ -314,12 +386,12 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     if let Some(p) = &args.permissions {
         check_answer(Question::Permissions, p)?;
     }
+    let transports = if args.server_type.is_empty() {
+        vec![ServerType::Unix]
+    } else {
+        args.server_type.clone()
+    };
     Ok(Answers {
-        transports: if args.server_type.is_empty() {
-            vec![ServerType::Unix]
-        } else {
-            args.server_type.clone()
-        },
         credential_type,
         region,
         user_pool_id,
@@ -332,12 +404,40 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
             .unwrap_or_default(),
         password: password.expect("checked above"),
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
-        shared_secret: args.shared_secret.unwrap_or(SharedSecretChoice::None),
-        socket_user: args.user.clone(),
-        socket_group: args.group.clone(),
+        shared_secret: secret_choice(args, &transports)?,
+        allow_no_secret: args.allow_no_secret,
+        socket_user: checked(Question::SocketUser, args.user.as_ref())?,
+        socket_group: checked(Question::SocketGroup, args.group.as_ref())?,
         permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
         socket_path: args.socket_path.clone(),
+        transports,
     })
+}
+
+/// Whether tcp or http is among the transports: they need a shared secret (or the opt-in).
+fn network_transport(transports: &[ServerType]) -> bool {
+    transports
+        .iter()
+        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http))
+}
+
+/// The shared-secret answer from the flags: given, or generated whenever tcp or http is chosen
+/// (without one they refuse credentials); `none` with tcp or http needs `--allow-no-secret`.
+fn secret_choice(
+    args: &ConfigureArgs,
+    transports: &[ServerType],
+) -> anyhow::Result<SharedSecretChoice> {
+    let network = network_transport(transports);
+    match args.shared_secret {
+        Some(SharedSecretChoice::None) if network && !args.allow_no_secret => bail!(
+            "--shared-secret none with tcp or http: without a secret any local process, or a \
+             request forged through a local application, gets the credentials; drop \
+             --shared-secret (one is generated), or add --allow-no-secret to accept that"
+        ),
+        Some(choice) => Ok(choice),
+        None if network && !args.allow_no_secret => Ok(SharedSecretChoice::Generate),
+        None => Ok(SharedSecretChoice::None),
+    }
 }
 
 fn pool_region(user_pool_id: &str) -> String {
@@ -443,11 +543,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     let client_secret = match &args.client_secret_file {
         Some(path) => Some(read_secret_file(path, "client secret")?),
         None => {
-            if Confirm::new()
-                .with_prompt("Does the app client have a client secret?")
-                .default(false)
-                .interact()?
-            {
+            if yes_no("Does the app client have a client secret?", false)? {
                 Some(Secret::new(
                     Password::new()
                         .with_prompt("App client secret (hidden)")
@@ -508,6 +604,16 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         .into(),
     };
     let shared_secret = match args.shared_secret {
+        _ if network_transport(&transports) => {
+            let choice = secret_choice(args, &transports)?;
+            if choice == SharedSecretChoice::Generate {
+                println!(
+                    "tcp and http need a shared secret (anything that can make a local request \
+                     could otherwise take the credentials): one will be generated"
+                );
+            }
+            choice
+        }
         Some(choice) => choice,
         None => match choose(
             "Require clients to send a shared secret?",
@@ -526,12 +632,12 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
             let user = ask_optional(
                 "Socket owner (user name or uid)",
                 args.user.as_ref(),
-                Question::Required("--user"),
+                Question::SocketUser,
             )?;
             let group = ask_optional(
                 "Socket group (who may read credentials)",
                 args.group.as_ref(),
-                Question::Required("--group"),
+                Question::SocketGroup,
             )?;
             let mode = ask_text(
                 "Socket mode",
@@ -558,6 +664,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         password,
         auth_type,
         shared_secret,
+        allow_no_secret: args.allow_no_secret,
         socket_user,
         socket_group,
         permissions,

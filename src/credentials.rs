@@ -585,6 +585,7 @@ mod tests {
                     Expiry::at_wall_time(upstream_now + self.lifetime, ahead)
                 },
                 account_id: None,
+                role_arn: None,
             }))
         }
     }
@@ -749,6 +750,7 @@ mod tests {
             session_token: Secret::new("st".into()),
             expiry: Expiry::after(Duration::from_secs(3600)),
             account_id: None,
+            role_arn: None,
         });
         let issued = Issued::render(&material, false);
         assert_eq!(issued.documents.raw.last(), Some(&b'\n'));

@@ -118,6 +118,13 @@ impl Engine {
             warn!("{warning}");
         }
         info!("configuration: {}", config.to_string().replace('\n', "; "));
+        if config.auth_secret.is_none() && config.allow_no_secret {
+            warn!(
+                "allow_no_secret: tcp and http hand credentials to any client without a shared \
+                 secret, a request forged through a local application (SSRF) included; set a \
+                 secret file (--auth-secret-file, global.auth_secret_file) instead"
+            );
+        }
         let settings = Arc::new(config.cognito.clone());
         let sdk = cognito::sdk(&settings.region).await;
         let pool = UserPool::new(&sdk, settings.clone());
@@ -136,6 +143,7 @@ impl Engine {
             context: Arc::new(Context {
                 store,
                 secret: config.auth_secret.as_ref().map(SharedSecret::new),
+                allow_no_secret: config.allow_no_secret,
                 http: HttpPolicy {
                     allowed_hosts: config.allowed_hosts.clone(),
                     imds: config.imds.then(|| {
@@ -177,7 +185,12 @@ async fn run(
             );
             sockets
         }
-        None => listeners::bind_all(&config.listeners)?,
+        None => {
+            if let Some(problem) = socket_directory_problem(&config.listeners) {
+                anyhow::bail!(problem.message);
+            }
+            listeners::bind_all(&config.listeners).map_err(explain_bind_error)?
+        }
     };
     let mut listeners = listeners;
     let transports = transports(listeners.iter().map(|b| b.transport));
@@ -196,6 +209,7 @@ async fn run(
         }
     }
     let self_bound = Arc::new(Mutex::new(self_bound));
+    warn_of_refusing_listeners(&listeners, &config);
 
     let engine = Engine::start(&config).await;
     let (contexts, context_updates) = watch::channel(engine.context.clone());
@@ -234,6 +248,97 @@ async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Why the unix socket cannot be created where it is configured.
+pub struct SocketDirectoryProblem {
+    /// The cause and the fix, in one line.
+    pub message: String,
+    /// The directory is missing or not a directory: wrong for every user. Otherwise only this
+    /// user may not create the socket there (`check` run by someone other than the service).
+    pub for_everyone: bool,
+}
+
+/// Why the unix socket cannot be created where it is configured, with the fix: its directory does
+/// not exist, is not a directory, or this user cannot create files in it. `None` when it can (as
+/// far as can be told before trying), or when no unix socket is configured. Also run by
+/// `cognitod check`.
+pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<SocketDirectoryProblem> {
+    use nix::unistd::{access, AccessFlags};
+    listeners.iter().find_map(|listener| {
+        let ListenerConfig::Unix(unix) = listener else {
+            return None;
+        };
+        let dir = match unix.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let (why, for_everyone) = match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ("does not exist".into(), true),
+            Err(e) => (format!("cannot be reached ({e})"), false),
+            Ok(m) if !m.is_dir() => ("is not a directory".into(), true),
+            Ok(_) => match access(dir, AccessFlags::W_OK | AccessFlags::X_OK) {
+                Ok(()) => return None,
+                Err(e) => (
+                    format!(
+                        "does not let this user create the socket in it ({})",
+                        e.desc()
+                    ),
+                    false,
+                ),
+            },
+        };
+        let fix = if for_everyone {
+            format!("create it (mkdir -p {})", dir.display())
+        } else {
+            "run as a user who may write there".to_owned()
+        };
+        Some(SocketDirectoryProblem {
+            message: format!(
+                "the unix socket {}: its directory {} {why}; {fix}, or choose another path with \
+                 -S/--socket-path or server.socket_path",
+                unix.path.display(),
+                dir.display(),
+            ),
+            for_everyone,
+        })
+    })
+}
+
+/// A bind failure as one line with its fix: the listener error's own text (without its cause
+/// repeated after it, as the error chain would print it), plus for a port in use the flags and
+/// keys that choose another.
+fn explain_bind_error(err: listeners::ListenError) -> anyhow::Error {
+    if let listeners::ListenError::Io { target, source, .. } = &err {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            return anyhow::anyhow!(
+                "{target} is already in use by another process (`ss -ltnp` shows which); choose \
+                 another port with -P/--port, or --tcp-port/--http-port when both run, or \
+                 server.port / server.tcp_port / server.http_port in the configuration"
+            );
+        }
+    }
+    anyhow::Error::msg(err.to_string())
+}
+
+/// Says at start-up that tcp and http listeners will refuse every client, and why, when no
+/// shared secret is configured and the operator did not opt in (see `serve::NO_SECRET_REFUSAL`).
+fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
+    if config.auth_secret.is_some() || config.allow_no_secret {
+        return;
+    }
+    for bound in listeners
+        .iter()
+        .filter(|b| matches!(b.transport, Transport::Tcp | Transport::Http))
+    {
+        warn!(
+            listener = %bound.label,
+            transport = bound.transport.name(),
+            "no shared secret is configured: this listener refuses credentials to every client \
+             (IMDSv2 excepted); set a secret file (--auth-secret-file, global.auth_secret_file), \
+             or accept the risk with --allow-no-secret (global.allow_no_secret: true)"
+        );
+    }
 }
 
 fn labels(sockets: &[Bound]) -> String {

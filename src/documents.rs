@@ -12,7 +12,8 @@ use crate::credentials::Material;
 pub struct Documents {
     /// The raw protocol (and `GET /`): one JSON document and a newline.
     pub raw: Zeroizing<Vec<u8>>,
-    /// `GET /ecs`, the container credential provider; IAM mode only.
+    /// `GET /ecs`, the container credential provider; IAM mode only. Like every JSON answer, it
+    /// ends with a newline (JSON parsers skip it).
     pub ecs: Option<Zeroizing<Vec<u8>>>,
     /// IMDS `security-credentials/<role>`; IAM mode only.
     pub imds: Option<Zeroizing<Vec<u8>>>,
@@ -51,6 +52,8 @@ struct ContainerCredentials<'a> {
     expiration: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'a str>,
 }
 
 /// What EC2's instance metadata service answers for a role.
@@ -106,8 +109,9 @@ impl Documents {
                             token: c.session_token.expose(),
                             expiration: &expiration,
                             account_id: c.account_id.as_deref(),
+                            role_arn: c.role_arn.as_deref(),
                         },
-                        false,
+                        true,
                     )),
                     imds: Some(render_json(
                         &InstanceCredentials {
@@ -120,7 +124,7 @@ impl Documents {
                             expiration: &expiration,
                             account_id: c.account_id.as_deref(),
                         },
-                        false,
+                        true,
                     )),
                 }
             }
@@ -161,6 +165,7 @@ mod tests {
             session_token: Secret::new("st".into()),
             expiry: Expiry::after(Duration::from_secs(3600)),
             account_id: Some("123456789012".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/Dev".into()),
         });
         let docs = Documents::render(&material, false);
         let ecs: serde_json::Value = serde_json::from_slice(docs.ecs.as_ref().unwrap()).unwrap();
@@ -168,6 +173,15 @@ mod tests {
         assert_eq!(ecs["SecretAccessKey"], "sk");
         assert_eq!(ecs["Token"], "st");
         assert_eq!(ecs["AccountId"], "123456789012");
+        assert_eq!(ecs["RoleArn"], "arn:aws:iam::123456789012:role/Dev");
+        // Every JSON answer ends with a newline, as the README says.
+        for doc in [
+            &docs.raw,
+            docs.ecs.as_ref().unwrap(),
+            docs.imds.as_ref().unwrap(),
+        ] {
+            assert_eq!(doc.last(), Some(&b'\n'));
+        }
         assert!(ecs["Expiration"].as_str().unwrap().ends_with('Z'));
         let imds: serde_json::Value = serde_json::from_slice(docs.imds.as_ref().unwrap()).unwrap();
         assert_eq!(imds["Code"], "Success");

@@ -462,7 +462,12 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
 
 /// `cognitod install`.
 pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
-    let plan = plan_from_args(args)?;
+    let mut plan = plan_from_args(args)?;
+    let new_secret = if args.remove {
+        None
+    } else {
+        network_secret(&mut plan, args.allow_no_secret)
+    };
     let units = render(&plan);
     let sockets = plan.socket_units();
     if args.dry_run {
@@ -477,19 +482,13 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     let systemd_running = Path::new("/run/systemd/system").is_dir();
     if args.remove {
-        if systemd_running {
-            let mut disable = vec!["disable", "--now"];
-            disable.extend(sockets.iter().map(String::as_str));
-            systemctl(&disable)?;
-            systemctl(&["stop", &format!("{}.service", plan.name)])?;
+        return remove(&plan, &args.install_dir, systemd_running);
+    }
+    if let Some(hidden) = hidden_from_the_service(&plan.binary) {
+        if !args.force {
+            bail!("{hidden}; or, to write the units anyway, add --force");
         }
-        for path in remove_units(&args.install_dir, &units)? {
-            println!("removed {}", path.display());
-        }
-        if systemd_running {
-            systemctl(&["daemon-reload"])?;
-        }
-        return Ok(ExitCode::SUCCESS);
+        eprintln!("warning: {hidden}");
     }
     for (path, outcome) in write_units(&args.install_dir, &units, args.force)? {
         let what = match outcome {
@@ -498,6 +497,21 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
             WriteOutcome::Replaced => "replaced",
         };
         println!("{what} {}", path.display());
+    }
+    if let Some(path) = new_secret {
+        crate::configure::write_private(&path, crate::configure::generate_secret().expose())
+            .with_context(|| {
+                format!(
+                    "writing a new shared secret for tcp/http to {}",
+                    path.display()
+                )
+            })?;
+        println!(
+            "wrote a new shared secret to {} (mode 0600, no newline): tcp and http refuse clients \
+             without it; they send it with cognitod get --secret-file, nc < FILE, or \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            path.display()
+        );
     }
     if !plan.config_path.exists() {
         println!(
@@ -518,6 +532,117 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Directories the service's sandbox hides (`ProtectHome=yes`: /home, /root, /run/user;
+/// `PrivateTmp=yes`: /tmp, /var/tmp): a binary there, such as a clone's target/debug/cognitod,
+/// cannot be started by the service.
+const HIDDEN_FROM_THE_SERVICE: &[&str] = &["/home", "/root", "/run/user", "/tmp", "/var/tmp"];
+
+/// Why the service could not start `binary`, with where to install it; `None` when it can.
+fn hidden_from_the_service(binary: &Path) -> Option<String> {
+    let hidden = HIDDEN_FROM_THE_SERVICE
+        .iter()
+        .find(|dir| binary.starts_with(dir))?;
+    Some(format!(
+        "ExecStart would be {}, under {hidden}, which the service's ProtectHome=/PrivateTmp= hide \
+         from it: it would fail to start. Install the binary first: `cargo install --locked \
+         --path . --root /usr/local` (then run /usr/local/bin/cognitod install), or the .deb/.rpm \
+         (README, Packages); or name an installed binary with --bin /usr/local/bin/cognitod",
+        binary.display()
+    ))
+}
+
+/// `cognitod install --remove`: everything an install of this NAME can have written, whichever
+/// transports `-s` names now (an install with `-s unix,http` followed by a remove with the
+/// default `-s unix` once left `NAME-http.socket` behind): the service and all three socket
+/// units, each stopped and disabled first. Says what it removed, and what it left (a shared
+/// secret file, which the configuration may name too).
+fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<ExitCode> {
+    let every = UnitPlan {
+        transports: vec![ServerType::Unix, ServerType::Tcp, ServerType::Http],
+        ..plan.clone()
+    };
+    let units = render(&every);
+    let present: Vec<&UnitFile> = units
+        .iter()
+        .filter(|u| dir.join(&u.name).exists())
+        .collect();
+    if present.is_empty() {
+        println!(
+            "nothing to remove: no unit of {} in {}",
+            plan.name,
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if systemd_running {
+        let sockets: Vec<&str> = present
+            .iter()
+            .filter(|u| u.name.ends_with(".socket"))
+            .map(|u| u.name.as_str())
+            .collect();
+        if !sockets.is_empty() {
+            let mut disable = vec!["disable", "--now"];
+            disable.extend(sockets);
+            systemctl(&disable)?;
+        }
+        systemctl(&["stop", &format!("{}.service", plan.name)])?;
+    }
+    for path in remove_units(dir, &units)? {
+        println!("removed {}", path.display());
+    }
+    if systemd_running {
+        systemctl(&["daemon-reload"])?;
+    }
+    if let Some(secret) = plan.auth_secret_file.as_ref().filter(|p| p.exists()) {
+        println!(
+            "kept {} (a shared secret the configuration may use; delete it if nothing does)",
+            secret.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Gives tcp and http a shared secret when the flags name none: the one the configuration names
+/// (a file, loaded as the credential `auth_secret` since the service's dynamic user cannot read
+/// it), or else a new one in `auth-secret` beside the configuration. Nothing when the
+/// configuration holds a secret inline or sets `allow_no_secret`, or with `--allow-no-secret`.
+/// Returns the path of a secret file still to be written (an existing one is kept).
+fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf> {
+    let network = plan
+        .transports
+        .iter()
+        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http));
+    if !network || plan.auth_secret_file.is_some() || allow_no_secret {
+        return None;
+    }
+    let global = std::fs::read_to_string(&plan.config_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|config| config.get("global").cloned())
+        .unwrap_or_default();
+    if global.get("auth_secret").is_some_and(|v| v.is_string())
+        || global.get("allow_no_secret") == Some(&serde_json::Value::Bool(true))
+    {
+        return None;
+    }
+    if let Some(file) = global
+        .get("auth_secret_file")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        plan.auth_secret_file = Some(file);
+        return None;
+    }
+    let path = plan
+        .config_path
+        .parent()
+        .unwrap_or(Path::new("/etc/cognitod"))
+        .join("auth-secret");
+    plan.auth_secret_file = Some(path.clone());
+    (!path.exists()).then_some(path)
 }
 
 fn systemctl(args: &[&str]) -> anyhow::Result<()> {
@@ -585,6 +710,30 @@ mod tests {
         );
         for unit in &units {
             golden(&unit.name, &unit.text);
+        }
+    }
+
+    #[test]
+    fn binaries_the_sandbox_hides_are_named_with_where_to_install() {
+        for hidden in [
+            "/home/alice/cognitod/target/debug/cognitod",
+            "/root/src/cognitod/target/release/cognitod",
+            "/tmp/cognitod/target/debug/cognitod",
+            "/var/tmp/c/cognitod",
+        ] {
+            let why = hidden_from_the_service(Path::new(hidden)).expect(hidden);
+            assert!(
+                why.contains(hidden) && why.contains("--bin /usr/local/bin/cognitod"),
+                "{why}"
+            );
+        }
+        for fine in [
+            "/usr/bin/cognitod",
+            "/usr/local/bin/cognitod",
+            "/opt/c/cognitod",
+            "/homestead/c",
+        ] {
+            assert_eq!(hidden_from_the_service(Path::new(fine)), None, "{fine}");
         }
     }
 

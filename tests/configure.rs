@@ -235,13 +235,16 @@ fn check_login_fails_with_a_clear_cause_and_exit_status() {
 }
 
 /// A person at a terminal: `cognitod configure` on a pty (driven by pexpect), answering each
-/// question, mistyping the pool id once, typing the password hidden.
+/// question, mistyping the pool id once, typing the password hidden. Issue 14, point 5: y/n
+/// answers wait for Enter, a socket group that does not exist is refused as it is typed, a failed
+/// sign-in offers to type the password again, and the output directory is created 0750.
 #[test]
 fn interactive_configure_on_a_terminal() {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
-    let config = dir.path().join("config.json");
+    // A directory configure creates itself, as /etc/cognitod on a machine without the package.
+    let config = dir.path().join("etc/cognitod/config.json");
     let secret = dir.path().join("auth-secret");
     let socket = dir.path().join("c.sock");
     let pool_json = serde_json::json!({
@@ -279,6 +282,32 @@ fn interactive_configure_on_a_terminal() {
         "a bad answer was not refused as typed"
     );
     assert!(transcript.contains(&format!("signed in as {}", pool.username)));
+    // The Enter after "n" did not answer the identity pool question empty.
+    assert!(
+        !transcript.contains("is not an identity pool id"),
+        "an Enter answered the next question:\n{transcript}"
+    );
+    assert!(
+        transcript.contains("no group named \"no-such-group-x9\""),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("Type the password again?"),
+        "{transcript}"
+    );
+    assert!(
+        !transcript.contains("Mistyped-Password-1"),
+        "the password was echoed"
+    );
+    assert!(
+        !transcript.contains("cognitod-configure-"),
+        "a temporary name was shown"
+    );
+    assert_eq!(mode(config.parent().unwrap()), 0o750);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["global"]["group"], "root");
+    assert_eq!(written["cognito"]["password"], pool.password.as_str());
     assert_eq!(mode(&config), 0o600);
     assert_eq!(mode(&secret), 0o600);
     let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
@@ -296,4 +325,79 @@ fn interactive_configure_on_a_terminal() {
     assert_eq!(doc["Version"], 1);
     assert_eq!(mode(&socket), 0o600);
     drop(daemon);
+}
+
+/// Issue 14, point 1: choosing tcp or http makes configure generate a shared secret (written
+/// without a newline, so one file serves every client); `--shared-secret none` with them is
+/// refused unless `--allow-no-secret` says so, which the configuration then records.
+#[test]
+fn tcp_or_http_get_a_generated_secret_unless_explicitly_allowed_without() {
+    let dir = temp_dir();
+    let pw = private_file(dir.path(), "pw", "Some-Password-1\n");
+    let configure = |name: &str, extra: &[&str]| {
+        let config = dir.path().join(format!("{name}.json"));
+        let secret = dir.path().join(format!("{name}-secret"));
+        let mut args = vec![
+            "configure",
+            "--non-interactive",
+            "-o",
+            config.to_str().unwrap(),
+            "--shared-secret-file",
+            secret.to_str().unwrap(),
+            "--username",
+            "u",
+            "--password-file",
+            &pw,
+            "--app-id",
+            "a",
+            "--user-pool-id",
+            "eu-west-1_AbC",
+            "-C",
+            "tokens",
+        ];
+        args.extend_from_slice(extra);
+        let out = cognitod(&args, &[]);
+        (out, config, secret)
+    };
+
+    for transports in ["tcp", "http", "unix,http"] {
+        let (out, config, secret) = configure(transports, &["-s", transports]);
+        assert!(out.status.success(), "{transports}: {}", text(&out));
+        let written = std::fs::read(&secret).unwrap();
+        assert!(written.len() >= 40, "{transports}: no generated secret");
+        assert!(
+            !written.ends_with(b"\n"),
+            "{transports}: a trailing newline"
+        );
+        assert_eq!(mode(&secret), 0o600);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        assert_eq!(
+            doc["global"]["auth_secret_file"],
+            secret.display().to_string()
+        );
+    }
+
+    // unix alone: no secret unless asked for (the socket's mode is its access control).
+    let (out, config, secret) = configure("unix", &["-s", "unix"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!secret.exists());
+    assert!(!std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("auth_secret"));
+
+    // none with tcp: refused, naming the opt-in; with it, recorded in the configuration.
+    let (out, config, _) = configure("none", &["-s", "tcp", "--shared-secret", "none"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--allow-no-secret"), "{}", text(&out));
+    assert!(!config.exists());
+    let (out, config, secret) = configure(
+        "allowed",
+        &["-s", "tcp", "--shared-secret", "none", "--allow-no-secret"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!secret.exists());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(doc["global"]["allow_no_secret"], true);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Try cognitod without an AWS account: starts the local Cognito emulator, seeds a user pool, an app
 # client, a user and an identity pool, and runs cognitod against them on a unix socket.
-#   bash tests/demo.sh            then, in another terminal:  nc -U /tmp/cognitod-demo.sock
-# Ctrl-C stops everything.
+#   bash tests/demo.sh            then paste the block it prints into another terminal.
+# Ctrl-C stops everything. COGNITOD_DEMO_SOCKET changes the socket; COGNITOD_DEMO_BIN runs that
+# binary instead of building one (the test of this script, tests/demo.rs, uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 socket=${COGNITOD_DEMO_SOCKET:-/tmp/cognitod-demo.sock}
@@ -11,7 +12,11 @@ venv=${COGNITOD_VENV:-$PWD/.venv}
 # The emulator's venv and the daemon's first build take about as long as each other: side by side.
 bash tests/emulator/setup-venv.sh &
 venv_pid=$!
-cargo build --quiet --bin cognitod
+bin=${COGNITOD_DEMO_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --bin cognitod
+  bin=$PWD/target/debug/cognitod
+fi
 wait "$venv_pid"
 
 workdir=$(mktemp -d)
@@ -35,5 +40,17 @@ COGNITO_APP_ID=$(read_pool client_id); export COGNITO_APP_ID
 COGNITO_IDENTITY_POOL_ID=$(read_pool identity_pool_id); export COGNITO_IDENTITY_POOL_ID
 export COGNITO_REGION=us-east-1
 
-echo "emulator on $endpoint; user pool $COGNITO_USER_POOL_ID; try: nc -U $socket" >&2
-target/debug/cognitod serve -e -s unix -S "$socket" --permissions 0600
+# The AWS CLI takes its credentials from `cognitod get` through a profile of its own.
+printf '[default]\nregion = us-east-1\ncredential_process = %s get --socket %s\n' "$bin" "$socket" >"$workdir/aws-config"
+
+echo "emulator on $endpoint; user pool $COGNITO_USER_POOL_ID" >&2
+cat <<EOF
+----- cognitod demo: paste this into another terminal -----
+export PATH="${bin%/*}:\$PATH"   # cognitod itself; to keep it: cargo install --path . (README)
+cognitod get --socket $socket
+nc -U $socket   # needs netcat-openbsd: apt install netcat-openbsd
+export AWS_CONFIG_FILE=$workdir/aws-config AWS_ENDPOINT_URL=$endpoint   # region: in that file
+$venv/bin/aws sts get-caller-identity   # any AWS CLI; this one came with the emulator's venv
+----- end of block -----
+EOF
+"$bin" serve -e -s unix -S "$socket" --permissions 0600

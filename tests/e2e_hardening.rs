@@ -500,6 +500,8 @@ impl Service {
             &http.to_string(),
             "--permissions",
             setup.socket_mode,
+            // The tests' configurations say themselves whether there is a shared secret.
+            "--allow-no-secret",
         ]);
         assert!(installed.contains("enabled and started"), "{installed}");
         service

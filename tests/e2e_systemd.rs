@@ -65,6 +65,8 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
         &pool.identity_pool_id,
         "-s",
         "unix,tcp,http",
+        // This test reaches tcp and http without a secret: an explicit choice since issue 14.
+        "--allow-no-secret",
         "-g",
         "clients",
     ]);
@@ -92,6 +94,7 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
         &tcp.to_string(),
         "--http-port",
         &http.to_string(),
+        "--allow-no-secret",
     ]);
     assert!(installed.contains("enabled and started"), "{installed}");
 
@@ -203,6 +206,8 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
         &pool.user_pool_id,
         "-s",
         "unix,tcp,http",
+        // This test reaches tcp and http without a secret: an explicit choice since issue 14.
+        "--allow-no-secret",
         "-g",
         "clients",
     ]);

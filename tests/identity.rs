@@ -229,3 +229,109 @@ fn the_identity_id_is_kept_in_the_state_directory_across_restarts() {
     .unwrap();
     assert_eq!(kept["username"], other.username.as_str());
 }
+
+/// GET `path` on 127.0.0.1:`port` with extra `headers`; the status and the body.
+fn http_get(port: u16, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 169.254.169.254\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+/// Issue 14, point 10: `AccountId` in the credential_process document, the `/ecs` answer and the
+/// IMDS answers (plain and extended) when it is known: learned once with a signed STS
+/// GetCallerIdentity when no role ARN is configured, taken from the role ARN (no STS call) when
+/// one is; `RoleArn` in the `/ecs` answer when a role ARN is configured.
+#[test]
+fn account_id_and_role_arn_reach_every_answer() {
+    // STS calls are only counted globally: an emulator of its own.
+    let emulator = Emulator::start();
+    let pool = Pool::seed(&emulator, SeedOptions::default());
+    for role_arn in [None, Some(pool.role_arn.as_str())] {
+        let before = emulator
+            .calls_total()
+            .get("GetCallerIdentity")
+            .copied()
+            .unwrap_or(0);
+        let dir = temp_dir();
+        let socket = dir.path().join("c.sock");
+        let port = free_port();
+        let mut command = DaemonCommand::serve(
+            &emulator.url(),
+            &[
+                "-e",
+                "-s",
+                "unix,http",
+                "-S",
+                socket.to_str().unwrap(),
+                "-H",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+                "--imds",
+                "--allow-no-secret",
+            ],
+        )
+        .envs(pool.env());
+        if let Some(arn) = role_arn {
+            command = command.env("COGNITO_ROLE_ARN", arn);
+        }
+        let daemon = command.start();
+        let raw = wait_for_credentials(&socket, None, START);
+        assert_eq!(raw["AccountId"], "123456789012", "{role_arn:?}: {raw}");
+
+        let (status, ecs) = http_get(port, "/ecs", "");
+        assert_eq!(status, 200, "{ecs}");
+        let ecs: Value = serde_json::from_str(&ecs).unwrap();
+        assert_eq!(ecs["AccountId"], "123456789012", "{ecs}");
+        match role_arn {
+            Some(arn) => assert_eq!(ecs["RoleArn"], arn, "{ecs}"),
+            None => assert!(ecs.get("RoleArn").is_none(), "{ecs}"),
+        }
+
+        let token = {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(
+                b"PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+                  X-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out.split_once("\r\n\r\n").unwrap().1.to_owned()
+        };
+        let header = format!("X-aws-ec2-metadata-token: {token}\r\n");
+        let (_, role) = http_get(port, "/latest/meta-data/iam/security-credentials/", &header);
+        for base in ["security-credentials", "security-credentials-extended"] {
+            let (status, body) = http_get(
+                port,
+                &format!("/latest/meta-data/iam/{base}/{role}"),
+                &header,
+            );
+            assert_eq!(status, 200, "{base}: {body}");
+            let doc: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(doc["AccountId"], "123456789012", "{base}: {doc}");
+            assert_eq!(doc["AccessKeyId"], raw["AccessKeyId"]);
+        }
+
+        let asked = emulator
+            .calls_total()
+            .get("GetCallerIdentity")
+            .copied()
+            .unwrap_or(0)
+            - before;
+        // Learned once when no role ARN says it; not asked at all when one does.
+        assert_eq!(asked, u64::from(role_arn.is_none()), "{role_arn:?}");
+        let (status, log) = daemon.stop();
+        assert!(status.success(), "{log}");
+    }
+}

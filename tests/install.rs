@@ -12,8 +12,14 @@ fn cognitod(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `cognitod install -i DIR EXTRA`, with `--bin /usr/bin/cognitod` unless EXTRA names one: the
+/// units need not start anything here, and the test binary itself may lie under /home or /tmp,
+/// which install refuses for ExecStart (see the last test).
 fn install_into(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["install", "-i", dir.to_str().unwrap()];
+    if !extra.contains(&"--bin") {
+        args.extend_from_slice(&["--bin", "/usr/bin/cognitod"]);
+    }
     args.extend_from_slice(extra);
     cognitod(&args)
 }
@@ -38,6 +44,8 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
             "unix,tcp,http",
             "-g",
             "cognitod-clients",
+            // The packaged units: no secret generated at build time (debian/stage.sh).
+            "--allow-no-secret",
         ],
     );
     assert!(out.status.success());
@@ -60,12 +68,31 @@ fn dry_run_prints_the_golden_units_and_writes_nothing() {
 #[test]
 fn written_units_pass_systemd_analyze_verify_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let out = install_into(
-        dir.path(),
-        &[
-            "-s", "unix", "-s", "tcp", "-s", "http", "-g", "nogroup", "-u", "root",
-        ],
-    );
+    // The real binary, so that verify finds ExecStart's executable; --force if it lies where
+    // the service's sandbox would hide it (a clone under /home), which verify does not model.
+    let binary = env!("CARGO_BIN_EXE_cognitod");
+    let mut args = vec![
+        "--bin",
+        binary,
+        "-s",
+        "unix",
+        "-s",
+        "tcp",
+        "-s",
+        "http",
+        "-g",
+        "nogroup",
+        "-u",
+        "root",
+        "--allow-no-secret",
+    ];
+    if ["/home/", "/root/", "/tmp/", "/var/tmp/", "/run/user/"]
+        .iter()
+        .any(|d| binary.starts_with(d))
+    {
+        args.push("--force");
+    }
+    let out = install_into(dir.path(), &args);
     assert!(
         out.status.success(),
         "{}",
@@ -118,12 +145,14 @@ fn the_service_exposure_score_is_at_most_1_2() {
 #[test]
 fn refuses_to_overwrite_a_changed_unit_without_force_and_removes_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(install_into(dir.path(), &["-s", "unix,http"])
-        .status
-        .success());
+    assert!(
+        install_into(dir.path(), &["-s", "unix,http", "--allow-no-secret"])
+            .status
+            .success()
+    );
     let service = dir.path().join("cognitod.service");
     std::fs::write(&service, "# edited by hand\n").unwrap();
-    let refused = install_into(dir.path(), &["-s", "unix,http"]);
+    let refused = install_into(dir.path(), &["-s", "unix,http", "--allow-no-secret"]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -134,7 +163,10 @@ fn refuses_to_overwrite_a_changed_unit_without_force_and_removes_cleanly() {
         std::fs::read_to_string(&service).unwrap(),
         "# edited by hand\n"
     );
-    let forced = install_into(dir.path(), &["-s", "unix,http", "--force"]);
+    let forced = install_into(
+        dir.path(),
+        &["-s", "unix,http", "--allow-no-secret", "--force"],
+    );
     assert!(forced.status.success());
     assert!(String::from_utf8_lossy(&forced.stdout).contains("replaced"));
     assert!(std::fs::read_to_string(&service)
@@ -162,5 +194,134 @@ fn bad_flags_name_the_flag_and_the_fix() {
         assert!(!out.status.success(), "{args:?} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// Issue 14, point 1: installing tcp or http sockets gives them a shared secret: a new one beside
+/// the configuration (0600, no newline, kept on a second install), or the file the configuration
+/// names, loaded as the credential `auth_secret`; none with `--allow-no-secret`, or for unix alone.
+#[test]
+fn tcp_or_http_sockets_get_a_shared_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let etc = tempfile::tempdir().unwrap();
+    let config = etc.path().join("config.json");
+    let generated = etc.path().join("auth-secret");
+    let units = tempfile::tempdir().unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["-c", config.to_str().unwrap(), "--force"];
+        args.extend_from_slice(extra);
+        let out = install_into(units.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let service = std::fs::read_to_string(units.path().join("cognitod.service")).unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), service)
+    };
+
+    let (said, service) = install(&["-s", "unix"]);
+    assert!(!generated.exists(), "{said}");
+    assert!(!service.contains("auth_secret"), "{service}");
+
+    let (said, service) = install(&["-s", "unix,tcp"]);
+    assert!(said.contains("wrote a new shared secret"), "{said}");
+    let secret = std::fs::read(&generated).unwrap();
+    assert!(secret.len() >= 40 && !secret.ends_with(b"\n"));
+    let mode = std::fs::metadata(&generated).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        service.contains(&format!(
+            "LoadCredential=auth_secret:{}\n",
+            generated.display()
+        )),
+        "{service}"
+    );
+    // Again: the secret is kept, not replaced.
+    let (said, _) = install(&["-s", "http"]);
+    assert!(!said.contains("wrote a new shared secret"), "{said}");
+    assert_eq!(std::fs::read(&generated).unwrap(), secret);
+
+    // The configuration names its own secret file: that one is loaded.
+    let named = etc.path().join("named-secret");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"global": {{"auth_secret_file": "{}"}}}}"#,
+            named.display()
+        ),
+    )
+    .unwrap();
+    let (_, service) = install(&["-s", "tcp"]);
+    assert!(
+        service.contains(&format!("LoadCredential=auth_secret:{}\n", named.display())),
+        "{service}"
+    );
+    // The operator's explicit choice: no secret.
+    std::fs::remove_file(&config).unwrap();
+    let (_, service) = install(&["-s", "tcp", "--allow-no-secret"]);
+    assert!(!service.contains("auth_secret"), "{service}");
+}
+
+/// Issue 14, point 6: `--remove` removes every unit an install of that NAME wrote, whatever `-s`
+/// says now, and says what it removed; other names' units stay.
+#[test]
+fn remove_takes_every_unit_of_the_name_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        install_into(dir.path(), &["-s", "unix,tcp,http", "--allow-no-secret"])
+            .status
+            .success()
+    );
+    assert!(install_into(
+        dir.path(),
+        &["-n", "other", "-s", "http", "--allow-no-secret"]
+    )
+    .status
+    .success());
+    // The default -s unix, as someone undoing an install would type it.
+    let removed = install_into(dir.path(), &["--remove"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let said = String::from_utf8_lossy(&removed.stdout);
+    for unit in UNITS {
+        assert!(
+            said.contains(&format!("removed {}", dir.path().join(unit).display())),
+            "{unit} not reported: {said}"
+        );
+        assert!(!dir.path().join(unit).exists(), "{unit} left behind");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["other-http.socket", "other.service"]);
+    let again = install_into(dir.path(), &["--remove"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to remove"));
+}
+
+/// Issue 14, point 8: an install whose ExecStart would point into /tmp or /home (a clone's
+/// target/debug/cognitod), which the service's PrivateTmp=/ProtectHome= hide, is refused without
+/// --force, naming where to install the binary; nothing is written.
+#[test]
+fn a_binary_the_service_cannot_see_is_refused_without_force() {
+    for binary in [
+        "/tmp/clone/target/debug/cognitod",
+        "/home/alice/cognitod/target/release/cognitod",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = install_into(dir.path(), &["--bin", binary]);
+        assert!(!refused.status.success(), "{binary}");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains(binary)
+                && err.contains("cargo install --locked --path . --root /usr/local")
+                && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let forced = install_into(dir.path(), &["--bin", binary, "--force"]);
+        assert!(forced.status.success());
+        assert!(String::from_utf8_lossy(&forced.stderr).contains("warning"));
     }
 }

@@ -387,6 +387,7 @@ fn packaged_units_are_what_cognitod_install_renders() {
                 "/usr/bin/cognitod",
                 "-s",
                 transports,
+                "--allow-no-secret",
             ],
         );
         dir

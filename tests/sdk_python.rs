@@ -216,8 +216,12 @@ fn botocore_and_the_aws_cli_through_credential_process_and_the_container_provide
     );
     assert_eq!(status, 401, "{response}");
     let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(body["code"], "AccessDenied");
-    assert!(body["message"].is_string());
+    // `Code` and `Message`, which the JS SDK copies into its error (lower-case keys it reads as
+    // undefined), and a newline at the end, as every JSON answer has.
+    assert_eq!(body["Code"], "AccessDenied", "{response}");
+    assert!(body["Message"].is_string(), "{response}");
+    assert!(body.get("code").is_none() && body.get("message").is_none());
+    assert!(response.ends_with("}\n"), "{response:?}");
 }
 
 #[test]
@@ -226,12 +230,17 @@ fn botocore_through_imdsv2_and_the_token_rules() {
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
     let port = free_port();
+    let socket = dir.path().join("c.sock");
+    // No shared secret and no --allow-no-secret: IMDSv2 needs neither (its PUT token is its
+    // defence), while `GET /` and `/ecs` refuse.
     let _daemon = DaemonCommand::serve(
         &emulator.url(),
         &[
             "-e",
             "-s",
-            "http",
+            "unix,http",
+            "-S",
+            socket.to_str().unwrap(),
             "-H",
             "127.0.0.1",
             "-P",
@@ -241,20 +250,15 @@ fn botocore_through_imdsv2_and_the_token_rules() {
     )
     .envs(pool.env())
     .start();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let expected: Value = loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let (status, response) = raw_http(
-                port,
-                "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-            );
-            if status == 200 {
-                break serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-            }
-        }
-        assert!(Instant::now() < deadline, "http listener never served");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let expected = wait_for_credentials(&socket, None, Duration::from_secs(20));
+    for path in ["/", "/ecs"] {
+        let (status, response) = raw_http(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, 401, "{path}: {response}");
+        assert!(!response.contains("AccessKeyId"), "{path}: {response}");
+    }
     let endpoint = format!("http://127.0.0.1:{port}/");
     let url = emulator.url();
     let got = boto3(

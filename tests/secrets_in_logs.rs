@@ -137,7 +137,8 @@ fn no_secret_reaches_the_output_at_trace_level() {
         ("shared secret", shared_secret.into()),
         ("wrong shared secret", wrong_shared_secret.into()),
     ];
-    for key in ["SecretAccessKey", "SessionToken"] {
+    // The access key id too: the signed GetCallerIdentity's trace once carried it.
+    for key in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
         secrets.push((key, served[key].as_str().unwrap().to_owned()));
     }
     for key in ["id_token", "access_token", "refresh_token"] {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian 12 machine, only what is missing:
-# apt packages (as root), the Python venv of the emulator, and rustfmt/clippy.
+# apt packages (as root), the Python venv of the emulator, the JS SDK packages (tests/node/),
+# and rustfmt/clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v curl >/dev/null || need+=(curl)
 # libfuzzer-sys compiles libFuzzer's C++ sources for the fuzz targets.
 command -v c++ >/dev/null || need+=(g++)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The AWS SDK for JavaScript v3 (tests/node/): the one-secret-file test drives it.
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/setup.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
@@ -26,3 +29,4 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 bash tests/emulator/setup-venv.sh
+bash tests/node/setup.sh

@@ -103,7 +103,7 @@ fn three_sockets_passed_by_name_in_another_order_all_answer_the_same() {
         "http:unix:tcp",
         &env_for(&pool),
         // Listener flags that would clash with systemd's sockets: ignored, with one log line.
-        &["-e", "-s", "tcp", "-P", "1"],
+        &["-e", "-s", "tcp", "-P", "1", "--allow-no-secret"],
     );
     // The first connection starts the daemon.
     let deadline = Instant::now() + START;

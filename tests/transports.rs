@@ -101,13 +101,26 @@ fn get(port: u16, path: &str, secret: Option<&str>) -> HttpResponse {
     )
 }
 
+/// The start-up warning of a daemon that serves tcp/http without a secret by the operator's choice.
+const OPTED_IN_WARNING: &str = "allow_no_secret: tcp and http hand credentials to any client";
+
 #[test]
-fn unix_tcp_and_http_serve_the_same_credentials_without_a_secret() {
+fn unix_tcp_and_http_serve_the_same_credentials_without_a_secret_when_allowed() {
     let emulator = Emulator::shared();
     let pool = Pool::seed(emulator, SeedOptions::default());
     let dir = temp_dir();
     let socket = dir.path().join("c.sock");
-    let (config, tcp, http_port) = loopback_ports_config(dir.path());
+    let (tcp, http_port) = (free_port(), free_port());
+    // The opt-in as a configuration key (the other tests use the flag).
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"global": {{"allow_no_secret": true}},
+                "server": {{"host": "127.0.0.1", "tcp_port": {tcp}, "http_port": {http_port}}}}}"#
+        ),
+    )
+    .unwrap();
     let daemon = DaemonCommand::serve(
         &emulator.url(),
         &[
@@ -137,6 +150,137 @@ fn unix_tcp_and_http_serve_the_same_credentials_without_a_secret() {
     assert!(from_unix["AccessKeyId"].is_string());
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
+    assert!(log.contains(OPTED_IN_WARNING), "{log}");
+}
+
+/// Issue 14, point 1: without a shared secret, and without the opt-in, tcp and http refuse every
+/// request for credentials, so that a request forged through a local application (SSRF) gets
+/// none: a plain `GET /` or `GET /ecs`, and the bytes of an HTTP request sent to the raw tcp
+/// port. Each refusal names the opt-in and the better fix. IMDSv2 still answers (its PUT token
+/// is its defence), and the unix socket serves as before (its mode is its access control).
+#[test]
+fn without_a_secret_tcp_and_http_refuse_forged_requests_unless_allowed() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let (config, tcp, http_port) = loopback_ports_config(dir.path());
+    let daemon = DaemonCommand::serve(
+        &emulator.url(),
+        &[
+            "-e",
+            "-c",
+            config.to_str().unwrap(),
+            "-s",
+            "unix,tcp,http",
+            "-S",
+            socket.to_str().unwrap(),
+            "--imds",
+        ],
+    )
+    .envs(pool.env())
+    .start();
+    let from_unix = wait_for_credentials(&socket, None, START);
+    let names_both_fixes = |text: &str| {
+        text.contains("--allow-no-secret")
+            && text.contains("global.allow_no_secret")
+            && text.contains("--auth-secret-file")
+    };
+
+    // A forged plain GET, as a URL-fetching bug sends it.
+    for path in ["/", "/ecs"] {
+        let response = get(http_port, path, None);
+        assert_eq!(response.status, 401, "{path}: {response:?}");
+        assert!(!response.body.contains("AccessKeyId"), "{response:?}");
+        assert!(response.body.ends_with('\n'), "{response:?}");
+        let body = response.json();
+        let message = if path == "/ecs" {
+            assert_eq!(body["Code"], "AccessDenied", "{body}");
+            body["Message"].as_str().unwrap().to_owned()
+        } else {
+            body["error"].as_str().unwrap().to_owned()
+        };
+        assert!(names_both_fixes(&message), "{path}: {message}");
+    }
+    // The same request's bytes on the raw tcp port, and a client that sends nothing.
+    for sent in [
+        &b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"[..],
+        b"",
+    ] {
+        let answer = tcp_request(tcp, Some(sent));
+        assert!(!answer.contains("AccessKeyId"), "{answer}");
+        assert!(answer.ends_with('\n'), "{answer:?}");
+        let error: Value = serde_json::from_str(&answer).unwrap();
+        let error = error["error"].as_str().unwrap();
+        assert!(error.starts_with("not authorized: "), "{error}");
+        assert!(names_both_fixes(error), "{error}");
+    }
+    // `cognitod get` passes the refusal on in one line.
+    let got = std::process::Command::new(env!("CARGO_BIN_EXE_cognitod"))
+        .args(["get", "--tcp", &format!("127.0.0.1:{tcp}")])
+        .env_remove("COGNITOD_SECRET")
+        .output()
+        .unwrap();
+    assert!(!got.status.success());
+    let said = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        said.contains("cognitod refused") && said.contains("--allow-no-secret"),
+        "{said}"
+    );
+
+    // IMDSv2 needs no secret: a PUT for a session token, then the credentials.
+    let token = http(
+        http_port,
+        "PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+         X-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(token.status, 200, "{token:?}");
+    let role = http(
+        http_port,
+        &format!(
+            "GET /latest/meta-data/iam/security-credentials/ HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+             X-aws-ec2-metadata-token: {}\r\nConnection: close\r\n\r\n",
+            token.body
+        ),
+    );
+    let imds = http(
+        http_port,
+        &format!(
+            "GET /latest/meta-data/iam/security-credentials/{} HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+             X-aws-ec2-metadata-token: {}\r\nConnection: close\r\n\r\n",
+            role.body, token.body
+        ),
+    );
+    assert_eq!(imds.status, 200, "{imds:?}");
+    assert_eq!(imds.json()["AccessKeyId"], from_unix["AccessKeyId"]);
+    assert!(imds.body.ends_with('\n'), "{imds:?}");
+    // Point 12: the two paths IMDS documents as absent say so, and what to read instead.
+    for (path, instead) in [
+        ("placement/availability-zone/", "placement/region"),
+        ("iam/info", "security-credentials"),
+    ] {
+        let absent = http(
+            http_port,
+            &format!(
+                "GET /latest/meta-data/{path} HTTP/1.1\r\nHost: 169.254.169.254\r\n\
+                 X-aws-ec2-metadata-token: {}\r\nConnection: close\r\n\r\n",
+                token.body
+            ),
+        );
+        assert_eq!(absent.status, 404, "{path}: {absent:?}");
+        assert!(
+            absent.json()["error"].as_str().unwrap().contains(instead),
+            "{path}: {absent:?}"
+        );
+    }
+
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("no shared secret is configured: this listener refuses credentials"),
+        "{log}"
+    );
+    assert!(!log.contains(OPTED_IN_WARNING), "{log}");
 }
 
 #[test]
@@ -303,6 +447,7 @@ fn http_credentials_unavailable_is_503_with_the_reason() {
             "127.0.0.1",
             "-P",
             &port.to_string(),
+            "--allow-no-secret",
         ],
     )
     .envs(pool.env())
@@ -340,6 +485,7 @@ fn http_keep_alive_caps_and_timeouts() {
             "127.0.0.1",
             "-P",
             &port.to_string(),
+            "--allow-no-secret",
         ],
     )
     .envs(pool.env())
@@ -410,6 +556,7 @@ fn localhost_listens_on_both_loopbacks() {
             "localhost",
             "-P",
             &port.to_string(),
+            "--allow-no-secret",
         ],
     )
     .envs(pool.env())

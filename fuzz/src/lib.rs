@@ -55,6 +55,7 @@ impl Upstream for FakeUpstream {
             session_token: Secret::new(SESSION_TOKEN.into()),
             expiry: Expiry::after(Duration::from_secs(3600)),
             account_id: Some("123456789012".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/Fuzz".into()),
         }))
     }
 }
@@ -84,6 +85,8 @@ pub async fn context(setup: Setup) -> Arc<Context> {
         secret: setup
             .secret
             .then(|| SharedSecret::new(&Secret::new(SHARED_SECRET.into()))),
+        // The fuzzers reach the credentials without a secret too, as before the opt-in existed.
+        allow_no_secret: true,
         http: HttpPolicy {
             allowed_hosts: vec!["creds.internal".into()],
             imds: setup

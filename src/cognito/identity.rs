@@ -26,8 +26,11 @@ pub struct AwsCredentials {
     pub session_token: Secret,
     /// When they expire.
     pub expiry: Expiry,
-    /// The AWS account, when the flow reveals it (classic flow's assumed-role ARN).
+    /// The AWS account, when known: the classic flow's assumed-role ARN, the configured role
+    /// ARN, or STS GetCallerIdentity (see `caller`).
     pub account_id: Option<String>,
+    /// The role asked for, when configured (`RoleArn` of the container answer).
+    pub role_arn: Option<String>,
 }
 
 /// An identity-pool client for one configured pool and user.
@@ -41,6 +44,8 @@ pub struct IdentityPool {
     identity_id: Mutex<Option<String>>,
     /// ...and, with a state directory, once per user: kept across restarts and reboots.
     kept: KeptIdentity,
+    /// Its AWS account, learned once (`AccountId` in the answers).
+    account: super::caller::AccountCache,
 }
 
 impl IdentityPool {
@@ -63,6 +68,7 @@ impl IdentityPool {
             settings,
             identity_id: Mutex::new(kept.load()),
             kept,
+            account: Default::default(),
         }
     }
 
@@ -78,9 +84,19 @@ impl IdentityPool {
                 // The identity may have been deleted: look it up afresh next time.
                 *self.identity_id.lock().await = None;
                 self.kept.forget();
+                self.account.forget().await;
             }
         }
-        result
+        let mut credentials = result?;
+        let role_arn = self.settings.role_arn.as_deref();
+        if credentials.account_id.is_none() {
+            credentials.account_id = self
+                .account
+                .account_id(&self.sts, role_arn, &credentials)
+                .await;
+        }
+        credentials.role_arn = role_arn.map(str::to_owned);
+        Ok(credentials)
     }
 
     fn logins(&self, id_token: &Secret) -> HashMap<String, String> {
@@ -220,5 +236,6 @@ fn credentials(
         session_token: Secret::new(session_token.ok_or_else(|| missing("SessionToken"))?),
         expiry: Expiry::at_wall_time(at, cognito_ahead_by),
         account_id,
+        role_arn: None,
     })
 }

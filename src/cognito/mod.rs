@@ -5,6 +5,7 @@
 //! built without any AWS credentials of their own.
 
 pub mod auth;
+pub mod caller;
 pub mod device;
 pub mod identity;
 mod jwt;

@@ -2,7 +2,8 @@
 //! rules the configuration loader applies, so a value accepted there is accepted at start-up.
 
 use super::error::ConfigError;
-use super::layers::Origin;
+use super::layers::{Origin, Setting};
+use super::validate::{lookup, Kind};
 use super::values;
 
 /// A question of `cognitod configure`, named by the flag that answers it.
@@ -20,6 +21,10 @@ pub enum Question {
     Permissions,
     /// `--socket-path`.
     SocketPath,
+    /// `-u/--user`: a user of this system, by name or uid.
+    SocketUser,
+    /// `-g/--group`: a group of this system, by name or gid.
+    SocketGroup,
     /// `--app-id` or `--username`: anything but empty.
     Required(&'static str),
 }
@@ -34,6 +39,8 @@ impl Question {
             Question::RoleArn => "--role-arn",
             Question::Permissions => "--permissions",
             Question::SocketPath => "-S/--socket-path",
+            Question::SocketUser => "-u/--user",
+            Question::SocketGroup => "-g/--group",
             Question::Required(flag) => flag,
         }
     }
@@ -51,6 +58,16 @@ pub fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
         Question::RoleArn => values::role_arn(text, &at).map(drop),
         Question::Permissions => values::permissions(text, &at).map(drop),
         Question::SocketPath => values::socket_path(text, &at).map(drop),
+        // Looked up now, as serve would: a group that does not exist is refused as it is typed,
+        // not when the whole configuration is checked at the end.
+        Question::SocketUser | Question::SocketGroup => {
+            let kind = match question {
+                Question::SocketUser => Kind::User,
+                _ => Kind::Group,
+            };
+            let value = values::principal(text, &at)?;
+            lookup(&Setting { value, origin: at }, kind).map(drop)
+        }
         Question::Required(_) => values::non_empty(text, &at).map(drop),
     }
 }
@@ -70,5 +87,14 @@ mod tests {
         assert!(check_answer(Question::Permissions, "9").is_err());
         assert!(check_answer(Question::RoleArn, "role").is_err());
         assert!(check_answer(Question::Required("--username"), "").is_err());
+        assert!(check_answer(Question::SocketGroup, "root").is_ok());
+        assert!(check_answer(Question::SocketUser, "0").is_ok());
+        let err = check_answer(Question::SocketGroup, "no-such-group-x9")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no group named") && err.contains("-g/--group"),
+            "{err}"
+        );
     }
 }

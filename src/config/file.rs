@@ -47,6 +47,7 @@ struct RawGlobal {
     expose_refresh_token: Option<Value>,
     retries: Option<Value>,
     imds: Option<Value>,
+    allow_no_secret: Option<Value>,
     /// Written by the original config builder; accepted so old files load, then ignored.
     log_path: Option<Value>,
     /// Written by the original config builder; accepted so old files load, then ignored.
@@ -234,6 +235,7 @@ impl File<'_> {
             expose_refresh_token,
             retries,
             imds,
+            allow_no_secret,
             log_path,
             install_dir,
         } = raw;
@@ -305,6 +307,11 @@ impl File<'_> {
                 "global.expose_refresh_token",
             ),
             (&mut layer.imds, imds, "global.imds"),
+            (
+                &mut layer.allow_no_secret,
+                allow_no_secret,
+                "global.allow_no_secret",
+            ),
         ] {
             if let Some(value) = value {
                 let at = self.at(key);

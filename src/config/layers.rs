@@ -140,6 +140,9 @@ layer! {
     retries: u32,
     /// Whether the http listener also answers as IMDSv2 (`global.imds`, `--imds`).
     imds: bool,
+    /// Whether tcp and http serve credentials without a shared secret (`global.allow_no_secret`,
+    /// `--allow-no-secret`).
+    allow_no_secret: bool,
     /// Extra Host header values the http listener accepts (`server.allowed_hosts`, `--allowed-host`).
     allowed_hosts: Vec<String>,
     /// Users whose processes may use the unix socket (`server.allowed_users`).

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use answers::{check_answer, Question};
 pub use error::ConfigError;
-pub use sources::{load, Environment};
+pub use sources::{default_config_path, load, Environment};
 
 pub use crate::cli::{CredentialType, ServerType};
 use crate::secret::Secret;
@@ -55,6 +55,10 @@ pub struct Config {
     pub expose_refresh_token: bool,
     /// Whether the http listener also answers as IMDSv2 (opt-in).
     pub imds: bool,
+    /// Whether tcp and http serve credentials to clients that send no secret when none is
+    /// configured (opt-in): without it they refuse, as any local process or a forged request
+    /// (SSRF) could otherwise take the credentials.
+    pub allow_no_secret: bool,
     /// Host header values the http listener accepts besides loopback, localhost and the
     /// link-local metadata addresses (DNS rebinding defence).
     pub allowed_hosts: Vec<String>,
@@ -215,10 +219,10 @@ impl fmt::Display for Config {
         writeln!(
             f,
             "shared secret: {}",
-            if self.auth_secret.is_some() {
-                "required"
-            } else {
-                "none"
+            match (self.auth_secret.is_some(), self.allow_no_secret) {
+                (true, _) => "required",
+                (false, true) => "none (allow_no_secret: tcp and http serve anyone)",
+                (false, false) => "none (tcp and http refuse credentials; the unix socket serves)",
             }
         )?;
         writeln!(f, "user: {} (sign-in {:?})", c.username, c.auth_type)?;

@@ -98,7 +98,7 @@ pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> 
         .map(PathBuf::from);
     let files = FileAccess::new(credentials_dir.as_deref());
 
-    let file_layer = match config_file(args, credentials_dir.as_deref()) {
+    let file_layer = match config_file(args, env, credentials_dir.as_deref()) {
         Some((path, named_by)) => file::load(&path, named_by, &files, &mut warnings)?,
         None => Layer::default(),
     };
@@ -121,18 +121,44 @@ pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> 
     validate::validate(merged, fallback_region(env)?, warnings)
 }
 
-/// The config file and what named it: `-c`, else systemd's `config` credential if there is one.
+/// The config file and what named it: `-c`, else systemd's `config` credential if there is one,
+/// else the file `cognitod configure` writes by default ([`default_config_path`]) if it exists,
+/// unless `-e` says the environment is the whole configuration.
 fn config_file(
     args: &ServeArgs,
+    env: &Environment,
     credentials_dir: Option<&Path>,
 ) -> Option<(PathBuf, &'static str)> {
     if let Some(path) = &args.config_file {
         return Some((path.clone(), "-c/--config-file"));
     }
-    let credential = credentials_dir?.join("config");
-    credential
+    if let Some(credential) = credentials_dir.map(|d| d.join("config")) {
+        if credential.exists() {
+            return Some((credential, "the systemd credential config"));
+        }
+    }
+    if args.use_env {
+        return None;
+    }
+    let default = default_config_path(env, nix::unistd::geteuid().is_root())?;
+    default
         .exists()
-        .then_some((credential, "the systemd credential config"))
+        .then_some((default, "the default config file (cognitod configure's)"))
+}
+
+/// Where `cognitod configure` writes the configuration, and `serve` and `check` read it, when no
+/// path is given: /etc/cognitod/config.json for root, else `$XDG_CONFIG_HOME/cognitod/config.json`
+/// (`~/.config/cognitod/config.json` when XDG_CONFIG_HOME is unset), as the XDG base directory
+/// specification says. `None` for a user with neither variable set.
+pub fn default_config_path(env: &Environment, root: bool) -> Option<PathBuf> {
+    if root {
+        return Some(PathBuf::from("/etc/cognitod/config.json"));
+    }
+    let base = match env.get("XDG_CONFIG_HOME").filter(|d| d.starts_with('/')) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env.get("HOME").filter(|h| !h.is_empty())?).join(".config"),
+    };
+    Some(base.join("cognitod/config.json"))
 }
 
 /// The profile layer: `-f` or `~/.aws/cognito_credentials`, profile `-p` or `default`.
@@ -303,6 +329,18 @@ fn flag_layer(
             origin,
         });
     }
+    for (slot, port, name) in [
+        (&mut layer.tcp_port, args.tcp_port, "--tcp-port"),
+        (&mut layer.http_port, args.http_port, "--http-port"),
+    ] {
+        if let Some(port) = port {
+            let origin = flag(name);
+            *slot = Some(Setting {
+                value: values::port_number(port, &origin)?,
+                origin,
+            });
+        }
+    }
     if let Some(host) = &args.host {
         put(&mut layer.host, host, flag("-H/--host"), values::host)?;
     }
@@ -336,6 +374,12 @@ fn flag_layer(
         layer.imds = Some(Setting {
             value: true,
             origin: flag("--imds"),
+        });
+    }
+    if args.allow_no_secret {
+        layer.allow_no_secret = Some(Setting {
+            value: true,
+            origin: flag("--allow-no-secret"),
         });
     }
     if !args.allowed_host.is_empty() {

@@ -50,6 +50,7 @@ pub(super) fn validate(
         }
     }
     let imds = imds.is_some_and(|s| s.value);
+    let allow_no_secret = layer.allow_no_secret.take().is_some_and(|s| s.value);
     let allowed_hosts = layer
         .allowed_hosts
         .take()
@@ -64,6 +65,7 @@ pub(super) fn validate(
         retries,
         expose_refresh_token,
         imds,
+        allow_no_secret,
         allowed_hosts,
         peers,
         cognito,
@@ -141,8 +143,8 @@ fn ports(layer: &Layer, both: bool) -> Result<(Port, Port), ConfigError> {
     Err(ConfigError::invalid(
         at,
         format!("the tcp and the http listener would both use port {port}"),
-        "give each its own port with server.tcp_port and server.http_port in the config file \
-         (server.port and -P/--port set the port of both)",
+        "give each its own port with --tcp-port and --http-port, or server.tcp_port and \
+         server.http_port in the config file (server.port and -P/--port set the port of both)",
     ))
 }
 
@@ -246,13 +248,13 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
 
 /// Which database a name is looked up in.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     User,
     Group,
 }
 
 /// A uid or gid as given, or a name looked up in the system's user or group database.
-fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
+pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
     let name = match &setting.value {
         Principal::Id(id) => return Ok(*id),
         Principal::Name(name) => name,

@@ -230,6 +230,13 @@ fn imds_off() -> (Response<Body>, Outcome) {
 /// `GET /`: the shared secret is the `Cognito-Api-Key` value. The refusal, if it is missing or
 /// wrong.
 fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    if ctx.refuses_without_secret() {
+        return Some(refused(
+            StatusCode::UNAUTHORIZED,
+            super::NO_SECRET_REFUSAL,
+            Outcome::NoSecretConfigured,
+        ));
+    }
     let secret = ctx.secret.as_ref()?;
     // The raw protocol's refusal, the same bytes `error_response` would build, from memory: a
     // wrong secret then costs about what the right one does (BENCHMARKS.md, secret timing).
@@ -258,15 +265,17 @@ async fn credentials(ctx: &Context) -> (Response<Body>, Outcome) {
     }
 }
 
-/// An error in the container provider's shape: `{"code","message"}`.
+/// An error in the container provider's shape, `{"Code","Message"}` and a newline: the JS SDK
+/// copies `Code` and `Message` into its error (lower-case keys come out undefined there).
 fn container_error(
     status: StatusCode,
     code: &str,
     message: &str,
     outcome: Outcome,
 ) -> (Response<Body>, Outcome) {
-    let body = serde_json::to_vec(&serde_json::json!({ "code": code, "message": message }))
+    let mut body = serde_json::to_vec(&serde_json::json!({ "Code": code, "Message": message }))
         .expect("a JSON object of strings serializes");
+    body.push(b'\n');
     (json_response(status, Bytes::from(body)), outcome)
 }
 
@@ -274,6 +283,14 @@ fn container_error(
 /// value, as SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE). The refusal, if it is missing or
 /// wrong.
 fn authorization_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>, Outcome)> {
+    if ctx.refuses_without_secret() {
+        return Some(container_error(
+            StatusCode::UNAUTHORIZED,
+            "AccessDenied",
+            super::NO_SECRET_REFUSAL,
+            Outcome::NoSecretConfigured,
+        ));
+    }
     let secret = ctx.secret.as_ref()?;
     let offered = headers.get(hyper::header::AUTHORIZATION);
     if offered.is_some_and(|v| secret.matches(v.as_bytes())) {

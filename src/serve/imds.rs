@@ -191,12 +191,28 @@ pub async fn respond<B>(
             (text(StatusCode::OK, imds.region.clone()), Outcome::Health)
         }
         ("/latest/dynamic/instance-identity/document", _) => {
-            let body = serde_json::json!({ "region": imds.region }).to_string();
+            let body = serde_json::json!({ "region": imds.region }).to_string() + "\n";
             (
                 json_response(StatusCode::OK, Bytes::from(body)),
                 Outcome::Health,
             )
         }
+        // Absent on purpose (README): no zone to report, a made-up one would mislead.
+        ("/latest/meta-data/placement/availability-zone" | "/latest/meta-data/placement/availability-zone/", _) => (
+            error_response(
+                StatusCode::NOT_FOUND,
+                "not found: cognitod has no availability zone; the region is at /latest/meta-data/placement/region",
+            ),
+            Outcome::NotFound,
+        ),
+        // Absent on purpose: there is no instance profile, and no SDK provider reads it.
+        ("/latest/meta-data/iam/info" | "/latest/meta-data/iam/info/", _) => (
+            error_response(
+                StatusCode::NOT_FOUND,
+                "not found: cognitod has no instance profile; the credentials are at /latest/meta-data/iam/security-credentials/",
+            ),
+            Outcome::NotFound,
+        ),
         _ => (
             error_response(StatusCode::NOT_FOUND, "not found"),
             Outcome::NotFound,

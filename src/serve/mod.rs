@@ -56,10 +56,30 @@ pub struct Context {
     pub store: CredentialStore,
     /// The shared secret clients must present, if any; digested once, when the context is made.
     pub secret: Option<SharedSecret>,
+    /// Whether tcp and http serve credentials when no secret is configured. Off, they refuse
+    /// ([`NO_SECRET_REFUSAL`]): anything that can make a local request, a forged one included
+    /// (SSRF), could otherwise take the credentials. The unix socket is not concerned: its owner,
+    /// group and mode are its access control.
+    pub allow_no_secret: bool,
     /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
     pub http: guard::HttpPolicy,
     /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
     pub peers: Option<crate::config::PeerPolicy>,
+}
+
+/// Why tcp and http refuse credentials when no shared secret is configured and the operator did
+/// not opt in, with both fixes; the raw protocol's and `GET /`'s `error`, `/ecs`'s `Message`.
+pub const NO_SECRET_REFUSAL: &str = "not authorized: this listener has no shared secret, and \
+     without one any local process or forged request (SSRF) could take the credentials; set a \
+     secret file (--auth-secret-file, global.auth_secret_file; cognitod configure --shared-secret \
+     generate writes one), or accept the risk with --allow-no-secret (global.allow_no_secret: true)";
+
+impl Context {
+    /// Whether a tcp or http client must be refused credentials because no secret is configured
+    /// and the operator did not allow that.
+    pub fn refuses_without_secret(&self) -> bool {
+        self.secret.is_none() && !self.allow_no_secret
+    }
 }
 
 /// How a connection ended, for the log.
@@ -89,6 +109,9 @@ pub enum Outcome {
     Forbidden,
     /// A unix-socket peer not on the allow-lists.
     PeerRefused,
+    /// A tcp or http client refused because no shared secret is configured (see
+    /// [`Context::allow_no_secret`]).
+    NoSecretConfigured,
 }
 
 /// `{"error":"credentials unavailable: <reason>"}` and a newline.
@@ -248,6 +271,9 @@ async fn accept_loop(
                         http::handle(s, context, stopping).await
                     }
                     (Connection::Unix(s), _) => raw::handle(s, &context).await,
+                    (Connection::Tcp(s), _) if context.refuses_without_secret() => {
+                        raw::refuse_without_secret(s).await
+                    }
                     (Connection::Tcp(s), _) => raw::handle(s, &context).await,
                 };
                 log_outcome(outcome, started.elapsed(), transport, &peer);

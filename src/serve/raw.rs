@@ -2,8 +2,11 @@
 //!
 //! With a shared secret configured: read one line (at most [`MAX_SECRET_LINE`] bytes; a newline or
 //! the end of the stream ends it) within [`SECRET_READ_TIMEOUT`], compare it in constant time, and
-//! answer. Without one: answer at once without reading. The answer is one JSON document and a
-//! newline; then the connection is closed.
+//! answer. A client whose bytes so far are exactly the secret is answered at once, without
+//! waiting for a newline or the end of its output: a secret file written without a newline (as
+//! the SDKs' token files must be) then works with `nc -U sock < file`, which does not half-close.
+//! Without a secret: answer at once without reading (tcp only with `allow_no_secret`). The answer
+//! is one JSON document and a newline; then the connection is closed.
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -14,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
+use crate::secret::SharedSecret;
 
 /// Longest secret line accepted, newline excluded; anything longer is refused unread.
 pub const MAX_SECRET_LINE: usize = 1024;
@@ -42,7 +46,23 @@ pub enum LineError {
 /// The buffer a connection reads its secret line into first; see [`read_secret_line`].
 pub const SCRATCH: usize = 256;
 
-/// Reads the secret line: up to a newline or the end of the stream, capped and timed.
+/// What a client offered as its secret.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offered<'b> {
+    /// A line, ended by a newline or the end of the stream; compare it, trimmed.
+    Line(Cow<'b, [u8]>),
+    /// The bytes received so far are exactly the secret, without a newline and before the end of
+    /// the stream: the client may still send a newline, or nothing (`nc -U sock < file` with a
+    /// file without one, which does not half-close).
+    Secret,
+}
+
+/// Reads the secret line: up to a newline or the end of the stream, capped and timed. With
+/// `secret`, it also stops as soon as the bytes received are exactly that secret
+/// ([`Offered::Secret`]). That check runs only after a read that brought no newline, compares
+/// digests in constant time, and can only end the wait early for the right secret: a wrong or
+/// partial one waits for its newline, the end of the stream or the timeout, as before, so the
+/// time to an answer tells nothing about how close a guess was.
 ///
 /// Into `scratch` first, and the line borrows it when it fits, as any secret of a sensible length
 /// does: no allocation then, for a read that happens on every connection. A longer line moves to
@@ -52,20 +72,26 @@ pub const SCRATCH: usize = 256;
 pub async fn read_secret_line<'b, S: AsyncRead + Unpin>(
     stream: &mut S,
     scratch: &'b mut [u8; SCRATCH],
-) -> Result<Cow<'b, [u8]>, LineError> {
+    secret: Option<&SharedSecret>,
+) -> Result<Offered<'b>, LineError> {
     let read = async move {
-        if let Scan::Line(end) = scan(stream, scratch, 0).await? {
-            let scratch: &'b [u8] = scratch;
-            return Ok(Cow::Borrowed(&scratch[..end]));
+        match scan(stream, scratch, 0, secret).await? {
+            Scan::Line(end) => {
+                let scratch: &'b [u8] = scratch;
+                return Ok(Offered::Line(Cow::Borrowed(&scratch[..end])));
+            }
+            Scan::Secret => return Ok(Offered::Secret),
+            Scan::Full => {}
         }
         // One byte more than the cap: filling it shows the line is too long.
         let mut line = vec![0u8; MAX_SECRET_LINE + 1];
         line[..SCRATCH].copy_from_slice(scratch);
-        match scan(stream, &mut line, SCRATCH).await? {
+        match scan(stream, &mut line, SCRATCH, secret).await? {
             Scan::Line(end) => {
                 line.truncate(end);
-                Ok(Cow::Owned(line))
+                Ok(Offered::Line(Cow::Owned(line)))
             }
+            Scan::Secret => Ok(Offered::Secret),
             Scan::Full => Err(LineError::TooLong),
         }
     };
@@ -78,16 +104,19 @@ pub async fn read_secret_line<'b, S: AsyncRead + Unpin>(
 enum Scan {
     /// A newline or the end of the stream: the line is `buf[..end]`.
     Line(usize),
+    /// What was read is exactly the secret.
+    Secret,
     /// The buffer filled up first.
     Full,
 }
 
-/// Reads into `buf` after its first `len` bytes until a newline, the end of the stream, or the
-/// buffer is full.
+/// Reads into `buf` after its first `len` bytes until a newline, the end of the stream, the
+/// bytes read being exactly `secret`, or the buffer is full.
 async fn scan<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut [u8],
     mut len: usize,
+    secret: Option<&SharedSecret>,
 ) -> Result<Scan, LineError> {
     loop {
         // Checked before reading: a read into an empty slice returns 0, which means the end of
@@ -106,6 +135,9 @@ async fn scan<S: AsyncRead + Unpin>(
             return Ok(Scan::Line(len + end));
         }
         len += n;
+        if secret.is_some_and(|s| s.matches(&buf[..len])) {
+            return Ok(Scan::Secret);
+        }
     }
 }
 
@@ -128,8 +160,11 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
     let mut then = Then::AwaitClientClose;
     if let Some(secret) = &ctx.secret {
         let mut scratch = [0u8; SCRATCH];
-        let refused = match read_secret_line(&mut stream, &mut scratch).await {
-            Ok(line) => {
+        let refused = match read_secret_line(&mut stream, &mut scratch, Some(secret)).await {
+            // The client may still send a newline, or nothing until we close: wait for it to
+            // close after the answer, so that its late bytes cannot reset the connection.
+            Ok(Offered::Secret) => None,
+            Ok(Offered::Line(line)) => {
                 // The whole line is read: the client has said all the protocol lets it say.
                 then = Then::CloseUnlessMoreArrived;
                 if secret.matches(trim(&line)) {
@@ -162,6 +197,17 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
             Outcome::Unavailable
         }
     }
+}
+
+/// Refuses a tcp client because no shared secret is configured and the operator did not allow
+/// that ([`super::Context::allow_no_secret`]), reading nothing from it: whatever it sent, an HTTP
+/// request forged through some local application included, gets the refusal and no credentials.
+pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+    let mut answer = serde_json::to_vec(&serde_json::json!({ "error": super::NO_SECRET_REFUSAL }))
+        .expect("a JSON object of strings serializes");
+    answer.push(b'\n');
+    finish(&mut stream, &answer, Then::AwaitClientClose).await;
+    Outcome::NoSecretConfigured
 }
 
 /// Refuses a peer the allow-lists do not name, reading nothing from it.
@@ -239,14 +285,91 @@ async fn more_input_arrived<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::duplex;
+    use crate::secret::Secret;
+    use tokio::io::{duplex, DuplexStream};
+
+    /// The line reader without a secret to stop at.
+    async fn read_line<'b>(
+        stream: &mut DuplexStream,
+        buf: &'b mut [u8; SCRATCH],
+    ) -> Result<Cow<'b, [u8]>, LineError> {
+        match read_secret_line(stream, buf, None).await? {
+            Offered::Line(line) => Ok(line),
+            Offered::Secret => panic!("no secret was given to stop at"),
+        }
+    }
+
+    fn shared(secret: &str) -> SharedSecret {
+        SharedSecret::new(&Secret::new(secret.into()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_exact_secret_is_answered_at_once_without_newline_or_close() {
+        let secret = shared("s3cret");
+        let mut buf = [0u8; SCRATCH];
+        // All at once, and a byte at a time (duplex(1)), the client keeping its side open.
+        for capacity in [4096, 1] {
+            let (mut client, mut server) = duplex(capacity);
+            let writer = tokio::spawn(async move {
+                client.write_all(b"s3cret").await.unwrap();
+                client
+            });
+            let started = tokio::time::Instant::now();
+            assert_eq!(
+                read_secret_line(&mut server, &mut buf, Some(&secret)).await,
+                Ok(Offered::Secret),
+                "{capacity}"
+            );
+            assert_eq!(started.elapsed(), Duration::ZERO);
+            drop(writer.await.unwrap());
+        }
+        // A longer secret, past the scratch buffer.
+        let long = "x".repeat(SCRATCH + 10);
+        let (mut client, mut server) = duplex(64);
+        let sent = long.clone();
+        let writer = tokio::spawn(async move {
+            client.write_all(sent.as_bytes()).await.unwrap();
+            client
+        });
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf, Some(&shared(&long))).await,
+            Ok(Offered::Secret)
+        );
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_prefix_or_longer_guess_without_newline_waits_for_the_timeout_as_before() {
+        let secret = shared("s3cret");
+        for sent in [&b"s3cre"[..], b"s3cretX", b"S3cret", b"wrong", b" s3cret"] {
+            let mut buf = [0u8; SCRATCH];
+            let (mut client, mut server) = duplex(4096);
+            client.write_all(sent).await.unwrap();
+            let started = tokio::time::Instant::now();
+            assert_eq!(
+                read_secret_line(&mut server, &mut buf, Some(&secret)).await,
+                Err(LineError::Timeout),
+                "{sent:?}"
+            );
+            assert_eq!(started.elapsed(), SECRET_READ_TIMEOUT, "{sent:?}");
+            drop(client);
+        }
+        // With a newline, the secret is read as a line, as before (compared trimmed by handle).
+        let mut buf = [0u8; SCRATCH];
+        let (mut client, mut server) = duplex(4096);
+        client.write_all(b"s3cret\n").await.unwrap();
+        assert_eq!(
+            read_secret_line(&mut server, &mut buf, Some(&secret)).await,
+            Ok(Offered::Line(Cow::Borrowed(&b"s3cret"[..])))
+        );
+    }
 
     #[tokio::test]
     async fn a_line_ends_at_newline_or_eof() {
         let mut buf = [0u8; SCRATCH];
         let (mut client, mut server) = duplex(4096);
         client.write_all(b"secret\nmore").await.unwrap();
-        let line = read_secret_line(&mut server, &mut buf).await.unwrap();
+        let line = read_line(&mut server, &mut buf).await.unwrap();
         assert_eq!(&*line, b"secret");
         assert!(
             matches!(line, Cow::Borrowed(_)),
@@ -256,10 +379,7 @@ mod tests {
         let (mut client, mut server) = duplex(4096);
         client.write_all(b"secret").await.unwrap();
         drop(client);
-        assert_eq!(
-            &*read_secret_line(&mut server, &mut buf).await.unwrap(),
-            b"secret"
-        );
+        assert_eq!(&*read_line(&mut server, &mut buf).await.unwrap(), b"secret");
 
         // Longer than the scratch buffer, and the newline just past it.
         for len in [SCRATCH - 1, SCRATCH, SCRATCH + 1, 700] {
@@ -267,7 +387,7 @@ mod tests {
             let mut sent: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             sent.extend_from_slice(b"\nmore");
             client.write_all(&sent).await.unwrap();
-            let line = read_secret_line(&mut server, &mut buf).await.unwrap();
+            let line = read_line(&mut server, &mut buf).await.unwrap();
             assert_eq!(&*line, &sent[..len], "{len}");
         }
     }
@@ -280,7 +400,7 @@ mod tests {
         exact.push(b'\n');
         client.write_all(&exact).await.unwrap();
         assert_eq!(
-            read_secret_line(&mut server, &mut buf).await.unwrap().len(),
+            read_line(&mut server, &mut buf).await.unwrap().len(),
             MAX_SECRET_LINE
         );
 
@@ -288,7 +408,7 @@ mod tests {
         let (mut client, mut server) = duplex(7);
         let writer = tokio::spawn(async move { client.write_all(&exact).await });
         assert_eq!(
-            read_secret_line(&mut server, &mut buf).await.unwrap().len(),
+            read_line(&mut server, &mut buf).await.unwrap().len(),
             MAX_SECRET_LINE
         );
         writer.await.unwrap().unwrap();
@@ -299,7 +419,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            read_secret_line(&mut server, &mut buf).await,
+            read_line(&mut server, &mut buf).await,
             Err(LineError::TooLong)
         );
     }
@@ -310,7 +430,7 @@ mod tests {
         client.write_all(&vec![b'a'; 1 << 20]).await.unwrap();
         let mut buf = [0u8; SCRATCH];
         assert_eq!(
-            read_secret_line(&mut server, &mut buf).await,
+            read_line(&mut server, &mut buf).await,
             Err(LineError::TooLong)
         );
     }
@@ -321,7 +441,7 @@ mod tests {
         client.write_all(b"secr").await.unwrap();
         let mut buf = [0u8; SCRATCH];
         assert_eq!(
-            read_secret_line(&mut server, &mut buf).await,
+            read_line(&mut server, &mut buf).await,
             Err(LineError::Timeout)
         );
     }

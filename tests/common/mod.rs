@@ -854,3 +854,47 @@ impl EveryTransport {
         }
     }
 }
+
+/// Runs tests/node/credentials.mjs (the AWS SDK for JavaScript v3) with `provider` (`http`,
+/// `chain`, `imds`) and a clean environment holding only `env`; installs the SDK packages first
+/// (tests/node/setup.sh) when they are missing. Ok: the credentials and the caller's ARN; Err:
+/// the SDK's error as `{"error","message"}`.
+pub fn js_sdk(
+    provider: &str,
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, serde_json::Value> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo().join("tests/node/setup.sh"))
+            .status()
+            .expect("running tests/node/setup.sh (needs node and npm: bash tests/setup.sh)");
+        assert!(status.success(), "tests/node/setup.sh failed");
+    });
+    let home = temp_dir();
+    let out = Command::new("node")
+        .arg(repo().join("tests/node/credentials.mjs"))
+        .arg(provider)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        // The SDK's notice about future node versions, on every run.
+        .env("NODE_NO_WARNINGS", "1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running node");
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "credentials.mjs printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    if out.status.success() {
+        Ok(value)
+    } else {
+        Err(value)
+    }
+}

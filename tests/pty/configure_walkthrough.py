@@ -1,4 +1,7 @@
-"""Walks through `cognitod configure` on a pseudo-terminal, answering like a person would.
+"""Walks through `cognitod configure` on a pseudo-terminal, answering like a person would, and
+falling into the traps a newcomer fell into (issue 14): y or n followed by Enter (the Enter must not
+answer the next question), a socket group that does not exist (refused as typed, asked again), a
+mistyped password (sign-in fails, and the password alone is asked again).
 
     python configure_walkthrough.py COGNITOD OUTPUT SECRET_FILE SOCKET POOL_JSON
 
@@ -42,19 +45,28 @@ def main() -> int:
         child.send(pool["user_pool_id"] + "\r")
         answer("Region", "\r")  # derived from the pool id
         answer("App client id", pool["client_id"] + "\r")
-        answer("Does the app client have a client secret?", "n")
+        # y/n waits for Enter: "n" then Enter answers this question only. Were the Enter left over,
+        # it would answer the next one empty, which is refused with "is not an identity pool id".
+        answer("Does the app client have a client secret?", "n\r")
         answer("Identity pool id", pool["identity_pool_id"] + "\r")
         answer("Role ARN to ask for", "\r")
         answer("Username", pool["username"] + "\r")
-        answer("Password (hidden)", pool["password"] + "\r")
+        answer("Password (hidden)", "Mistyped-Password-1\r")  # corrected after the sign-in
         answer("Sign-in flow", "\r")  # SRP
         answer("Require clients to send a shared secret?", DOWN + "\r")  # generate one
         answer("Socket owner", "\r")
-        answer("Socket group", "\r")
+        # A group that does not exist is refused as it is typed, and asked again.
+        answer("Socket group", "no-such-group-x9\r")
+        child.expect_exact("no group named")
+        child.send("\x15" + "root\r")
         answer("Socket mode", "\x15" + "0600\r")
-        answer("Sign in once now to check these settings?", "y")
+        answer("Sign in once now to check these settings?", "y\r")
+        # The mistyped password: the sign-in fails, and only the password is asked again.
+        child.expect_exact("sign-in failed")
+        answer("Type the password again?", "y\r")
+        answer("Password (hidden)", pool["password"] + "\r")
         child.expect_exact("signed in as")
-        answer("Install and start the systemd units now", "n")
+        answer("Install and start the systemd units now", "n\r")
         child.expect(pexpect.EOF)
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
         print("".join(transcript))
