@@ -3,9 +3,10 @@
 //! One service and one socket unit per transport. systemd owns the sockets (owner, group and mode
 //! are set here, in the socket units); the service gets them by name and never binds or chowns.
 //!
-//! The service runs with `DynamicUser=yes` rather than a dedicated system user: it keeps no state
-//! on disk, it needs no file of its own (its configuration and secrets arrive as systemd
-//! credentials, so the files can stay root:root 0600), and a package purge leaves no user behind.
+//! The service runs with `DynamicUser=yes` rather than a dedicated system user: it needs no file
+//! of its own (its configuration and secrets arrive as systemd credentials, so the files can stay
+//! root:root 0600), the one thing it keeps on disk is the identity id in its `StateDirectory=`
+//! (not a secret), and a package purge leaves no user behind.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -144,6 +145,9 @@ TimeoutStopSec=15
 {credentials}
 # Unprivileged and confined: the daemon needs the network and nothing else.
 DynamicUser=yes
+# /var/lib/cognitod: the identity id only (not a secret), kept so a restart or a reboot skips
+# GetId, the call with the smallest quota (25/s per account).
+StateDirectory=cognitod
 UMask=0077
 LimitCORE=0
 # Descriptors for 1,024 connections on each listener; systemd's default soft limit (1,024)

@@ -104,6 +104,20 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
     let first = json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]));
     assert_eq!(first["Version"], 1);
     assert!(first["AccessKeyId"].is_string());
+    // The identity id is kept in the StateDirectory (not a secret), for the next start.
+    let kept = json(&b.exec_ok(&["cat", "/var/lib/cognitod/identity-id.json"]));
+    assert!(
+        kept["identity_id"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(':'),
+        "{kept}"
+    );
+    assert_eq!(
+        kept["identity_pool_id"],
+        pool.identity_pool_id.as_str(),
+        "{kept}"
+    );
     assert_eq!(
         b.exec_ok(&["systemctl", "is-active", "cognitod.service"])
             .trim(),
