@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider as idp;
+use idp::operation::initiate_auth::InitiateAuthOutput;
 use idp::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceRememberedStatusType,
     DeviceSecretVerifierConfigType,
@@ -176,22 +177,18 @@ impl UserPool {
         previous: &Tokens,
         refresh_token: &Secret,
     ) -> Result<Tokens, UpstreamError> {
-        let mut params = HashMap::from([(
+        let params = HashMap::from([(
             "REFRESH_TOKEN".to_owned(),
             refresh_token.expose().to_owned(),
         )]);
-        self.add_secret_hash(&mut params, &previous.user_id);
-        self.add_device_key(&mut params);
         let out = self
-            .client
-            .initiate_auth()
-            .auth_flow(AuthFlowType::RefreshTokenAuth)
-            .client_id(&self.settings.app_id)
-            .set_auth_parameters(Some(params))
-            .set_client_metadata(self.metadata())
-            .send()
-            .await
-            .map_err(|e| classify("InitiateAuth(REFRESH_TOKEN_AUTH)", e))?;
+            .initiate_auth(
+                AuthFlowType::RefreshTokenAuth,
+                params,
+                &previous.user_id,
+                "InitiateAuth(REFRESH_TOKEN_AUTH)",
+            )
+            .await?;
         let result = out.authentication_result.ok_or_else(|| {
             UpstreamError::bad_response(
                 "InitiateAuth(REFRESH_TOKEN_AUTH)",
@@ -208,25 +205,21 @@ impl UserPool {
     }
 
     async fn sign_in_password(&self) -> Result<Tokens, UpstreamError> {
-        let mut params = HashMap::from([
+        let params = HashMap::from([
             ("USERNAME".to_owned(), self.settings.username.clone()),
             (
                 "PASSWORD".to_owned(),
                 self.settings.password.expose().to_owned(),
             ),
         ]);
-        self.add_secret_hash(&mut params, &self.settings.username);
-        self.add_device_key(&mut params);
         let out = self
-            .client
-            .initiate_auth()
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .client_id(&self.settings.app_id)
-            .set_auth_parameters(Some(params))
-            .set_client_metadata(self.metadata())
-            .send()
-            .await
-            .map_err(|e| classify("InitiateAuth(USER_PASSWORD_AUTH)", e))?;
+            .initiate_auth(
+                AuthFlowType::UserPasswordAuth,
+                params,
+                &self.settings.username,
+                "InitiateAuth(USER_PASSWORD_AUTH)",
+            )
+            .await?;
         match out.authentication_result {
             Some(result) => self.signed_in(result, &self.settings.username).await,
             None => {
@@ -244,22 +237,18 @@ impl UserPool {
     async fn sign_in_srp(&self) -> Result<Tokens, UpstreamError> {
         const CALL: &str = "InitiateAuth(USER_SRP_AUTH)";
         let srp = SrpClient::new();
-        let mut params = HashMap::from([
+        let params = HashMap::from([
             ("USERNAME".to_owned(), self.settings.username.clone()),
             ("SRP_A".to_owned(), srp.public_a_hex()),
         ]);
-        self.add_secret_hash(&mut params, &self.settings.username);
-        self.add_device_key(&mut params);
         let out = self
-            .client
-            .initiate_auth()
-            .auth_flow(AuthFlowType::UserSrpAuth)
-            .client_id(&self.settings.app_id)
-            .set_auth_parameters(Some(params))
-            .set_client_metadata(self.metadata())
-            .send()
-            .await
-            .map_err(|e| classify(CALL, e))?;
+            .initiate_auth(
+                AuthFlowType::UserSrpAuth,
+                params,
+                &self.settings.username,
+                CALL,
+            )
+            .await?;
         if out.challenge_name != Some(ChallengeNameType::PasswordVerifier) {
             return Err(challenge_error(out.challenge_name.as_ref()));
         }
@@ -273,23 +262,19 @@ impl UserPool {
     async fn sign_in_user_auth(&self) -> Result<Tokens, UpstreamError> {
         const CALL: &str = "InitiateAuth(USER_AUTH)";
         let srp = SrpClient::new();
-        let mut params = HashMap::from([
+        let params = HashMap::from([
             ("USERNAME".to_owned(), self.settings.username.clone()),
             ("PREFERRED_CHALLENGE".to_owned(), "PASSWORD_SRP".to_owned()),
             ("SRP_A".to_owned(), srp.public_a_hex()),
         ]);
-        self.add_secret_hash(&mut params, &self.settings.username);
-        self.add_device_key(&mut params);
         let out = self
-            .client
-            .initiate_auth()
-            .auth_flow(AuthFlowType::UserAuth)
-            .client_id(&self.settings.app_id)
-            .set_auth_parameters(Some(params))
-            .set_client_metadata(self.metadata())
-            .send()
-            .await
-            .map_err(|e| classify(CALL, e))?;
+            .initiate_auth(
+                AuthFlowType::UserAuth,
+                params,
+                &self.settings.username,
+                CALL,
+            )
+            .await?;
         if let Some(result) = out.authentication_result {
             return self.signed_in(result, &self.settings.username).await;
         }
@@ -655,6 +640,27 @@ impl UserPool {
                 .map_err(|e| classify("UpdateDeviceStatus", e))?;
         }
         Ok(device)
+    }
+
+    /// InitiateAuth with SECRET_HASH (over `hashed_user`) and DEVICE_KEY added to `params`.
+    async fn initiate_auth(
+        &self,
+        flow: AuthFlowType,
+        mut params: HashMap<String, String>,
+        hashed_user: &str,
+        call: &'static str,
+    ) -> Result<InitiateAuthOutput, UpstreamError> {
+        self.add_secret_hash(&mut params, hashed_user);
+        self.add_device_key(&mut params);
+        self.client
+            .initiate_auth()
+            .auth_flow(flow)
+            .client_id(&self.settings.app_id)
+            .set_auth_parameters(Some(params))
+            .set_client_metadata(self.metadata())
+            .send()
+            .await
+            .map_err(|e| classify(call, e))
     }
 
     /// DEVICE_KEY for sign-ins and refreshes, once this host is a remembered device.

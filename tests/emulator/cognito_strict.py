@@ -650,41 +650,40 @@ def _device_password_verifier(backend: CognitoIdpBackend, session: str, client_i
     return result
 
 
+def _pool_of_access_token(access_token: str) -> CognitoIdpUserPool:
+    for account_backends in idp_models.cognitoidp_backends.values():
+        for region, backend in account_backends.items():
+            if region == "global":
+                continue
+            for pool in backend.user_pools.values():
+                if access_token in pool.access_tokens:
+                    return pool
+    raise NotAuthorizedError("Invalid Access Token")
+
+
 def confirm_device(access_token: str, device_key: str, verifier_config: dict, device_name: str | None) -> dict:
     """ConfirmDevice: stores the device password's verifier. Remembered at once unless the pool
     remembers devices only when the user says so (UserConfirmationNecessary)."""
-    for account_backends in idp_models.cognitoidp_backends.values():
-        for region, backend in account_backends.items():
-            if region == "global":
-                continue
-            for pool in backend.user_pools.values():
-                if access_token in pool.access_tokens:
-                    _, username = pool.access_tokens[access_token]
-                    user = pool._get_user(username)
-                    device = _devices.get((pool.id, device_key))
-                    if device is None or device.username != user.username:
-                        raise ResourceNotFoundError("Device does not exist.")
-                    device.verifier = int.from_bytes(base64.b64decode(verifier_config["PasswordVerifier"]), "big")
-                    device.salt_hex = base64.b64decode(verifier_config["Salt"]).hex()
-                    on_prompt = bool((_device_tracking(pool) or {}).get("DeviceOnlyRememberedOnUserPrompt"))
-                    device.remembered = not on_prompt
-                    return {"UserConfirmationNecessary": on_prompt}
-    raise NotAuthorizedError("Invalid Access Token")
+    pool = _pool_of_access_token(access_token)
+    _, username = pool.access_tokens[access_token]
+    user = pool._get_user(username)
+    device = _devices.get((pool.id, device_key))
+    if device is None or device.username != user.username:
+        raise ResourceNotFoundError("Device does not exist.")
+    device.verifier = int.from_bytes(base64.b64decode(verifier_config["PasswordVerifier"]), "big")
+    device.salt_hex = base64.b64decode(verifier_config["Salt"]).hex()
+    on_prompt = bool((_device_tracking(pool) or {}).get("DeviceOnlyRememberedOnUserPrompt"))
+    device.remembered = not on_prompt
+    return {"UserConfirmationNecessary": on_prompt}
 
 
 def update_device_status(access_token: str, device_key: str, status: str) -> dict:
-    for account_backends in idp_models.cognitoidp_backends.values():
-        for region, backend in account_backends.items():
-            if region == "global":
-                continue
-            for pool in backend.user_pools.values():
-                if access_token in pool.access_tokens:
-                    device = _devices.get((pool.id, device_key))
-                    if device is None:
-                        raise ResourceNotFoundError("Device does not exist.")
-                    device.remembered = status == "remembered"
-                    return {}
-    raise NotAuthorizedError("Invalid Access Token")
+    pool = _pool_of_access_token(access_token)
+    device = _devices.get((pool.id, device_key))
+    if device is None:
+        raise ResourceNotFoundError("Device does not exist.")
+    device.remembered = status == "remembered"
+    return {}
 
 
 def _confirm_device_response(self: Any) -> Any:
@@ -919,14 +918,10 @@ def get_credentials_for_identity(self: Any, identity_id: str) -> str:
 
 def find_user_pool_of_access_token(access_token: str) -> str | None:
     """For the call counter: the user pool that issued an access token (ConfirmDevice, ...)."""
-    for account_backends in idp_models.cognitoidp_backends.values():
-        for region, backend in account_backends.items():
-            if region == "global":
-                continue
-            for pool in backend.user_pools.values():
-                if access_token in pool.access_tokens:
-                    return pool.id
-    return None
+    try:
+        return _pool_of_access_token(access_token).id
+    except NotAuthorizedError:
+        return None
 
 
 def find_user_pool_of_client(client_id: str) -> str | None:
