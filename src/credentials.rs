@@ -196,9 +196,11 @@ impl CredentialStore {
         self.published.borrow().clone()
     }
 
-    /// The answer to hand out. Before the first sign-in has finished, or while the credentials
-    /// have gone stale by the clock (after a suspend) and are being renewed, waits for new ones up
-    /// to `wait`: the client gets fresh credentials or an error, never expired ones.
+    /// The answer to hand out. Before the first sign-in has finished, or when the wall clock has
+    /// jumped past the credentials (a suspend, a clock step) and they are being renewed, waits
+    /// for new ones up to `wait`: the client gets fresh credentials or an error, never expired
+    /// ones. Credentials that simply ran out while renewal is slow or failing are not waited for
+    /// (the client gets the error at once).
     pub async fn answer(&self, wait: Duration) -> Result<Arc<Issued>, String> {
         let snapshot = self.snapshot();
         if let Some(issued) = snapshot.issued.as_ref().filter(|i| i.is_servable()) {
@@ -207,7 +209,10 @@ impl CredentialStore {
         if snapshot.worth_answering() {
             return snapshot.answer();
         }
-        if snapshot.issued.is_some() {
+        if let Some(issued) = &snapshot.issued {
+            if !issued.serve_until.passed_by_wall_clock_alone() {
+                return snapshot.answer();
+            }
             self.stale.notify_one();
         }
         let mut published = self.published.clone();
@@ -910,6 +915,27 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let fresh = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
         assert!(fresh.expiry.remaining() > Duration::from_secs(3500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credentials_that_run_out_during_a_slow_renewal_are_not_waited_for() {
+        // 90 s credentials, renewed at 54..60 s by a call that takes 40 s: they run out (at 81 s)
+        // while the renewal hangs. That is no clock jump: clients get the error at once.
+        let mut fake = Fake::new(Duration::from_secs(90));
+        fake.latency = Duration::from_secs(40);
+        let (store, _task) = start(fake, policy(3));
+        store.settled().await;
+        pass(Duration::from_secs(45)).await;
+        assert!(store.answer(FIRST_ANSWER_WAIT).await.is_ok());
+        pass(Duration::from_secs(40)).await;
+        let started = Instant::now();
+        let err = store.answer(FIRST_ANSWER_WAIT).await.unwrap_err();
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "the client was kept waiting"
+        );
+        assert!(err.contains("too soon to hand out), renewing"), "{err}");
     }
 
     #[tokio::test(start_paused = true)]

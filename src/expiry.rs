@@ -97,6 +97,12 @@ impl CutOff {
         Instant::now() < self.monotonic && clock::wall_now() < self.wall
     }
 
+    /// Whether the wall clock has passed it while the monotonic clock has not: the mark of a
+    /// suspend or a forward clock step, rather than of time simply running out.
+    pub fn passed_by_wall_clock_alone(&self) -> bool {
+        clock::wall_now() >= self.wall && Instant::now() < self.monotonic
+    }
+
     /// How long until it passes (zero once it has).
     pub fn time_left(&self) -> Duration {
         let by_wall = self
