@@ -834,10 +834,21 @@ fn deb_installs_serves_upgrades_under_load_and_purges_clean_in_a_real_systemd() 
             .trim(),
         "root:root 660"
     );
-    // The service did not pull in the tcp and http sockets: only enabled sockets listen.
+    // The service did not pull in the tcp and http sockets: only enabled sockets listen, and
+    // systemd holds no TCP or HTTP port for cognitod, only the unix socket.
     for unit in ["cognitod-tcp.socket", "cognitod-http.socket"] {
         assert_eq!(show(&b, "ActiveState", unit), "inactive", "{unit}");
     }
+    let listening = b.exec_ok(&["systemctl", "list-sockets", "--no-legend", "--no-pager"]);
+    let ours: Vec<_> = listening
+        .lines()
+        .filter(|l| l.contains("cognitod"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{listening}");
+    assert!(
+        ours[0].trim_start().starts_with("/run/cognitod.sock "),
+        "cognitod listens beyond its unix socket: {listening}"
+    );
     let journal = b.wait_for_journal(
         "cognitod.service",
         "credentials obtained",
