@@ -8,4 +8,7 @@ fi
 # The package does not own /etc/cognitod (see post.sh): remove it on erase if nothing is left.
 if [ "$1" -eq 0 ]; then
     rmdir /etc/cognitod 2>/dev/null || :
+    # The service's StateDirectory= (under /var/lib/private with DynamicUser=yes): the identity
+    # id it kept, nothing secret; rpm has no purge, so erase removes it.
+    rm -rf /var/lib/private/cognitod /var/lib/cognitod
 fi
