@@ -9,6 +9,6 @@ fi
 if [ "$1" -eq 0 ]; then
     rmdir /etc/cognitod 2>/dev/null || :
     # The service's StateDirectory= (under /var/lib/private with DynamicUser=yes): the identity
-    # id it kept, nothing secret; rpm has no purge, so erase removes it.
+    # id it kept, nothing secret; there is no purge here, so erase removes it.
     rm -rf /var/lib/private/cognitod /var/lib/cognitod
 fi
