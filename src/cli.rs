@@ -40,6 +40,17 @@ pub enum ServerType {
     Http,
 }
 
+impl ServerType {
+    /// The transport's name, as the flags, the config file and the unit names write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerType::Unix => "unix",
+            ServerType::Tcp => "tcp",
+            ServerType::Http => "http",
+        }
+    }
+}
+
 /// What the daemon hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CredentialType {
@@ -47,6 +58,16 @@ pub enum CredentialType {
     Iam,
     /// The Cognito user pool tokens.
     Tokens,
+}
+
+impl CredentialType {
+    /// The name the flags and the config file write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialType::Iam => "iam",
+            CredentialType::Tokens => "tokens",
+        }
+    }
 }
 
 /// Flags of `cognitod serve`: the original `cognito-auth-server` flags, same short and long names.
@@ -103,7 +124,7 @@ pub struct ServeArgs {
 
     /// Path of the unix socket.
     #[arg(short = 'S', long = "socket-path")]
-    pub socket_path: Option<PathBuf>,
+    pub socket_path: Option<String>,
 
     /// Take the Cognito settings from COGNITO_* variables and insist that they are complete.
     #[arg(short = 'e', long = "use-env")]

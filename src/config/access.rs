@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::ConfigError;
-use super::layers::Origin;
+use super::error::Origin;
 use crate::secret::Secret;
 
 /// Permission bits that let group or others read a file.

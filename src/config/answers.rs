@@ -2,7 +2,7 @@
 //! rules the configuration loader applies, so a value accepted there is accepted at start-up.
 
 use super::error::ConfigError;
-use super::layers::{Origin, Setting};
+use super::error::{Origin, Setting};
 use super::validate::{lookup, Kind};
 use super::values;
 

@@ -10,7 +10,7 @@ mod access;
 mod answers;
 mod error;
 mod file;
-mod layers;
+mod keys;
 mod profile;
 mod sources;
 mod validate;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use nix::unistd::{Group, User};
 
-use super::error::ConfigError;
-use super::layers::{Layer, Origin, Setting};
+use super::error::{ConfigError, Origin, Setting};
+use super::keys::{key, Layer};
 use super::values::{self, Principal};
 use super::PeerPolicy;
 use super::{
@@ -398,23 +398,18 @@ fn missing_error(missing: &[Missing]) -> ConfigError {
         .collect();
     let places: Vec<String> = missing
         .iter()
-        .map(|m| format!("set {} as {}", m.key, places(m.key)))
+        .map(|m| {
+            format!(
+                "set {} as {}",
+                m.key,
+                key(&format!("cognito.{}", m.key)).places()
+            )
+        })
         .collect();
     ConfigError::Missing {
         problem: format!("missing {}", keys.join(", ")),
         fix: places.join("; "),
     }
-}
-
-/// Where a Cognito key can be set, in the words of each source.
-fn places(key: &str) -> String {
-    let env = format!("COGNITO_{}", key.to_ascii_uppercase());
-    let more = match key {
-        "password" => format!(", {env} or the systemd credential password"),
-        "role_arn" => format!(", {env} or AWS_ROLE_ARN"),
-        _ => format!(" or {env}"),
-    };
-    format!("cognito.{key} in the config file, {key} in the profile{more}")
 }
 
 /// A region that differs from the pools' own makes every Cognito call fail with "not found"; a

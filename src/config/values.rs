@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::error::ConfigError;
-use super::layers::Origin;
+use super::error::{ConfigError, Origin};
 use super::{AuthType, CredentialType, IdentityFlow, ServerType};
 use crate::secret::Secret;
 
@@ -96,52 +95,39 @@ pub(super) fn permissions(text: &str, at: &Origin) -> Result<u32, ConfigError> {
     }
 }
 
-/// A TCP port from text.
-pub(super) fn port(text: &str, at: &Origin) -> Result<u16, ConfigError> {
-    let port = text.parse().map_err(|_| {
-        ConfigError::invalid(
-            at,
-            format!("{text:?} is not a port number"),
-            "use a number from 1 to 65535",
-        )
-    })?;
-    port_number(port, at)
-}
-
 /// A TCP port: 0 would make the kernel pick one that no client can know.
-pub(super) fn port_number(port: u16, at: &Origin) -> Result<u16, ConfigError> {
-    if port == 0 {
-        return Err(ConfigError::invalid(
+pub(super) fn port(text: &str, at: &Origin) -> Result<u16, ConfigError> {
+    let fix = "use a number from 1 to 65535";
+    match text.parse() {
+        Ok(0) => Err(ConfigError::invalid(
             at,
             "port 0 would listen on a random port that no client knows",
-            "use a number from 1 to 65535",
-        ));
-    }
-    Ok(port)
-}
-
-/// Attempts of the first sign-in, from text.
-pub(super) fn retries(text: &str, at: &Origin) -> Result<u32, ConfigError> {
-    let count = text.parse().map_err(|_| {
-        ConfigError::invalid(
+            fix,
+        )),
+        Ok(port) => Ok(port),
+        Err(_) => Err(ConfigError::invalid(
             at,
-            format!("{text:?} is not a whole number"),
-            "give the number of attempts, like 5",
-        )
-    })?;
-    retry_count(count, at)
+            format!("{text:?} is not a port number"),
+            fix,
+        )),
+    }
 }
 
 /// Attempts of the first sign-in: at least the one attempt itself.
-pub(super) fn retry_count(count: u32, at: &Origin) -> Result<u32, ConfigError> {
-    if count == 0 {
-        return Err(ConfigError::invalid(
+pub(super) fn retries(text: &str, at: &Origin) -> Result<u32, ConfigError> {
+    match text.parse() {
+        Ok(0) => Err(ConfigError::invalid(
             at,
             "0 attempts would never sign in",
             "use 1 or more",
-        ));
+        )),
+        Ok(count) => Ok(count),
+        Err(_) => Err(ConfigError::invalid(
+            at,
+            format!("{text:?} is not a whole number"),
+            "give the number of attempts, like 5",
+        )),
     }
-    Ok(count)
 }
 
 /// Where tcp and http listeners bind: `localhost` is both loopbacks, an IP literal is itself.
@@ -193,13 +179,9 @@ pub(super) fn loopbacks() -> Vec<IpAddr> {
     ]
 }
 
-/// Path of the unix socket, from text.
-pub(super) fn socket_path(text: &str, at: &Origin) -> Result<PathBuf, ConfigError> {
-    socket_path_buf(PathBuf::from(text), at)
-}
-
 /// Path of the unix socket: it must fit in `sun_path`, or bind fails with a less helpful error.
-pub(super) fn socket_path_buf(path: PathBuf, at: &Origin) -> Result<PathBuf, ConfigError> {
+pub(super) fn socket_path(text: &str, at: &Origin) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(text);
     let len = path.as_os_str().len();
     if len == 0 {
         return Err(ConfigError::invalid(

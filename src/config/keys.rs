@@ -1,0 +1,483 @@
+//! The one table of configuration keys, in the manner of ripgrep's flag definitions: each key is
+//! written once, with its name in every source (config file, profile, environment, systemd
+//! credential, flag), the check its value passes and the field of [`Layer`] it lands in. Every
+//! source is read by one loop over [`KEYS`]; a key not in the table is unknown everywhere.
+//!
+//! Adding a key is one row here plus, if it is new, its check in `values` and its use in
+//! `validate`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::error::{ConfigError, Origin, Setting};
+use super::values::{self, Principal};
+use super::{AuthType, CredentialType, IdentityFlow, ServerType};
+use crate::cli::ServeArgs;
+use crate::secret::Secret;
+
+/// One value as a source gives it, before its key's check.
+pub(super) enum Input<'a> {
+    /// Text: a profile or environment value, or a flag's.
+    Text(&'a str),
+    /// A config file value (or a flag's typed value), whose JSON type the key's check looks at.
+    Json(Value),
+    /// A secret read from a file (systemd credential, `auth_secret_file`, `--totp-secret-file`).
+    Secret(Secret),
+}
+
+/// A value check, as a function pointer so that checks of one type fit in one table.
+pub(super) type Parse<T> = fn(&str, &Origin) -> Result<T, ConfigError>;
+/// Checks one input of a key and stores it in the key's field of a layer.
+type Set = for<'a> fn(&mut Layer, Input<'a>, Origin) -> Result<(), ConfigError>;
+/// A flag's spelling and how to take its value from the parsed command line.
+type Flag = (&'static str, for<'a> fn(&'a ServeArgs) -> Option<Input<'a>>);
+/// A flag naming a file that holds the value, and how to take the path from the command line.
+type FlagPath = (&'static str, for<'a> fn(&'a ServeArgs) -> Option<&'a Path>);
+
+/// One configuration key: where each source spells it, and where it lands.
+pub(super) struct Key {
+    /// The dotted key in the config file; its last part is its name in the profile, as a systemd
+    /// credential and in the "missing" error (`cognito.password` is `password`).
+    pub file: &'static str,
+    /// A config file key naming a file that holds the value instead (`global.auth_secret_file`).
+    pub file_path: Option<&'static str>,
+    /// Whether a profile section may set it.
+    pub profile: bool,
+    /// Environment variables that set it, the one that wins first.
+    pub env: &'static [&'static str],
+    /// Whether systemd may pass it as a credential file of its name.
+    pub credential: bool,
+    /// The flag that gives the value itself.
+    pub flag: Option<Flag>,
+    /// The flag that names a file holding the value.
+    pub flag_path: Option<FlagPath>,
+    /// For a secret: what a file holding it holds, for the mode check's message.
+    pub holds: Option<&'static str>,
+    /// Checks a value and lands it in its field of [`Layer`].
+    pub set: Set,
+}
+
+impl Key {
+    /// The key's name outside the config file (`password`).
+    pub(super) fn name(&self) -> &'static str {
+        self.file.rsplit('.').next().unwrap_or(self.file)
+    }
+
+    /// Where the key can be set, in the words of each source ("cognito.region in the config
+    /// file, region in the profile or COGNITO_REGION").
+    pub(super) fn places(&self) -> String {
+        let name = self.name();
+        let mut places = vec![format!("{} in the config file", self.file)];
+        if self.profile {
+            places.push(format!("{name} in the profile"));
+        }
+        places.extend(self.env.iter().map(|env| env.to_string()));
+        if self.credential {
+            places.push(format!("the systemd credential {name}"));
+        }
+        let last = places.pop().unwrap_or_default();
+        match places.is_empty() {
+            true => last,
+            false => format!("{} or {last}", places.join(", ")),
+        }
+    }
+}
+
+/// The row every key starts from: set nowhere but the config file.
+const BLANK: Key = Key {
+    file: "",
+    file_path: None,
+    profile: false,
+    env: &[],
+    credential: false,
+    flag: None,
+    flag_path: None,
+    holds: None,
+    set: |_, _, _| Ok(()),
+};
+
+/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry.
+macro_rules! keys {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* })*) => {
+        /// The settings of one source; `None` means the source does not set the key.
+        #[derive(Debug, Default)]
+        pub(super) struct Layer {
+            $($(#[$doc])* pub $field: Option<Setting<$ty>>,)*
+        }
+
+        impl Layer {
+            /// This layer with every key that `higher` sets replaced by `higher`'s value.
+            pub(super) fn overlay(self, higher: Layer) -> Layer {
+                Layer { $($field: higher.$field.or(self.$field),)* }
+            }
+        }
+
+        /// Every key, in the order the sources are read (which decides the first error found).
+        pub(super) const KEYS: &[Key] = &[$(Key {
+            set: |layer, input, at| $how(&mut layer.$field, input, at $(, $arg)*),
+            $($col)*
+            ..BLANK
+        },)*];
+    };
+}
+
+keys! {
+    /// Transports to listen on, in order.
+    server_types: Vec<ServerType> = list(values::server_type, &TRANSPORTS) {
+        file: "global.server_type",
+        flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
+            .then(|| Input::Json(a.server_type.iter().map(|t| t.as_str()).collect())))),
+    }
+    /// IAM credentials or tokens.
+    credential_type: CredentialType = text(values::credential_type) {
+        file: "global.credential_type",
+        flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| Input::Text(t.as_str())))),
+    }
+    /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
+    user: Principal = number(values::principal) {
+        file: "global.user",
+        flag: Some(("-u/--user", |a| a.user.as_deref().map(Input::Text))),
+    }
+    /// Group of the unix socket.
+    group: Principal = number(values::principal) {
+        file: "global.group",
+        flag: Some(("-g/--group", |a| a.group.as_deref().map(Input::Text))),
+    }
+    /// The shared secret, already read when it was given as a file: a secret and a secret file
+    /// are one key, so a higher layer's file replaces a lower layer's value and the other way
+    /// round. Not read from the environment: the fewer places a secret can hide in, the better.
+    auth_secret: Secret = text(values::shared_secret) {
+        file: "global.auth_secret",
+        file_path: Some("global.auth_secret_file"),
+        credential: true,
+        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_deref().map(Input::Text))),
+        flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
+        holds: Some("the shared secret"),
+    }
+    /// Whether tokens mode hands out the refresh token.
+    expose_refresh_token: bool = boolean() { file: "global.expose_refresh_token", }
+    /// Attempts of the first sign-in.
+    retries: u32 = number(values::retries) {
+        file: "global.retries",
+        flag: Some(("-r/--retries", |a| a.retries.map(|n| Input::Json(n.into())))),
+    }
+    /// Whether the http listener also answers as IMDSv2.
+    imds: bool = boolean() {
+        file: "global.imds",
+        flag: Some(("--imds", |a| a.imds.then(|| Input::Json(true.into())))),
+    }
+    /// Whether tcp and http serve credentials without a shared secret.
+    allow_no_secret: bool = boolean() {
+        file: "global.allow_no_secret",
+        flag: Some(("--allow-no-secret", |a| a.allow_no_secret.then(|| Input::Json(true.into())))),
+    }
+    /// Extra Host header values the http listener accepts.
+    allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
+        file: "server.allowed_hosts",
+        flag: Some(("--allowed-host", |a| (!a.allowed_host.is_empty())
+            .then(|| Input::Json(a.allowed_host.iter().map(String::as_str).collect())))),
+    }
+    /// Users whose processes may use the unix socket.
+    allowed_users: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_users", }
+    /// Primary groups whose processes may use the unix socket.
+    allowed_groups: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_groups", }
+    /// Addresses of the tcp and http listeners.
+    host: Vec<IpAddr> = text(values::host) {
+        file: "server.host",
+        flag: Some(("-H/--host", |a| a.host.as_deref().map(Input::Text))),
+    }
+    /// Port of whichever tcp or http listener has no port of its own.
+    port: u16 = number(values::port) {
+        file: "server.port",
+        flag: Some(("-P/--port", |a| a.port.map(|n| Input::Json(n.into())))),
+    }
+    /// Port of the tcp listener.
+    tcp_port: u16 = number(values::port) {
+        file: "server.tcp_port",
+        flag: Some(("--tcp-port", |a| a.tcp_port.map(|n| Input::Json(n.into())))),
+    }
+    /// Port of the http listener.
+    http_port: u16 = number(values::port) {
+        file: "server.http_port",
+        flag: Some(("--http-port", |a| a.http_port.map(|n| Input::Json(n.into())))),
+    }
+    /// Path of the unix socket.
+    socket_path: PathBuf = text(values::socket_path) {
+        file: "server.socket_path",
+        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(Input::Text))),
+    }
+    /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
+    /// decimal digits are the octal mode, exactly as if they had been quoted.
+    permissions: u32 = number(values::permissions) {
+        file: "server.permissions",
+        flag: Some(("--permissions", |a| a.permissions.as_deref().map(Input::Text))),
+    }
+    /// Cognito user name.
+    username: String = text(values::non_empty) {
+        file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
+    }
+    /// Cognito password.
+    password: Secret = text(values::secret) {
+        file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
+        holds: Some("a password"),
+    }
+    /// App client id.
+    app_id: String = text(values::non_empty) {
+        file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
+    }
+    /// App client secret.
+    client_secret: Secret = text(values::secret) {
+        file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
+        credential: true, holds: Some("a client secret"),
+    }
+    /// TOTP seed, for SOFTWARE_TOKEN_MFA.
+    totp_secret: Secret = text(values::totp_secret) {
+        file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
+        credential: true, holds: Some("a TOTP seed"),
+        flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
+    }
+    /// User pool id.
+    user_pool_id: String = text(values::user_pool_id) {
+        file: "cognito.user_pool_id", profile: true, env: &["COGNITO_USER_POOL_ID"],
+    }
+    /// Identity pool id.
+    identity_pool_id: String = text(values::identity_pool_id) {
+        file: "cognito.identity_pool_id", profile: true, env: &["COGNITO_IDENTITY_POOL_ID"],
+    }
+    /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
+    region: String = text(values::region) {
+        file: "cognito.region", profile: true, env: &["COGNITO_REGION"],
+    }
+    /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
+    /// promised it, below the specific name.
+    role_arn: String = text(values::role_arn) {
+        file: "cognito.role_arn", profile: true, env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
+    }
+    /// SRP or plain password sign-in.
+    auth_type: AuthType = text(values::auth_type) {
+        file: "cognito.auth_type", profile: true, env: &["COGNITO_AUTH_TYPE"],
+    }
+    /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
+    metadata: BTreeMap<String, String> = object() {
+        file: "cognito.metadata", profile: true, env: &["COGNITO_METADATA"],
+    }
+    /// Session name of AssumeRoleWithWebIdentity.
+    role_session_name: String = text(values::role_session_name) {
+        file: "cognito.role_session_name", profile: true, env: &["COGNITO_ROLE_SESSION_NAME"],
+    }
+    /// Enhanced or classic identity-pool flow.
+    auth_flow: IdentityFlow = text(values::auth_flow) {
+        file: "cognito.auth_flow", profile: true, env: &["COGNITO_AUTH_FLOW"],
+    }
+    /// DurationSeconds of AssumeRoleWithWebIdentity.
+    role_expiry_time: Duration = number(values::role_expiry_time) {
+        file: "cognito.role_expiry_time", profile: true, env: &["COGNITO_ROLE_EXPIRY_TIME"],
+    }
+}
+
+/// The row of a key by its config file name.
+pub(super) fn key(file: &str) -> &'static Key {
+    KEYS.iter()
+        .find(|k| k.file == file)
+        .unwrap_or_else(|| panic!("{file} is not in KEYS"))
+}
+
+/// Stores `value` in `slot`, remembering where it was set.
+fn store<T>(slot: &mut Option<Setting<T>>, value: T, origin: Origin) -> Result<(), ConfigError> {
+    *slot = Some(Setting { value, origin });
+    Ok(())
+}
+
+/// A string (in the config file) or text (elsewhere).
+fn text<T>(
+    slot: &mut Option<Setting<T>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+) -> Result<(), ConfigError> {
+    scalar(slot, input, at, parse, false)
+}
+
+/// A number, or a string of one: the original's config builder wrote either.
+fn number<T>(
+    slot: &mut Option<Setting<T>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+) -> Result<(), ConfigError> {
+    scalar(slot, input, at, parse, true)
+}
+
+fn scalar<T>(
+    slot: &mut Option<Setting<T>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+    numeric: bool,
+) -> Result<(), ConfigError> {
+    let value = match input {
+        Input::Text(text) => parse(text, &at)?,
+        Input::Secret(secret) => parse(secret.expose(), &at)?,
+        Input::Json(Value::String(text)) => parse(&text, &at)?,
+        Input::Json(Value::Number(n)) if numeric => parse(&n.to_string(), &at)?,
+        Input::Json(other) => {
+            let expected = if numeric { "a number" } else { "a string" };
+            return Err(wrong_type(&at, &other, expected));
+        }
+    };
+    store(slot, value, at)
+}
+
+/// `true` or `false`.
+fn boolean(slot: &mut Option<Setting<bool>>, input: Input, at: Origin) -> Result<(), ConfigError> {
+    match input {
+        Input::Json(Value::Bool(flag)) => store(slot, flag, at),
+        Input::Json(other) => Err(wrong_type(&at, &other, "true or false")),
+        Input::Text(text) => Err(wrong_type(&at, &Value::from(text), "true or false")),
+        Input::Secret(_) => Err(wrong_type(&at, &Value::from(""), "true or false")),
+    }
+}
+
+/// An object in the config file; the profile and the environment write the same object as text.
+fn object(
+    slot: &mut Option<Setting<BTreeMap<String, String>>>,
+    input: Input,
+    at: Origin,
+) -> Result<(), ConfigError> {
+    let map = match input {
+        Input::Text(text) => values::metadata(text, &at)?,
+        Input::Secret(secret) => values::metadata(secret.expose(), &at)?,
+        Input::Json(value) => values::metadata_value(value, &at)?,
+    };
+    store(slot, map, at)
+}
+
+/// What a list key takes, for its messages.
+pub(super) struct ListOf {
+    /// Whether a single string is a one-item list (and an empty list is refused).
+    one: bool,
+    /// Whether items may be numbers as well as strings.
+    numbers: bool,
+    /// What to write instead of a wrongly typed item.
+    item: &'static str,
+    /// What to write instead of a value that is no list.
+    whole: &'static str,
+}
+
+const TRANSPORTS: ListOf = ListOf {
+    one: true,
+    numbers: false,
+    item: r#"a string, or a list like ["unix", "http"]"#,
+    whole: r#"a string, or a list like ["unix", "http"]"#,
+};
+const HOSTS: ListOf = ListOf {
+    one: false,
+    numbers: false,
+    item: "a list of host names",
+    whole: r#"a list like ["creds.internal"]"#,
+};
+const PRINCIPALS: ListOf = ListOf {
+    one: false,
+    numbers: true,
+    item: "a name or a number",
+    whole: r#"a list of names or ids, like ["alice", 1001]"#,
+};
+
+/// A list of items each checked by `parse`.
+fn list<T>(
+    slot: &mut Option<Setting<Vec<T>>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+    of: &ListOf,
+) -> Result<(), ConfigError> {
+    let items = match input {
+        Input::Json(Value::String(text)) if of.one => vec![Value::String(text)],
+        Input::Json(Value::Array(items)) if !(of.one && items.is_empty()) => items,
+        Input::Json(other) => return Err(wrong_type(&at, &other, of.whole)),
+        Input::Text(text) => vec![Value::from(text)],
+        Input::Secret(_) => return Err(wrong_type(&at, &Value::from(""), of.whole)),
+    };
+    let value = items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(text) => parse(&text, &at),
+            Value::Number(n) if of.numbers => parse(&n.to_string(), &at),
+            other => Err(wrong_type(&at, &other, of.item)),
+        })
+        .collect::<Result<_, _>>()?;
+    store(slot, value, at)
+}
+
+/// The error for a value of the wrong JSON type; it names the type found, never the value.
+pub(super) fn wrong_type(at: &Origin, found: &Value, expected: &str) -> ConfigError {
+    ConfigError::invalid(
+        at,
+        format!("the value is {}", values::json_kind(found)),
+        format!("write {expected}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(name: &'static str) -> Origin {
+        Origin::Flag { name }
+    }
+
+    #[test]
+    fn overlay_replaces_only_the_keys_the_higher_layer_sets() {
+        let setting = |value: &str, origin| {
+            Some(Setting {
+                value: value.to_owned(),
+                origin,
+            })
+        };
+        let low = Layer {
+            username: setting("low", Origin::Env { name: "A" }),
+            app_id: setting("low-app", Origin::Env { name: "B" }),
+            ..Layer::default()
+        };
+        let high = Layer {
+            username: setting("high", flag("-x")),
+            ..Layer::default()
+        };
+
+        let merged = low.overlay(high);
+        assert_eq!(merged.username.unwrap().value, "high");
+        assert_eq!(merged.app_id.unwrap().value, "low-app");
+        assert!(merged.region.is_none());
+    }
+
+    #[test]
+    fn origins_name_their_source_and_key() {
+        let file = Origin::File {
+            path: "/etc/c.json".into(),
+            key: "cognito.region",
+        };
+        assert_eq!(file.to_string(), "/etc/c.json: cognito.region");
+        let profile = Origin::Profile {
+            path: "/h/.aws/cognito_credentials".into(),
+            section: "profile dev".into(),
+            key: "region".into(),
+        };
+        assert_eq!(
+            profile.to_string(),
+            "/h/.aws/cognito_credentials: [profile dev] region"
+        );
+        assert_eq!(
+            Origin::Env {
+                name: "COGNITO_REGION"
+            }
+            .to_string(),
+            "environment variable COGNITO_REGION"
+        );
+        assert_eq!(flag("--permissions").to_string(), "flag --permissions");
+        assert!(file.rank() < profile.rank() && profile.rank() < flag("-P").rank());
+    }
+}
