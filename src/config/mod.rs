@@ -22,6 +22,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::ValueEnum;
+
 pub use answers::{check_answer, Question};
 pub use error::ConfigError;
 pub use sources::{default_config_path, load, Environment};
@@ -156,18 +158,21 @@ pub struct TcpConfig {
 }
 
 /// How the user pool sign-in is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum AuthType {
     /// USER_SRP_AUTH: the password never leaves the machine.
+    #[value(alias = "user_srp_auth")]
     UserSrp,
     /// USER_PASSWORD_AUTH: the password is sent to Cognito over TLS.
+    #[value(alias = "user_password_auth")]
     UserPassword,
     /// USER_AUTH, choice-based sign-in: PASSWORD_SRP when the pool offers it, else PASSWORD.
     UserAuth,
 }
 
 /// How identity-pool credentials are obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IdentityFlow {
     /// GetId + GetCredentialsForIdentity.
     Enhanced,

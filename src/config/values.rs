@@ -9,6 +9,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::ValueEnum;
 use serde_json::Value;
 
 use super::error::{ConfigError, Origin};
@@ -30,31 +31,36 @@ pub(super) enum Principal {
     Name(String),
 }
 
+/// One of `T`'s names, in any case, as clap reads the same flag; `what` names the kind of value
+/// in the error, `fix` lists the names.
+fn choice<T: ValueEnum>(text: &str, at: &Origin, what: &str, fix: &str) -> Result<T, ConfigError> {
+    T::from_str(text, true)
+        .map_err(|_| ConfigError::invalid(at, format!("{text:?} is not {what}"), fix))
+}
+
 /// One transport name.
 pub(super) fn server_type(text: &str, at: &Origin) -> Result<ServerType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "unix" => Ok(ServerType::Unix),
-        "tcp" => Ok(ServerType::Tcp),
-        "http" => Ok(ServerType::Http),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a server type"),
-            "use unix, tcp or http (or a list of them for several listeners)",
-        )),
-    }
+    let fix = "use unix, tcp or http (or a list of them for several listeners)";
+    choice(text, at, "a server type", fix)
 }
 
 /// `iam` or `tokens`.
 pub(super) fn credential_type(text: &str, at: &Origin) -> Result<CredentialType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "iam" => Ok(CredentialType::Iam),
-        "tokens" => Ok(CredentialType::Tokens),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a credential type"),
-            "use iam (AWS credentials) or tokens (Cognito tokens)",
-        )),
-    }
+    let fix = "use iam (AWS credentials) or tokens (Cognito tokens)";
+    choice(text, at, "a credential type", fix)
+}
+
+/// `user_srp`, `user_password` or `user_auth`; Cognito's own names (`USER_SRP_AUTH`) are
+/// accepted too.
+pub(super) fn auth_type(text: &str, at: &Origin) -> Result<AuthType, ConfigError> {
+    let fix = "use user_srp (the password never leaves the machine), user_password, or user_auth \
+               (choice-based sign-in, for app clients with ALLOW_USER_AUTH)";
+    choice(text, at, "a sign-in type", fix)
+}
+
+/// `enhanced` or `classic`.
+pub(super) fn auth_flow(text: &str, at: &Origin) -> Result<IdentityFlow, ConfigError> {
+    choice(text, at, "an identity pool flow", "use enhanced or classic")
 }
 
 /// A uid/gid in digits, or a name.
@@ -204,26 +210,32 @@ pub(super) fn socket_path(text: &str, at: &Origin) -> Result<PathBuf, ConfigErro
 
 /// Any non-empty text (user name, app client id).
 pub(super) fn non_empty(text: &str, at: &Origin) -> Result<String, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty",
-            "give a value or remove the setting",
-        ));
-    }
-    Ok(text.to_owned())
+    filled(
+        text,
+        at,
+        "the value is empty",
+        "give a value or remove the setting",
+    )
+    .map(str::to_owned)
 }
 
-/// A password or client secret. The message never shows the value, only that it is empty.
-pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty",
-            "give the secret or remove the setting",
-        ));
+/// `text`, unless it is empty. No message shows the value, so this serves secrets too.
+fn filled<'a>(
+    text: &'a str,
+    at: &Origin,
+    problem: &str,
+    fix: &str,
+) -> Result<&'a str, ConfigError> {
+    match text.is_empty() {
+        true => Err(ConfigError::invalid(at, problem, fix)),
+        false => Ok(text),
     }
-    Ok(Secret::new(text.to_owned()))
+}
+
+/// A password or client secret.
+pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
+    let fix = "give the secret or remove the setting";
+    filled(text, at, "the value is empty", fix).map(|text| Secret::new(text.to_owned()))
 }
 
 /// A TOTP seed: the base32 `SecretCode` of AssociateSoftwareToken (spaces and lower case, as
@@ -243,14 +255,9 @@ pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError
 
 /// The shared secret clients must send: empty is refused because it would let everyone in.
 pub(super) fn shared_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty, which would let every client in",
-            "give a secret, or remove the setting to run without one",
-        ));
-    }
-    Ok(Secret::new(text.to_owned()))
+    let problem = "the value is empty, which would let every client in";
+    let fix = "give a secret, or remove the setting to run without one";
+    filled(text, at, problem, fix).map(|text| Secret::new(text.to_owned()))
 }
 
 /// A region name: lower-case letters, digits and dashes (`us-east-1`, `eu-central-2`).
@@ -327,35 +334,6 @@ pub(super) fn role_arn(text: &str, at: &Origin) -> Result<String, ConfigError> {
         ));
     }
     Ok(text.to_owned())
-}
-
-/// `user_srp`, `user_password` or `user_auth`; Cognito's own names (`USER_SRP_AUTH`) are
-/// accepted too.
-pub(super) fn auth_type(text: &str, at: &Origin) -> Result<AuthType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "user_srp" | "user_srp_auth" => Ok(AuthType::UserSrp),
-        "user_password" | "user_password_auth" => Ok(AuthType::UserPassword),
-        "user_auth" => Ok(AuthType::UserAuth),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a sign-in type"),
-            "use user_srp (the password never leaves the machine), user_password, or user_auth \
-             (choice-based sign-in, for app clients with ALLOW_USER_AUTH)",
-        )),
-    }
-}
-
-/// `enhanced` or `classic`.
-pub(super) fn auth_flow(text: &str, at: &Origin) -> Result<IdentityFlow, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "enhanced" => Ok(IdentityFlow::Enhanced),
-        "classic" => Ok(IdentityFlow::Classic),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not an identity pool flow"),
-            "use enhanced or classic",
-        )),
-    }
 }
 
 /// A session name as STS accepts it, checked here so the mistake shows at start-up, not at the
