@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::transport::Transport;
+
 /// cognitod: turns a Cognito user into AWS credentials for the programs of one machine.
 #[derive(Debug, Parser)]
 #[command(name = "cognitod", version, about, long_about = None)]
@@ -27,28 +29,6 @@ pub enum Command {
     Check(CheckArgs),
     /// Print credentials from the daemon as credential_process JSON (for ~/.aws/config).
     Get(GetArgs),
-}
-
-/// A transport the daemon serves on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum ServerType {
-    /// A unix domain socket speaking the raw protocol.
-    Unix,
-    /// A TCP socket speaking the raw protocol.
-    Tcp,
-    /// A TCP socket speaking HTTP.
-    Http,
-}
-
-impl ServerType {
-    /// The transport's name, as the flags, the config file and the unit names write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerType::Unix => "unix",
-            ServerType::Tcp => "tcp",
-            ServerType::Http => "http",
-        }
-    }
 }
 
 /// What the daemon hands out.
@@ -75,7 +55,7 @@ impl CredentialType {
 pub struct ServeArgs {
     /// Transport to serve on; repeat it (or separate with commas) for several at once.
     #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
     /// Whether to hand out IAM credentials or Cognito tokens.
     #[arg(short = 'C', long = "credential-type", value_enum)]
@@ -188,7 +168,7 @@ pub struct InstallArgs {
         value_delimiter = ',',
         default_value = "unix"
     )]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
     /// Owner of the unix socket (SocketUser=).
     #[arg(short = 'u', long = "user")]
@@ -299,7 +279,7 @@ pub struct ConfigureArgs {
 
     /// Transports to serve on (comma separated, or repeated).
     #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
     /// IAM credentials or Cognito tokens.
     #[arg(short = 'C', long = "credential-type", value_enum)]

@@ -16,15 +16,14 @@ use dialoguer::{Confirm, Input, Password, Select};
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
-use crate::cli::{
-    ConfigureArgs, CredentialType, InstallArgs, ServeArgs, ServerType, SharedSecretChoice,
-};
+use crate::cli::{ConfigureArgs, CredentialType, InstallArgs, ServeArgs, SharedSecretChoice};
 use crate::config::{self, check_answer, Environment, Question};
 use crate::secret::Secret;
+use crate::transport::Transport;
 
 /// All answers, however they were given.
 struct Answers {
-    transports: Vec<ServerType>,
+    transports: Vec<Transport>,
     credential_type: CredentialType,
     user_pool_id: String,
     region: String,
@@ -242,7 +241,7 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
     let mut global = Map::new();
     global.insert(
         "server_type".into(),
-        json!(a.transports.iter().map(|t| name_of(*t)).collect::<Vec<_>>()),
+        json!(a.transports.iter().map(|t| t.as_str()).collect::<Vec<_>>()),
     );
     global.insert(
         "credential_type".into(),
@@ -288,14 +287,6 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
     cognito.insert("auth_type".into(), json!(a.auth_type));
     cognito.insert("auth_flow".into(), json!(a.auth_flow));
     json!({ "global": global, "server": server, "cognito": cognito })
-}
-
-fn name_of(t: ServerType) -> &'static str {
-    match t {
-        ServerType::Unix => "unix",
-        ServerType::Tcp => "tcp",
-        ServerType::Http => "http",
-    }
 }
 
 /// Runs the finished document through the configuration loader (from a private temporary file),
@@ -387,7 +378,7 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         check_answer(Question::Permissions, p)?;
     }
     let transports = if args.server_type.is_empty() {
-        vec![ServerType::Unix]
+        vec![Transport::Unix]
     } else {
         args.server_type.clone()
     };
@@ -415,17 +406,17 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
 }
 
 /// Whether tcp or http is among the transports: they need a shared secret (or the opt-in).
-fn network_transport(transports: &[ServerType]) -> bool {
+fn network_transport(transports: &[Transport]) -> bool {
     transports
         .iter()
-        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http))
+        .any(|t| matches!(t, Transport::Tcp | Transport::Http))
 }
 
 /// The shared-secret answer from the flags: given, or generated whenever tcp or http is chosen
 /// (without one they refuse credentials); `none` with tcp or http needs `--allow-no-secret`.
 fn secret_choice(
     args: &ConfigureArgs,
-    transports: &[ServerType],
+    transports: &[Transport],
 ) -> anyhow::Result<SharedSecretChoice> {
     let network = network_transport(transports);
     match args.shared_secret {
@@ -628,7 +619,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         },
     };
     let (socket_user, socket_group, permissions, socket_path) =
-        if transports.contains(&ServerType::Unix) {
+        if transports.contains(&Transport::Unix) {
             let user = ask_optional(
                 "Socket owner (user name or uid)",
                 args.user.as_ref(),
@@ -672,18 +663,13 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     })
 }
 
-fn parse_transports(text: &str) -> Result<Vec<ServerType>, String> {
+fn parse_transports(text: &str) -> Result<Vec<Transport>, String> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let t = match part {
-            "unix" => ServerType::Unix,
-            "tcp" => ServerType::Tcp,
-            "http" => ServerType::Http,
-            other => {
-                return Err(format!(
-                    "{other:?} is not a transport; choose from unix, tcp, http"
-                ))
-            }
+        let Ok(t) = part.parse() else {
+            return Err(format!(
+                "{part:?} is not a transport; choose from unix, tcp, http"
+            ));
         };
         if !out.contains(&t) {
             out.push(t);
@@ -703,7 +689,7 @@ mod tests {
     fn transports_parse_and_refuse_unknown_names() {
         assert_eq!(
             parse_transports("unix, http").unwrap(),
-            [ServerType::Unix, ServerType::Http]
+            [Transport::Unix, Transport::Http]
         );
         assert!(parse_transports("ftp")
             .unwrap_err()

@@ -17,12 +17,13 @@ use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
 use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
-use crate::listeners::{self, Bound, Transport};
+use crate::listeners::{self, Bound};
 use crate::notify;
 use crate::secret::SharedSecret;
 use crate::serve::guard::HttpPolicy;
 use crate::serve::imds::Imds;
 use crate::serve::{self, Context};
+use crate::transport::Transport;
 
 /// How long a reload waits for the new configuration's first sign-in before switching anyway.
 const RELOAD_SIGN_IN_WAIT: Duration = Duration::from_secs(10);
@@ -333,7 +334,7 @@ fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
     {
         warn!(
             listener = %bound.label,
-            transport = bound.transport.name(),
+            transport = bound.transport.as_str(),
             "no shared secret is configured: this listener refuses credentials to every client \
              (IMDSv2 excepted); set a secret file (--auth-secret-file, global.auth_secret_file), \
              or accept the risk with --allow-no-secret (global.allow_no_secret: true)"
@@ -344,7 +345,7 @@ fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
 fn labels(sockets: &[Bound]) -> String {
     sockets
         .iter()
-        .map(|b| format!("{}={}", b.transport.name(), b.label))
+        .map(|b| format!("{}={}", b.transport.as_str(), b.label))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -354,7 +355,7 @@ fn transports(served: impl Iterator<Item = Transport> + Clone) -> String {
     [Transport::Unix, Transport::Tcp, Transport::Http]
         .into_iter()
         .filter(|t| served.clone().any(|b| b == *t))
-        .map(Transport::name)
+        .map(Transport::as_str)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -15,7 +15,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::{InstallArgs, ServerType};
+use crate::cli::InstallArgs;
+use crate::transport::Transport;
 
 /// Where systemd reads administrator units from.
 pub const DEFAULT_INSTALL_DIR: &str = "/etc/systemd/system";
@@ -36,7 +37,7 @@ pub struct UnitPlan {
     /// Absolute path of the cognitod binary.
     pub binary: PathBuf,
     /// Transports to create socket units for.
-    pub transports: Vec<ServerType>,
+    pub transports: Vec<Transport>,
     /// Path of the unix socket.
     pub socket_path: PathBuf,
     /// SocketUser=.
@@ -72,11 +73,10 @@ const HEADER: &str = "\
 ";
 
 impl UnitPlan {
-    fn socket_unit_name(&self, transport: ServerType) -> String {
+    fn socket_unit_name(&self, transport: Transport) -> String {
         match transport {
-            ServerType::Unix => format!("{}.socket", self.name),
-            ServerType::Tcp => format!("{}-tcp.socket", self.name),
-            ServerType::Http => format!("{}-http.socket", self.name),
+            Transport::Unix => format!("{}.socket", self.name),
+            other => format!("{}-{other}.socket", self.name),
         }
     }
 
@@ -186,23 +186,23 @@ SystemCallErrorNumber=EPERM
 }
 
 /// One socket unit.
-pub fn render_socket(plan: &UnitPlan, transport: ServerType) -> String {
+pub fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
     let (what, listen) = match transport {
-        ServerType::Unix => (
+        Transport::Unix => (
             "unix socket".to_owned(),
             format!("ListenStream={}\n", plan.socket_path.display()),
         ),
-        ServerType::Tcp => (
+        Transport::Tcp => (
             "raw TCP socket".to_owned(),
             listen_streams(&plan.hosts, plan.tcp_port),
         ),
-        ServerType::Http => (
+        Transport::Http => (
             "HTTP socket".to_owned(),
             listen_streams(&plan.hosts, plan.http_port),
         ),
     };
     let mut access = String::new();
-    if transport == ServerType::Unix {
+    if transport == Transport::Unix {
         if let Some(user) = &plan.socket_user {
             let _ = writeln!(access, "SocketUser={user}");
         }
@@ -215,11 +215,7 @@ pub fn render_socket(plan: &UnitPlan, transport: ServerType) -> String {
         // [::1] and 127.0.0.1 on one port are two sockets; keep the IPv6 one IPv6-only.
         access.push_str("BindIPv6Only=ipv6-only\n");
     }
-    let name = match transport {
-        ServerType::Unix => "unix",
-        ServerType::Tcp => "tcp",
-        ServerType::Http => "http",
-    };
+    let name = transport.as_str();
     format!(
         "{HEADER}
 [Unit]
@@ -408,20 +404,20 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
         }
     };
     let has = |t| transports.contains(&t);
-    if args.port.is_some() && has(ServerType::Tcp) && has(ServerType::Http) {
+    if args.port.is_some() && has(Transport::Tcp) && has(Transport::Http) {
         bail!(
             "-P/--port is ambiguous with both tcp and http sockets; use --tcp-port and --http-port"
         );
     }
     let tcp_port = args
         .tcp_port
-        .or(args.port.filter(|_| has(ServerType::Tcp)))
+        .or(args.port.filter(|_| has(Transport::Tcp)))
         .unwrap_or(5500);
     let http_port = args
         .http_port
-        .or(args.port.filter(|_| has(ServerType::Http)))
+        .or(args.port.filter(|_| has(Transport::Http)))
         .unwrap_or(8080);
-    if has(ServerType::Tcp) && has(ServerType::Http) && tcp_port == http_port {
+    if has(Transport::Tcp) && has(Transport::Http) && tcp_port == http_port {
         bail!("--tcp-port and --http-port are both {tcp_port}; give them different ports");
     }
     let binary = match &args.binary {
@@ -560,7 +556,7 @@ fn hidden_from_the_service(binary: &Path) -> Option<String> {
 /// secret file, which the configuration may name too).
 fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<ExitCode> {
     let every = UnitPlan {
-        transports: vec![ServerType::Unix, ServerType::Tcp, ServerType::Http],
+        transports: vec![Transport::Unix, Transport::Tcp, Transport::Http],
         ..plan.clone()
     };
     let units = render(&every);
@@ -613,7 +609,7 @@ fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf>
     let network = plan
         .transports
         .iter()
-        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http));
+        .any(|t| matches!(t, Transport::Tcp | Transport::Http));
     if !network || plan.auth_secret_file.is_some() || allow_no_secret {
         return None;
     }
@@ -660,7 +656,7 @@ fn systemctl(args: &[&str]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn plan(transports: Vec<ServerType>) -> UnitPlan {
+    fn plan(transports: Vec<Transport>) -> UnitPlan {
         UnitPlan {
             name: DEFAULT_NAME.into(),
             binary: "/usr/bin/cognitod".into(),
@@ -694,9 +690,9 @@ mod tests {
     #[test]
     fn renders_every_unit_as_the_golden_files_show() {
         let units = render(&plan(vec![
-            ServerType::Unix,
-            ServerType::Tcp,
-            ServerType::Http,
+            Transport::Unix,
+            Transport::Tcp,
+            Transport::Http,
         ]));
         let names: Vec<_> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
@@ -739,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_secret_file_becomes_a_second_credential() {
-        let mut p = plan(vec![ServerType::Unix]);
+        let mut p = plan(vec![Transport::Unix]);
         p.auth_secret_file = Some("/etc/cognitod/auth-secret".into());
         let service = render_service(&p);
         assert!(service.contains("LoadCredential=config:/etc/cognitod/config.json\n"));
@@ -749,7 +745,7 @@ mod tests {
 
     #[test]
     fn names_owner_and_addresses_follow_the_plan() {
-        let mut p = plan(vec![ServerType::Unix, ServerType::Http]);
+        let mut p = plan(vec![Transport::Unix, Transport::Http]);
         p.name = "creds".into();
         p.socket_user = Some("root".into());
         p.socket_mode = 0o600;
@@ -774,7 +770,7 @@ mod tests {
     #[test]
     fn writing_refuses_a_different_file_without_force_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let units = render(&plan(vec![ServerType::Unix, ServerType::Tcp]));
+        let units = render(&plan(vec![Transport::Unix, Transport::Tcp]));
         std::fs::write(dir.path().join("cognitod-tcp.socket"), "local edit\n").unwrap();
         let err = write_units(dir.path(), &units, false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");

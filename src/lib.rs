@@ -21,5 +21,7 @@ pub mod listeners;
 pub mod logging;
 pub mod notify;
 pub mod policy;
+pub mod protocol;
 pub mod secret;
 pub mod serve;
+pub mod transport;

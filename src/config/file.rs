@@ -222,8 +222,9 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::cli::{CredentialType, ServerType};
+    use crate::cli::CredentialType;
     use crate::config::values;
+    use crate::transport::Transport;
 
     fn load_text(
         text: &str,
@@ -263,7 +264,7 @@ mod tests {
         );
         let layer = layer.unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(layer.server_types.unwrap().value, vec![ServerType::Tcp]);
+        assert_eq!(layer.server_types.unwrap().value, vec![Transport::Tcp]);
         assert_eq!(layer.credential_type.unwrap().value, CredentialType::Iam);
         assert_eq!(layer.user.unwrap().value, values::Principal::Id(501));
         assert_eq!(layer.port.unwrap().value, 5500);
@@ -301,7 +302,7 @@ mod tests {
             load_text(r#"{"global": {"server_type": ["unix", "http"]}}"#, 0o644);
         assert_eq!(
             layer.unwrap().server_types.unwrap().value,
-            vec![ServerType::Unix, ServerType::Http]
+            vec![Transport::Unix, Transport::Http]
         );
         let (_d, _p, layer, _) = load_text(r#"{"global": {"server_type": "ftp"}}"#, 0o644);
         let err = layer.unwrap_err().to_string();

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::error::{ConfigError, Origin, Setting};
 use super::values::{self, Principal};
-use super::{AuthType, CredentialType, IdentityFlow, ServerType};
+use super::{AuthType, CredentialType, IdentityFlow, Transport};
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
 
@@ -127,7 +127,7 @@ macro_rules! keys {
 
 keys! {
     /// Transports to listen on, in order.
-    server_types: Vec<ServerType> = list(values::server_type, &TRANSPORTS) {
+    server_types: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
         file: "global.server_type",
         flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
             .then(|| Input::Json(a.server_type.iter().map(|t| t.as_str()).collect())))),

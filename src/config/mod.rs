@@ -28,11 +28,11 @@ pub use answers::{check_answer, Question};
 pub use error::ConfigError;
 pub use sources::{default_config_path, load, Environment};
 
-pub use crate::cli::{CredentialType, ServerType};
+pub use crate::cli::CredentialType;
+pub use crate::protocol::DEFAULT_SOCKET_PATH;
 use crate::secret::Secret;
+pub use crate::transport::Transport;
 
-/// Where the unix socket goes when nothing says otherwise.
-pub const DEFAULT_SOCKET_PATH: &str = "/run/cognitod.sock";
 /// The original tool's default TCP port.
 pub const DEFAULT_TCP_PORT: u16 = 5500;
 /// The original tool's HTTP port.

@@ -319,8 +319,8 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-    use crate::cli::ServerType;
     use crate::config::{ListenerConfig, DEFAULT_TCP_PORT};
+    use crate::transport::Transport;
 
     const POOL: &str = "us-east-1_AbC123";
     const IDENTITY_POOL: &str = "us-east-1:0e4b1c9a-2f4d-4a8b-9c3d-5e6f7a8b9c0d";
@@ -379,7 +379,7 @@ mod tests {
                 config_file: Some(root.join("config.json")),
                 auth_secret: Some("sec-flag".into()),
                 port: Some(2222),
-                server_type: vec![ServerType::Tcp],
+                server_type: vec![Transport::Tcp],
                 retries: Some(7),
                 ..ServeArgs::default()
             };
@@ -394,7 +394,7 @@ mod tests {
             let config_file = self.args.config_file.take();
             self.args = ServeArgs {
                 config_file,
-                server_type: vec![ServerType::Tcp],
+                server_type: vec![Transport::Tcp],
                 ..ServeArgs::default()
             };
         }
@@ -482,7 +482,7 @@ mod tests {
         );
         let mut args = ServeArgs {
             config_file: Some(path),
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             ..Default::default()
         };
         let env = Environment::from_pairs([

@@ -12,8 +12,8 @@ use super::keys::{key, Layer};
 use super::values::{self, Principal};
 use super::PeerPolicy;
 use super::{
-    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, ServerType,
-    TcpConfig, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, TcpConfig,
+    Transport, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
     DEFAULT_SOCKET_PATH, DEFAULT_TCP_PORT,
 };
 
@@ -81,7 +81,7 @@ fn listeners(
     let given = layer
         .server_types
         .as_ref()
-        .map_or(&[ServerType::Unix][..], |s| &s.value[..]);
+        .map_or(&[Transport::Unix][..], |s| &s.value[..]);
     let mut types = Vec::new();
     for kind in given {
         if !types.contains(kind) {
@@ -91,13 +91,13 @@ fn listeners(
     let has = |kind| types.contains(&kind);
     warn_unused(
         layer,
-        has(ServerType::Unix),
-        has(ServerType::Tcp),
-        has(ServerType::Http),
+        has(Transport::Unix),
+        has(Transport::Tcp),
+        has(Transport::Http),
         warnings,
     );
 
-    let (tcp_port, http_port) = ports(layer, has(ServerType::Tcp) && has(ServerType::Http))?;
+    let (tcp_port, http_port) = ports(layer, has(Transport::Tcp) && has(Transport::Http))?;
     let addresses = layer
         .host
         .as_ref()
@@ -109,9 +109,9 @@ fn listeners(
     types
         .iter()
         .map(|kind| match kind {
-            ServerType::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
-            ServerType::Tcp => Ok(ListenerConfig::Tcp(tcp(&tcp_port, DEFAULT_TCP_PORT))),
-            ServerType::Http => Ok(ListenerConfig::Http(tcp(&http_port, DEFAULT_HTTP_PORT))),
+            Transport::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
+            Transport::Tcp => Ok(ListenerConfig::Tcp(tcp(&tcp_port, DEFAULT_TCP_PORT))),
+            Transport::Http => Ok(ListenerConfig::Http(tcp(&http_port, DEFAULT_HTTP_PORT))),
         })
         .collect()
 }
@@ -500,7 +500,7 @@ mod tests {
     #[test]
     fn localhost_means_both_loopbacks() {
         let args = ServeArgs {
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             ..Default::default()
         };
         let c = with_flags(args.clone()).unwrap();
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn server_types_are_deduplicated_in_order() {
-        let types = vec![ServerType::Http, ServerType::Unix, ServerType::Http];
+        let types = vec![Transport::Http, Transport::Unix, Transport::Http];
         let c = with_flags(ServeArgs {
             server_type: types,
             ..Default::default()
@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn one_port_for_tcp_and_http_is_refused() {
-        let both = vec![ServerType::Tcp, ServerType::Http];
+        let both = vec![Transport::Tcp, Transport::Http];
         let c = with_flags(ServeArgs {
             server_type: both.clone(),
             ..Default::default()
@@ -661,7 +661,7 @@ mod tests {
         );
         // Not even looked up: an unknown owner of a socket that is not created is no error.
         let tcp_only = ServeArgs {
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             socket_path: Some("/x".into()),
             user: Some("no-such-user-cognitod".into()),
             ..Default::default()

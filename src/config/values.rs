@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use serde_json::Value;
 
 use super::error::{ConfigError, Origin};
-use super::{AuthType, CredentialType, IdentityFlow, ServerType};
+use super::{AuthType, CredentialType, IdentityFlow, Transport};
 use crate::secret::Secret;
 
 /// DurationSeconds that STS AssumeRoleWithWebIdentity accepts (15 minutes to 12 hours).
@@ -39,7 +39,7 @@ fn choice<T: ValueEnum>(text: &str, at: &Origin, what: &str, fix: &str) -> Resul
 }
 
 /// One transport name.
-pub(super) fn server_type(text: &str, at: &Origin) -> Result<ServerType, ConfigError> {
+pub(super) fn server_type(text: &str, at: &Origin) -> Result<Transport, ConfigError> {
     let fix = "use unix, tcp or http (or a list of them for several listeners)";
     choice(text, at, "a server type", fix)
 }

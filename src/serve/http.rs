@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
+    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
     TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -21,14 +21,10 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::raw::NOT_AUTHORIZED;
 use super::{Context, Outcome};
 use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
+use crate::protocol::{NOT_AUTHORIZED_LINE, NO_SECRET_REFUSAL, SECRET_HEADER, UNAVAILABLE_PREFIX};
 
-/// The header carrying the shared secret, as in the original tool. A `HeaderName`, not a `&str`,
-/// so that looking it up does not parse and validate the name again on every request; a static,
-/// not a const, because a custom name holds `Bytes`, which a const would copy at every use.
-pub static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
 /// Time a client has to send a complete request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper answers 431 beyond it).
@@ -233,15 +229,19 @@ fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>
     if ctx.refuses_without_secret() {
         return Some(refused(
             StatusCode::UNAUTHORIZED,
-            super::NO_SECRET_REFUSAL,
+            NO_SECRET_REFUSAL,
             Outcome::NoSecretConfigured,
         ));
     }
     let secret = ctx.secret.as_ref()?;
     // The raw protocol's refusal, the same bytes `error_response` would build, from memory: a
     // wrong secret then costs about what the right one does (BENCHMARKS.md, secret timing).
-    let not_authorized =
-        || json_response(StatusCode::UNAUTHORIZED, Bytes::from_static(NOT_AUTHORIZED));
+    let not_authorized = || {
+        json_response(
+            StatusCode::UNAUTHORIZED,
+            Bytes::from_static(NOT_AUTHORIZED_LINE),
+        )
+    };
     match headers.get(&SECRET_HEADER) {
         None => Some((not_authorized(), Outcome::MissingSecret)),
         Some(offered) if !secret.matches(offered.as_bytes()) => {
@@ -259,7 +259,7 @@ async fn credentials(ctx: &Context) -> (Response<Body>, Outcome) {
         ),
         Err(reason) => refused(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("credentials unavailable: {reason}"),
+            &format!("{UNAVAILABLE_PREFIX}{reason}"),
             Outcome::Unavailable,
         ),
     }
@@ -287,7 +287,7 @@ fn authorization_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response
         return Some(container_error(
             StatusCode::UNAUTHORIZED,
             "AccessDenied",
-            super::NO_SECRET_REFUSAL,
+            NO_SECRET_REFUSAL,
             Outcome::NoSecretConfigured,
         ));
     }
@@ -324,7 +324,7 @@ async fn container_credentials(ctx: &Context) -> (Response<Body>, Outcome) {
         Err(reason) => container_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "CredentialsUnavailable",
-            &format!("credentials unavailable: {reason}"),
+            &format!("{UNAVAILABLE_PREFIX}{reason}"),
             Outcome::Unavailable,
         ),
     }
@@ -438,10 +438,12 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    use crate::protocol::NOT_AUTHORIZED;
+
     #[tokio::test]
     async fn the_static_refusal_is_what_error_response_builds() {
-        let built = error_response(StatusCode::UNAUTHORIZED, "not authorized");
+        let built = error_response(StatusCode::UNAUTHORIZED, NOT_AUTHORIZED);
         let body = built.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(body, NOT_AUTHORIZED);
+        assert_eq!(body, NOT_AUTHORIZED_LINE);
     }
 }

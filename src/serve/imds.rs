@@ -182,7 +182,7 @@ pub async fn respond<B>(
             Err(reason) => (
                 error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("credentials unavailable: {reason}"),
+                    &format!("{}{reason}", crate::protocol::UNAVAILABLE_PREFIX),
                 ),
                 Outcome::Unavailable,
             ),
