@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
-    TRANSFER_ENCODING,
+    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,8 +19,9 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
-use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
+use crate::credentials::{Phase, FIRST_ANSWER_WAIT};
 use crate::protocol::{NOT_AUTHORIZED_LINE, NO_SECRET_REFUSAL, SECRET_HEADER, UNAVAILABLE_PREFIX};
 
 /// Time a client has to send a complete request head.
@@ -35,40 +34,6 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// finish the answer in flight before it is cut: a client that reads gets it in milliseconds,
 /// one that never reads would otherwise hold it open for ever.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// The body type of every response.
-pub type Body = Full<Bytes>;
-
-/// Lets a response body point into the zero-on-drop answer instead of copying it.
-struct IssuedBytes(Arc<Issued>, Format);
-
-impl AsRef<[u8]> for IssuedBytes {
-    fn as_ref(&self) -> &[u8] {
-        let documents = &self.0.documents;
-        let empty: &[u8] = &[];
-        match self.1 {
-            Format::Raw => &documents.raw,
-            Format::Container => documents.ecs.as_deref().map_or(empty, |d| d.as_slice()),
-            Format::Instance => documents.imds.as_deref().map_or(empty, |d| d.as_slice()),
-        }
-    }
-}
-
-pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-pub(super) fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    let mut body = serde_json::to_vec(&serde_json::json!({ "error": message }))
-        .expect("a JSON object of strings serializes");
-    body.push(b'\n');
-    json_response(status, Bytes::from(body))
-}
 
 /// The health document: nothing secret, enough to tell what is wrong.
 #[derive(Serialize)]
@@ -328,19 +293,6 @@ async fn container_credentials(ctx: &Context) -> (Response<Body>, Outcome) {
             Outcome::Unavailable,
         ),
     }
-}
-
-/// Which rendered document to send.
-#[derive(Clone, Copy)]
-pub(super) enum Format {
-    Raw,
-    Container,
-    Instance,
-}
-
-/// A response body pointing into the zero-on-drop document, without a copy.
-pub(super) fn document(issued: Arc<Issued>, format: Format) -> Bytes {
-    Bytes::from_owner(IssuedBytes(issued, format))
 }
 
 /// Serves one HTTP connection (keep-alive included) until it closes, its lifetime ends, or a stop

@@ -16,7 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
 use tokio::time::Instant;
 
-use super::http::{document, error_response, json_response, Body, Format};
+use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
 

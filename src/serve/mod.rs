@@ -6,6 +6,7 @@ pub mod guard;
 pub mod http;
 pub mod imds;
 pub mod raw;
+mod response;
 
 use std::fmt;
 use std::future::Future;
