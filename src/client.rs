@@ -112,13 +112,11 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
 
 fn secret(args: &GetArgs) -> Result<Option<Secret>, GetError> {
     if let Some(path) = &args.secret_file {
-        let text = std::fs::read_to_string(path).map_err(|e| GetError::Secret {
+        let secret = crate::secret::read_file(path).map_err(|e| GetError::Secret {
             path: path.clone(),
             cause: e.to_string(),
         })?;
-        return Ok(Some(Secret::new(
-            text.trim_end_matches(['\n', '\r']).to_owned(),
-        )));
+        return Ok(Some(secret));
     }
     Ok(std::env::var(SECRET_VARIABLE)
         .ok()

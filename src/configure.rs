@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{ConfigureArgs, CredentialType, InstallArgs, ServeArgs, SharedSecretChoice};
 use crate::config::{self, check_answer, Environment, Question};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretFileError};
 use crate::transport::Transport;
 
 /// All answers, however they were given.
@@ -316,13 +316,11 @@ fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the {what} from {}", path.display()))?;
-    let value = text.strip_suffix('\n').unwrap_or(&text).to_owned();
-    if value.is_empty() {
-        bail!("{}: the {what} file is empty", path.display());
+    match crate::secret::read_file(path) {
+        Ok(secret) => Ok(secret),
+        Err(SecretFileError::Empty) => bail!("{}: the {what} file is empty", path.display()),
+        Err(err) => Err(err).with_context(|| format!("reading the {what} from {}", path.display())),
     }
-    Ok(Secret::new(value))
 }
 
 fn checked(question: Question, value: Option<&String>) -> anyhow::Result<Option<String>> {

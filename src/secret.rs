@@ -3,6 +3,10 @@
 //! in constant time, so a secret cannot leak through a log line or a timing difference by accident.
 
 use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -83,6 +87,84 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// The largest file read as configuration or secret; real ones are a few hundred bytes, and
+/// `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// Permission bits that let group or others read a file.
+pub const GROUP_OR_OTHER_READ: u32 = 0o044;
+
+/// A file's text, with the mode and owner it had when it was opened (from the open handle, so a
+/// rename cannot swap it).
+pub struct FileText {
+    /// The text.
+    pub text: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+}
+
+/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
+/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files).
+pub fn read_capped(path: &Path) -> io::Result<FileText> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut text = String::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_SIZE {
+        text.zeroize();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is larger than 1 MiB, which no configuration or secret file is",
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    Ok(FileText {
+        text,
+        mode,
+        uid: meta.uid(),
+    })
+}
+
+/// The secret a secret file's text holds: one trailing newline (`echo secret > file`, CRLF
+/// too) is not part of it. `None` when nothing is left, which is never "no secret".
+pub fn from_file_text(mut text: String) -> Option<Secret> {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    (!text.is_empty()).then(|| Secret::new(text))
+}
+
+/// Why a secret file given to `cognitod configure` or `cognitod get` was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// It could not be read (missing, unreadable, too large, not UTF-8).
+    #[error("{0}")]
+    Unreadable(io::Error),
+    /// Group or others may read it.
+    #[error("its mode {0:04o} lets group or others read it; make it private with chmod 600")]
+    Exposed(u32),
+    /// It holds nothing but a newline.
+    #[error("the file is empty, and an empty secret is refused")]
+    Empty,
+}
+
+/// Reads a secret file named on the command line, with the checks the daemon applies to its own:
+/// size cap, private mode, one trailing newline, not empty.
+pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
+    let file = read_capped(path).map_err(SecretFileError::Unreadable)?;
+    if file.mode & GROUP_OR_OTHER_READ != 0 {
+        let mut text = file.text;
+        text.zeroize();
+        return Err(SecretFileError::Exposed(file.mode));
+    }
+    from_file_text(file.text).ok_or(SecretFileError::Empty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +192,30 @@ mod tests {
             assert!(!shared.matches(wrong), "{wrong:?}");
         }
         assert_eq!(format!("{shared:?}"), "SharedSecret([redacted])");
+    }
+
+    #[test]
+    fn a_secret_file_loses_one_newline_and_must_be_private_and_filled() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let write = |text: &str, mode| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("s3cret\r\n", 0o600);
+        assert_eq!(read_file(&path).unwrap().expose(), "s3cret");
+        write("s3cret\n\n", 0o600);
+        assert_eq!(read_file(&path).unwrap().expose(), "s3cret\n");
+        write("\n", 0o600);
+        assert!(matches!(read_file(&path), Err(SecretFileError::Empty)));
+        write("s3cret", 0o640);
+        let err = read_file(&path).unwrap_err();
+        assert!(matches!(err, SecretFileError::Exposed(0o640)), "{err}");
+        write(&"x".repeat(MAX_FILE_SIZE as usize + 1), 0o600);
+        assert!(matches!(
+            read_file(&path),
+            Err(SecretFileError::Unreadable(_))
+        ));
     }
 }
