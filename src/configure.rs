@@ -5,20 +5,17 @@
 //! configuration is validated by the loader itself, and it is written 0600 (never over an existing
 //! file without asking). The password is typed hidden and never printed back.
 
-use std::io::{IsTerminal, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use base64::Engine as _;
 use dialoguer::{Confirm, Input, Password, Select};
-use rand::RngCore;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{ConfigureArgs, CredentialType, InstallArgs, ServeArgs, SharedSecretChoice};
 use crate::config::{self, check_answer, Environment, Question};
-use crate::secret::{Secret, SecretFileError};
+use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
 use crate::transport::Transport;
 
 /// All answers, however they were given.
@@ -185,14 +182,6 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
-/// a header).
-pub(crate) fn generate_secret() -> Secret {
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    rand::thread_rng().fill_bytes(bytes.as_mut());
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
-}
-
 /// A yes/no question answered with y or n and Enter: a key alone does not answer it, so the
 /// Enter that follows cannot answer the next question too.
 fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
@@ -201,39 +190,6 @@ fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
         .default(default)
         .wait_for_newline(true)
         .interact()?)
-}
-
-/// Mode of the directories created for the configuration and secrets, as the package's
-/// /etc/cognitod: root reads them, the group may look, others nothing.
-const PRIVATE_DIR_MODE: u32 = 0o750;
-
-/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
-/// directory created 0750 when it does not exist yet.
-pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR_MODE)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("cognitod-new");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|_| file.sync_all());
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
 }
 
 /// The original tool's JSON layout: `global`, `server`, `cognito`.
@@ -693,27 +649,5 @@ mod tests {
             .unwrap_err()
             .contains("unix, tcp, http"));
         assert!(parse_transports(" , ").is_err());
-    }
-
-    #[test]
-    fn generated_secrets_are_long_and_different() {
-        let (a, b) = (generate_secret(), generate_secret());
-        assert_eq!(a.expose().len(), 43);
-        assert_ne!(a.expose(), b.expose());
-    }
-
-    #[test]
-    fn private_files_are_0600_and_replace_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/config.json");
-        write_private(&path, "one").unwrap();
-        write_private(&path, "two").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert_eq!(
-            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            1
-        );
     }
 }

@@ -18,8 +18,6 @@ use anyhow::{bail, Context as _};
 use crate::cli::InstallArgs;
 use crate::transport::Transport;
 
-/// Where systemd reads administrator units from.
-pub const DEFAULT_INSTALL_DIR: &str = "/etc/systemd/system";
 /// The packaged configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/cognitod/config.json";
 /// The service (and unit name prefix).
@@ -495,7 +493,7 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         println!("{what} {}", path.display());
     }
     if let Some(path) = new_secret {
-        crate::configure::write_private(&path, crate::configure::generate_secret().expose())
+        crate::secret::write_private(&path, crate::secret::generate_secret().expose())
             .with_context(|| {
                 format!(
                     "writing a new shared secret for tcp/http to {}",

@@ -4,9 +4,13 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use rand::RngCore;
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -37,11 +41,6 @@ impl Secret {
     /// A secret compared on every request should be a [`SharedSecret`], which hashes itself once.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         SharedSecret::new(self).matches(candidate)
-    }
-
-    /// Whether the secret is empty (an empty shared secret would let everyone in).
-    pub fn is_empty(&self) -> bool {
-        self.expose().is_empty()
     }
 }
 
@@ -165,6 +164,47 @@ pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
     from_file_text(file.text).ok_or(SecretFileError::Empty)
 }
 
+/// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
+/// a header).
+pub fn generate_secret() -> Secret {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::thread_rng().fill_bytes(bytes.as_mut());
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// Mode of the directories created for the configuration and secrets, as the package's
+/// /etc/cognitod: root reads them, the group may look, others nothing.
+const PRIVATE_DIR_MODE: u32 = 0o750;
+
+/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
+/// directory created 0750 when it does not exist yet.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("cognitod-new");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|_| file.sync_all());
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +257,27 @@ mod tests {
             read_file(&path),
             Err(SecretFileError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_different() {
+        let (a, b) = (generate_secret(), generate_secret());
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn private_files_are_0600_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.json");
+        write_private(&path, "one").unwrap();
+        write_private(&path, "two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 }
