@@ -74,29 +74,13 @@ pub struct ServeArgs {
     #[arg(short = 'c', long = "config-file")]
     pub config_file: Option<PathBuf>,
 
-    /// Port of the tcp or http listener.
-    #[arg(short = 'P', long = "port")]
-    pub port: Option<u16>,
+    /// Where the tcp and http listeners bind.
+    #[command(flatten)]
+    pub tcp: TcpArgs,
 
-    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
-    #[arg(long = "tcp-port")]
-    pub tcp_port: Option<u16>,
-
-    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
-    #[arg(long = "http-port")]
-    pub http_port: Option<u16>,
-
-    /// Host name or address the tcp and http listeners bind to.
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-
-    /// Owner of the unix socket (user name or uid).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket (group name or gid).
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket, in octal digits (600, 0660).
     #[arg(long = "permissions")]
@@ -140,6 +124,40 @@ pub struct ServeArgs {
     pub allowed_host: Vec<String>,
 }
 
+/// Owner and group of the unix socket: flags shared by `serve`, `install` and `configure`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct OwnerArgs {
+    /// Owner of the unix socket, user name or uid (SocketUser= when installed).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+
+    /// Group of the unix socket, group name or gid (SocketGroup= when installed): who may read
+    /// credentials.
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+}
+
+/// Where the tcp and http listeners bind: flags shared by `serve` and `install`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct TcpArgs {
+    /// Address of the tcp and http listeners; unset or localhost: 127.0.0.1 and ::1.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+
+    /// Port of the tcp or http listener (of both with -s tcp,http: give each its own with
+    /// --tcp-port and --http-port).
+    #[arg(short = 'P', long = "port")]
+    pub port: Option<u16>,
+
+    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
+    #[arg(long = "tcp-port")]
+    pub tcp_port: Option<u16>,
+
+    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
+}
+
 /// Flags of `cognitod install`.
 #[derive(Debug, Default, Clone, Args)]
 pub struct InstallArgs {
@@ -170,13 +188,9 @@ pub struct InstallArgs {
     )]
     pub server_type: Vec<Transport>,
 
-    /// Owner of the unix socket (SocketUser=).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket (SocketGroup=): who may read credentials.
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket (SocketMode=), octal digits.
     #[arg(long = "permissions", default_value = "0660")]
@@ -186,21 +200,9 @@ pub struct InstallArgs {
     #[arg(short = 'S', long = "socket-path")]
     pub socket_path: Option<PathBuf>,
 
-    /// Address of the tcp and http sockets; unset or localhost: 127.0.0.1 and ::1.
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-
-    /// Port of the tcp or http socket (when only one of them is chosen).
-    #[arg(short = 'P', long = "port")]
-    pub port: Option<u16>,
-
-    /// Port of the tcp socket [default: 5500].
-    #[arg(long = "tcp-port")]
-    pub tcp_port: Option<u16>,
-
-    /// Port of the http socket [default: 8080].
-    #[arg(long = "http-port")]
-    pub http_port: Option<u16>,
+    /// Where the tcp and http listeners bind.
+    #[command(flatten)]
+    pub tcp: TcpArgs,
 
     /// Configuration file the service loads (as the systemd credential `config`).
     #[arg(
@@ -340,13 +342,9 @@ pub struct ConfigureArgs {
     #[arg(long = "shared-secret-file")]
     pub shared_secret_file: Option<PathBuf>,
 
-    /// Owner of the unix socket.
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket: who may read credentials.
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket, octal digits.
     #[arg(long = "permissions")]

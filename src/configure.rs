@@ -13,7 +13,9 @@ use anyhow::{bail, Context as _};
 use dialoguer::{Confirm, Input, Password, Select};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{ConfigureArgs, CredentialType, InstallArgs, ServeArgs, SharedSecretChoice};
+use crate::cli::{
+    ConfigureArgs, CredentialType, InstallArgs, OwnerArgs, ServeArgs, SharedSecretChoice,
+};
 use crate::config::{self, check_answer, Environment, Question};
 use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
 use crate::transport::Transport;
@@ -165,8 +167,10 @@ fn install_args(
         server_name: crate::install::DEFAULT_NAME.into(),
         install_dir: args.install_dir.clone(),
         server_type: answers.transports.clone(),
-        user: answers.socket_user.clone(),
-        group: answers.socket_group.clone(),
+        owner: OwnerArgs {
+            user: answers.socket_user.clone(),
+            group: answers.socket_group.clone(),
+        },
         permissions: answers.permissions.clone(),
         socket_path: answers.socket_path.clone(),
         config_file: absolute(output),
@@ -351,8 +355,8 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
         shared_secret: secret_choice(args, &transports)?,
         allow_no_secret: args.allow_no_secret,
-        socket_user: checked(Question::SocketUser, args.user.as_ref())?,
-        socket_group: checked(Question::SocketGroup, args.group.as_ref())?,
+        socket_user: checked(Question::SocketUser, args.owner.user.as_ref())?,
+        socket_group: checked(Question::SocketGroup, args.owner.group.as_ref())?,
         permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
         socket_path: args.socket_path.clone(),
         transports,
@@ -576,12 +580,12 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         if transports.contains(&Transport::Unix) {
             let user = ask_optional(
                 "Socket owner (user name or uid)",
-                args.user.as_ref(),
+                args.owner.user.as_ref(),
                 Question::SocketUser,
             )?;
             let group = ask_optional(
                 "Socket group (who may read credentials)",
-                args.group.as_ref(),
+                args.owner.group.as_ref(),
                 Question::SocketGroup,
             )?;
             let mode = ask_text(

@@ -392,7 +392,7 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
                 args.permissions
             )
         })?;
-    let hosts = match args.host.as_deref() {
+    let hosts = match args.tcp.host.as_deref() {
         None | Some("localhost") => vec!["127.0.0.1".to_owned(), "::1".to_owned()],
         Some(h) => {
             let ip: IpAddr = h.trim_matches(['[', ']']).parse().with_context(|| {
@@ -402,18 +402,20 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
         }
     };
     let has = |t| transports.contains(&t);
-    if args.port.is_some() && has(Transport::Tcp) && has(Transport::Http) {
+    if args.tcp.port.is_some() && has(Transport::Tcp) && has(Transport::Http) {
         bail!(
             "-P/--port is ambiguous with both tcp and http sockets; use --tcp-port and --http-port"
         );
     }
     let tcp_port = args
+        .tcp
         .tcp_port
-        .or(args.port.filter(|_| has(Transport::Tcp)))
+        .or(args.tcp.port.filter(|_| has(Transport::Tcp)))
         .unwrap_or(5500);
     let http_port = args
+        .tcp
         .http_port
-        .or(args.port.filter(|_| has(Transport::Http)))
+        .or(args.tcp.port.filter(|_| has(Transport::Http)))
         .unwrap_or(8080);
     if has(Transport::Tcp) && has(Transport::Http) && tcp_port == http_port {
         bail!("--tcp-port and --http-port are both {tcp_port}; give them different ports");
@@ -443,8 +445,8 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             .socket_path
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/run/{name}.sock"))),
-        socket_user: args.user.clone(),
-        socket_group: args.group.clone(),
+        socket_user: args.owner.user.clone(),
+        socket_group: args.owner.group.clone(),
         socket_mode,
         hosts,
         tcp_port,

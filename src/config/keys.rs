@@ -140,12 +140,12 @@ keys! {
     /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
     user: Principal = number(values::principal) {
         file: "global.user",
-        flag: Some(("-u/--user", |a| a.user.as_deref().map(Input::Text))),
+        flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(Input::Text))),
     }
     /// Group of the unix socket.
     group: Principal = number(values::principal) {
         file: "global.group",
-        flag: Some(("-g/--group", |a| a.group.as_deref().map(Input::Text))),
+        flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(Input::Text))),
     }
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
@@ -188,22 +188,22 @@ keys! {
     /// Addresses of the tcp and http listeners.
     host: Vec<IpAddr> = text(values::host) {
         file: "server.host",
-        flag: Some(("-H/--host", |a| a.host.as_deref().map(Input::Text))),
+        flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(Input::Text))),
     }
     /// Port of whichever tcp or http listener has no port of its own.
     port: u16 = number(values::port) {
         file: "server.port",
-        flag: Some(("-P/--port", |a| a.port.map(|n| Input::Json(n.into())))),
+        flag: Some(("-P/--port", |a| a.tcp.port.map(|n| Input::Json(n.into())))),
     }
     /// Port of the tcp listener.
     tcp_port: u16 = number(values::port) {
         file: "server.tcp_port",
-        flag: Some(("--tcp-port", |a| a.tcp_port.map(|n| Input::Json(n.into())))),
+        flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(|n| Input::Json(n.into())))),
     }
     /// Port of the http listener.
     http_port: u16 = number(values::port) {
         file: "server.http_port",
-        flag: Some(("--http-port", |a| a.http_port.map(|n| Input::Json(n.into())))),
+        flag: Some(("--http-port", |a| a.tcp.http_port.map(|n| Input::Json(n.into())))),
     }
     /// Path of the unix socket.
     socket_path: PathBuf = text(values::socket_path) {

@@ -315,6 +315,7 @@ fn flag_layer(
 
 #[cfg(test)]
 mod tests {
+    use crate::cli::TcpArgs;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -378,7 +379,10 @@ mod tests {
             let args = ServeArgs {
                 config_file: Some(root.join("config.json")),
                 auth_secret: Some("sec-flag".into()),
-                port: Some(2222),
+                tcp: TcpArgs {
+                    port: Some(2222),
+                    ..Default::default()
+                },
                 server_type: vec![Transport::Tcp],
                 retries: Some(7),
                 ..ServeArgs::default()
@@ -495,10 +499,10 @@ mod tests {
         // Within one source the specific key wins...
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), 3333);
         // ...and a flag beats the file.
-        args.port = Some(4444);
+        args.tcp.port = Some(4444);
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), 4444);
         args.config_file = None;
-        args.port = None;
+        args.tcp.port = None;
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), DEFAULT_TCP_PORT);
     }
 

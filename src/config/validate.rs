@@ -434,6 +434,7 @@ fn warn_region_mismatch(
 
 #[cfg(test)]
 mod tests {
+    use crate::cli::{OwnerArgs, TcpArgs};
     use std::collections::BTreeMap;
 
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -512,7 +513,10 @@ mod tests {
             })]
         );
         let c = with_flags(ServeArgs {
-            host: Some("localhost".into()),
+            tcp: TcpArgs {
+                host: Some("localhost".into()),
+                ..Default::default()
+            },
             ..args.clone()
         })
         .unwrap();
@@ -524,7 +528,10 @@ mod tests {
             })]
         );
         let c = with_flags(ServeArgs {
-            host: Some("::".into()),
+            tcp: TcpArgs {
+                host: Some("::".into()),
+                ..Default::default()
+            },
             ..args.clone()
         })
         .unwrap();
@@ -536,7 +543,10 @@ mod tests {
             })]
         );
         let err = with_flags(ServeArgs {
-            host: Some("myhost".into()),
+            tcp: TcpArgs {
+                host: Some("myhost".into()),
+                ..Default::default()
+            },
             ..args
         })
         .unwrap_err()
@@ -571,7 +581,10 @@ mod tests {
         assert_eq!(c.listeners.len(), 2);
         let err = with_flags(ServeArgs {
             server_type: both.clone(),
-            port: Some(9000),
+            tcp: TcpArgs {
+                port: Some(9000),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap_err()
@@ -588,7 +601,10 @@ mod tests {
         );
         let err = with_flags(ServeArgs {
             server_type: both,
-            port: Some(DEFAULT_HTTP_PORT),
+            tcp: TcpArgs {
+                port: Some(DEFAULT_HTTP_PORT),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap_err()
@@ -601,8 +617,10 @@ mod tests {
         let args = ServeArgs {
             socket_path: Some("/tmp/c.sock".into()),
             permissions: Some("0600".into()),
-            user: Some("root".into()),
-            group: Some("0".into()),
+            owner: OwnerArgs {
+                user: Some("root".into()),
+                group: Some("0".into()),
+            },
             ..Default::default()
         };
         let c = with_flags(args.clone()).unwrap();
@@ -616,7 +634,10 @@ mod tests {
             })]
         );
         let err = with_flags(ServeArgs {
-            user: Some("no-such-user-cognitod".into()),
+            owner: OwnerArgs {
+                user: Some("no-such-user-cognitod".into()),
+                ..args.owner.clone()
+            },
             ..args.clone()
         })
         .unwrap_err()
@@ -627,7 +648,10 @@ mod tests {
              correct the name, or give a numeric id"
         );
         let err = with_flags(ServeArgs {
-            group: Some("no-such-group-cognitod".into()),
+            owner: OwnerArgs {
+                group: Some("no-such-group-cognitod".into()),
+                ..args.owner.clone()
+            },
             ..args.clone()
         })
         .unwrap_err()
@@ -651,7 +675,10 @@ mod tests {
     #[test]
     fn settings_of_absent_listeners_are_ignored_with_a_warning() {
         let c = with_flags(ServeArgs {
-            port: Some(5501),
+            tcp: TcpArgs {
+                port: Some(5501),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();
@@ -663,7 +690,10 @@ mod tests {
         let tcp_only = ServeArgs {
             server_type: vec![Transport::Tcp],
             socket_path: Some("/x".into()),
-            user: Some("no-such-user-cognitod".into()),
+            owner: OwnerArgs {
+                user: Some("no-such-user-cognitod".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let c = with_flags(tcp_only).unwrap();
