@@ -133,24 +133,24 @@ keys! {
             .then(|| Input::Json(a.server_type.iter().map(|t| t.as_str()).collect())))),
     }
     /// IAM credentials or tokens.
-    credential_type: CredentialType = text(values::credential_type) {
+    credential_type: CredentialType = scalar(values::credential_type, Text) {
         file: "global.credential_type",
         flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| Input::Text(t.as_str())))),
     }
     /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
-    user: Principal = number(values::principal) {
+    user: Principal = scalar(values::principal, Number) {
         file: "global.user",
         flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(Input::Text))),
     }
     /// Group of the unix socket.
-    group: Principal = number(values::principal) {
+    group: Principal = scalar(values::principal, Number) {
         file: "global.group",
         flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(Input::Text))),
     }
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
     /// round. Not read from the environment: the fewer places a secret can hide in, the better.
-    auth_secret: Secret = text(values::shared_secret) {
+    auth_secret: Secret = scalar(values::shared_secret, Text) {
         file: "global.auth_secret",
         file_path: Some("global.auth_secret_file"),
         credential: true,
@@ -161,7 +161,7 @@ keys! {
     /// Whether tokens mode hands out the refresh token.
     expose_refresh_token: bool = boolean() { file: "global.expose_refresh_token", }
     /// Attempts of the first sign-in.
-    retries: u32 = number(values::retries) {
+    retries: u32 = scalar(values::retries, Number) {
         file: "global.retries",
         flag: Some(("-r/--retries", |a| a.retries.map(|n| Input::Json(n.into())))),
     }
@@ -186,79 +186,79 @@ keys! {
     /// Primary groups whose processes may use the unix socket.
     allowed_groups: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_groups", }
     /// Addresses of the tcp and http listeners.
-    host: Vec<IpAddr> = text(values::host) {
+    host: Vec<IpAddr> = scalar(values::host, Text) {
         file: "server.host",
         flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(Input::Text))),
     }
     /// Port of whichever tcp or http listener has no port of its own.
-    port: u16 = number(values::port) {
+    port: u16 = scalar(values::port, Number) {
         file: "server.port",
         flag: Some(("-P/--port", |a| a.tcp.port.map(|n| Input::Json(n.into())))),
     }
     /// Port of the tcp listener.
-    tcp_port: u16 = number(values::port) {
+    tcp_port: u16 = scalar(values::port, Number) {
         file: "server.tcp_port",
         flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(|n| Input::Json(n.into())))),
     }
     /// Port of the http listener.
-    http_port: u16 = number(values::port) {
+    http_port: u16 = scalar(values::port, Number) {
         file: "server.http_port",
         flag: Some(("--http-port", |a| a.tcp.http_port.map(|n| Input::Json(n.into())))),
     }
     /// Path of the unix socket.
-    socket_path: PathBuf = text(values::socket_path) {
+    socket_path: PathBuf = scalar(values::socket_path, Text) {
         file: "server.socket_path",
         flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(Input::Text))),
     }
     /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
     /// decimal digits are the octal mode, exactly as if they had been quoted.
-    permissions: u32 = number(values::permissions) {
+    permissions: u32 = scalar(values::permissions, Number) {
         file: "server.permissions",
         flag: Some(("--permissions", |a| a.permissions.as_deref().map(Input::Text))),
     }
     /// Cognito user name.
-    username: String = text(values::non_empty) {
+    username: String = scalar(values::non_empty, Text) {
         file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
     }
     /// Cognito password.
-    password: Secret = text(values::secret) {
+    password: Secret = scalar(values::secret, Text) {
         file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
         holds: Some("a password"),
     }
     /// App client id.
-    app_id: String = text(values::non_empty) {
+    app_id: String = scalar(values::non_empty, Text) {
         file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
     }
     /// App client secret.
-    client_secret: Secret = text(values::secret) {
+    client_secret: Secret = scalar(values::secret, Text) {
         file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
         credential: true, holds: Some("a client secret"),
     }
     /// TOTP seed, for SOFTWARE_TOKEN_MFA.
-    totp_secret: Secret = text(values::totp_secret) {
+    totp_secret: Secret = scalar(values::totp_secret, Text) {
         file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
         credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
     }
     /// User pool id.
-    user_pool_id: String = text(values::user_pool_id) {
+    user_pool_id: String = scalar(values::user_pool_id, Text) {
         file: "cognito.user_pool_id", profile: true, env: &["COGNITO_USER_POOL_ID"],
     }
     /// Identity pool id.
-    identity_pool_id: String = text(values::identity_pool_id) {
+    identity_pool_id: String = scalar(values::identity_pool_id, Text) {
         file: "cognito.identity_pool_id", profile: true, env: &["COGNITO_IDENTITY_POOL_ID"],
     }
     /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
-    region: String = text(values::region) {
+    region: String = scalar(values::region, Text) {
         file: "cognito.region", profile: true, env: &["COGNITO_REGION"],
     }
     /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
     /// promised it, below the specific name.
-    role_arn: String = text(values::role_arn) {
+    role_arn: String = scalar(values::role_arn, Text) {
         file: "cognito.role_arn", profile: true, env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
     }
     /// SRP or plain password sign-in.
-    auth_type: AuthType = text(values::auth_type) {
+    auth_type: AuthType = scalar(values::auth_type, Text) {
         file: "cognito.auth_type", profile: true, env: &["COGNITO_AUTH_TYPE"],
     }
     /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
@@ -266,15 +266,15 @@ keys! {
         file: "cognito.metadata", profile: true, env: &["COGNITO_METADATA"],
     }
     /// Session name of AssumeRoleWithWebIdentity.
-    role_session_name: String = text(values::role_session_name) {
+    role_session_name: String = scalar(values::role_session_name, Text) {
         file: "cognito.role_session_name", profile: true, env: &["COGNITO_ROLE_SESSION_NAME"],
     }
     /// Enhanced or classic identity-pool flow.
-    auth_flow: IdentityFlow = text(values::auth_flow) {
+    auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
         file: "cognito.auth_flow", profile: true, env: &["COGNITO_AUTH_FLOW"],
     }
     /// DurationSeconds of AssumeRoleWithWebIdentity.
-    role_expiry_time: Duration = number(values::role_expiry_time) {
+    role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
         file: "cognito.role_expiry_time", profile: true, env: &["COGNITO_ROLE_EXPIRY_TIME"],
     }
 }
@@ -292,33 +292,25 @@ fn store<T>(slot: &mut Option<Setting<T>>, value: T, origin: Origin) -> Result<(
     Ok(())
 }
 
-/// A string (in the config file) or text (elsewhere).
-fn text<T>(
-    slot: &mut Option<Setting<T>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-) -> Result<(), ConfigError> {
-    scalar(slot, input, at, parse, false)
+/// Which JSON types a single-valued key takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// A string (in the config file) or text (elsewhere).
+    Text,
+    /// A number, or a string of one: the original's config builder wrote either.
+    Number,
 }
+use Shape::{Number, Text};
 
-/// A number, or a string of one: the original's config builder wrote either.
-fn number<T>(
-    slot: &mut Option<Setting<T>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-) -> Result<(), ConfigError> {
-    scalar(slot, input, at, parse, true)
-}
-
+/// One value of the given shape, checked by `parse`.
 fn scalar<T>(
     slot: &mut Option<Setting<T>>,
     input: Input,
     at: Origin,
     parse: Parse<T>,
-    numeric: bool,
+    shape: Shape,
 ) -> Result<(), ConfigError> {
+    let numeric = shape == Number;
     let value = match input {
         Input::Text(text) => parse(text, &at)?,
         Input::Secret(secret) => parse(secret.expose(), &at)?,
