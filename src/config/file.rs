@@ -49,8 +49,12 @@ pub(super) fn load(
         .map_err(|err| syntax_error(path, &err))?;
 
     // Refused before any value is looked at: an exposed secret is the first thing to fix.
-    let holds = KEYS.iter().filter(|k| values.contains_key(k.file));
-    if let Some(holds) = holds.filter_map(|k| k.holds).next() {
+    // The user's own secrets are named first: a password, a client secret, a TOTP seed.
+    let secrets = KEYS
+        .iter()
+        .filter(|k| k.holds.is_some() && values.contains_key(k.file));
+    let first = secrets.min_by_key(|k| !k.file.starts_with("cognito."));
+    if let Some(holds) = first.and_then(|k| k.holds) {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
 
@@ -69,7 +73,6 @@ pub(super) fn load(
                 let at = format!("{}: {} and {file_key}", path.display(), key.file);
                 return Err(both(
                     at,
-                    key.holds,
                     "set",
                     "keep one of them (auth_secret_file keeps the secret out of this file)",
                 ));
@@ -103,14 +106,11 @@ pub(super) fn load(
     Ok(layer)
 }
 
-/// The error for a key given both as a value and as a file in one source.
-pub(super) fn both(at: String, holds: Option<&str>, verb: &str, fix: &str) -> ConfigError {
-    let holds = holds.unwrap_or("the value");
-    ConfigError::invalid(
-        at,
-        format!("both are {verb}, so it is unclear which holds {holds}"),
-        fix,
-    )
+/// The error for the shared secret given both as a value and as a file in one source (the one
+/// key that has both forms).
+pub(super) fn both(at: String, verb: &str, fix: &str) -> ConfigError {
+    let problem = format!("both are {verb}, so it is unclear which secret clients must send");
+    ConfigError::invalid(at, problem, fix)
 }
 
 /// The whole file (`None`) or one of its objects: a map whose keys are checked against the table
@@ -185,9 +185,10 @@ impl<'de> Visitor<'de> for Section {
                     known.join(", ")
                 )));
             };
-            if values.insert(key, map.next_value()?).is_some() {
+            if values.contains_key(key) {
                 return Err(de::Error::duplicate_field(&key[section.len() + 1..]));
             }
+            values.insert(key, map.next_value()?);
         }
         Ok(values)
     }

@@ -284,12 +284,7 @@ fn flag_layer(
         match (value, path) {
             (Some((name, _)), Some((path_flag, _))) => {
                 let at = format!("flags {name} and {path_flag}");
-                return Err(file::both(
-                    at,
-                    key.holds,
-                    "given",
-                    &format!("keep {path_flag}"),
-                ));
+                return Err(file::both(at, "given", &format!("keep {path_flag}")));
             }
             (Some((name, input)), None) => {
                 if let (Some(holds), Some((path_flag, _))) = (key.holds, key.flag_path) {
