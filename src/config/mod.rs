@@ -2,9 +2,11 @@
 //! flags) plus systemd credentials, merged in a fixed precedence and validated into one [`Config`].
 //!
 //! Precedence, lowest first: defaults < config file < profile < systemd credentials < environment
-//! < flags. The raw layers (all-`Option`, `deny_unknown_fields`) live in the submodules; only the
-//! validated types below leave this module, so the rest of the daemon never sees a half-checked
-//! value.
+//! < flags. Every key is one row of the table in `keys` (its name in each source, its check, the
+//! field it lands in); each source fills an all-`Option` layer by one loop over that table
+//! (`file`, `profile`, `sources`), a key not in it is unknown, and `validate` applies the rules
+//! that relate keys. Only the validated types below leave this module, so the rest of the daemon
+//! never sees a half-checked value.
 
 mod access;
 mod answers;
