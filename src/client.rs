@@ -16,15 +16,15 @@ use crate::protocol::{
 use crate::secret::Secret;
 
 /// Connecting to the daemon: it is local, so anything slower means it is not there.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Waiting for the answer: above the daemon's 3 s wait for a first sign-in, well under the SDKs'
 /// 5 s credential timeout.
-pub const READ_TIMEOUT: Duration = Duration::from_millis(3500);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_millis(3500);
 /// Largest answer accepted (credentials are a few KiB).
 const MAX_ANSWER: u64 = 64 * 1024;
 
 /// The variable that may hold the shared secret (an argument would show in `ps`).
-pub const SECRET_VARIABLE: &str = "COGNITOD_SECRET";
+pub(crate) const SECRET_VARIABLE: &str = "COGNITOD_SECRET";
 
 /// Why no credentials were printed; each says the cause and the fix in one line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

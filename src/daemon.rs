@@ -264,7 +264,9 @@ pub struct SocketDirectoryProblem {
 /// not exist, is not a directory, or this user cannot create files in it. `None` when it can (as
 /// far as can be told before trying), or when no unix socket is configured. Also run by
 /// `cognitod check`.
-pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<SocketDirectoryProblem> {
+pub(crate) fn socket_directory_problem(
+    listeners: &[ListenerConfig],
+) -> Option<SocketDirectoryProblem> {
     use nix::unistd::{access, AccessFlags};
     listeners.iter().find_map(|listener| {
         let ListenerConfig::Unix(unix) = listener else {

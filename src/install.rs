@@ -18,14 +18,10 @@ use anyhow::{bail, Context as _};
 use crate::cli::InstallArgs;
 use crate::transport::Transport;
 
-/// The packaged configuration file.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/cognitod/config.json";
 /// The service (and unit name prefix).
-pub const DEFAULT_NAME: &str = "cognitod";
-/// Mode of the unix socket: owner and group, so the group is who may have credentials.
-pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+pub(crate) const DEFAULT_NAME: &str = "cognitod";
 /// How often the service must ping the watchdog.
-pub const WATCHDOG_SEC: u32 = 30;
+pub(crate) const WATCHDOG_SEC: u32 = 30;
 
 /// Everything the units depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +98,7 @@ pub fn render(plan: &UnitPlan) -> Vec<UnitFile> {
 }
 
 /// The service unit.
-pub fn render_service(plan: &UnitPlan) -> String {
+pub(crate) fn render_service(plan: &UnitPlan) -> String {
     let sockets = plan.socket_units().join(" ");
     let mut credentials = format!("LoadCredential=config:{}\n", plan.config_path.display());
     if let Some(secret) = &plan.auth_secret_file {
@@ -184,7 +180,7 @@ SystemCallErrorNumber=EPERM
 }
 
 /// One socket unit.
-pub fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
+pub(crate) fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
     let (what, listen) = match transport {
         Transport::Unix => (
             "unix socket".to_owned(),
@@ -280,7 +276,7 @@ pub enum InstallError {
 
 /// Writes the units into `dir` (mode 0644); refuses to overwrite a different file without `force`.
 /// Checks every file before writing any, so a refusal leaves nothing half-installed.
-pub fn write_units(
+pub(crate) fn write_units(
     dir: &Path,
     units: &[UnitFile],
     force: bool,
@@ -346,7 +342,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), InstallError> {
 }
 
 /// Removes the plan's unit files that exist; returns the ones removed.
-pub fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, InstallError> {
+pub(crate) fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, InstallError> {
     let mut removed = Vec::new();
     for unit in units {
         let path = dir.join(&unit.name);
@@ -366,7 +362,7 @@ pub fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, Inst
 }
 
 /// Turns the flags into a plan, checking each value; errors name the flag and the fix.
-pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
+pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
     let name = &args.server_name;
     if name.is_empty()
         || !name
@@ -664,11 +660,11 @@ mod tests {
             socket_path: "/run/cognitod.sock".into(),
             socket_user: None,
             socket_group: Some("cognitod-clients".into()),
-            socket_mode: DEFAULT_SOCKET_MODE,
+            socket_mode: crate::config::DEFAULT_SOCKET_MODE,
             hosts: vec!["127.0.0.1".into(), "::1".into()],
             tcp_port: 5500,
             http_port: 8080,
-            config_path: DEFAULT_CONFIG_PATH.into(),
+            config_path: "/etc/cognitod/config.json".into(),
             auth_secret_file: None,
         }
     }

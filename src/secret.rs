@@ -88,14 +88,14 @@ impl fmt::Debug for SharedSecret {
 
 /// The largest file read as configuration or secret; real ones are a few hundred bytes, and
 /// `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
-pub const MAX_FILE_SIZE: u64 = 1 << 20;
+pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// Permission bits that let group or others read a file.
-pub const GROUP_OR_OTHER_READ: u32 = 0o044;
+pub(crate) const GROUP_OR_OTHER_READ: u32 = 0o044;
 
 /// A file's text, with the mode and owner it had when it was opened (from the open handle, so a
 /// rename cannot swap it).
-pub struct FileText {
+pub(crate) struct FileText {
     /// The text.
     pub text: String,
     /// Permission bits.
@@ -106,7 +106,7 @@ pub struct FileText {
 
 /// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
 /// hold a secret (the configuration's files, `configure`'s and `get`'s secret files).
-pub fn read_capped(path: &Path) -> io::Result<FileText> {
+pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
     let mut text = String::new();
@@ -128,7 +128,7 @@ pub fn read_capped(path: &Path) -> io::Result<FileText> {
 
 /// The secret a secret file's text holds: one trailing newline (`echo secret > file`, CRLF
 /// too) is not part of it. `None` when nothing is left, which is never "no secret".
-pub fn from_file_text(mut text: String) -> Option<Secret> {
+pub(crate) fn from_file_text(mut text: String) -> Option<Secret> {
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -166,7 +166,7 @@ pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
 
 /// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
 /// a header).
-pub fn generate_secret() -> Secret {
+pub(crate) fn generate_secret() -> Secret {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::thread_rng().fill_bytes(bytes.as_mut());
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
@@ -178,7 +178,7 @@ const PRIVATE_DIR_MODE: u32 = 0o750;
 
 /// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
 /// directory created 0750 when it does not exist yet.
-pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-pub use answers::{check_answer, Question};
+pub(crate) use answers::{check_answer, Question};
 pub use error::ConfigError;
 pub use sources::{default_config_path, load, Environment};
 
@@ -36,13 +36,13 @@ use crate::secret::Secret;
 pub use crate::transport::Transport;
 
 /// The original tool's default TCP port.
-pub const DEFAULT_TCP_PORT: u16 = 5500;
+pub(crate) const DEFAULT_TCP_PORT: u16 = 5500;
 /// The original tool's HTTP port.
-pub const DEFAULT_HTTP_PORT: u16 = 8080;
+pub(crate) const DEFAULT_HTTP_PORT: u16 = 8080;
 /// Mode of a self-created unix socket: owner and group, so group membership grants access.
-pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
 /// Attempts of the first sign-in before it is reported as failed.
-pub const DEFAULT_RETRIES: u32 = 5;
+pub(crate) const DEFAULT_RETRIES: u32 = 5;
 
 /// The validated configuration of `cognitod serve`.
 #[derive(Debug, Clone)]

@@ -36,7 +36,7 @@ const RESERVED_DESCRIPTORS: usize = 64;
 /// Connections each of `listeners` may serve at once: [`MAX_CONNECTIONS`], or less when the
 /// descriptors the process may still open would not cover every listener's cap, so that one
 /// listener can never take them all (accept() would then fail with EMFILE on the others).
-pub fn connection_cap(listeners: usize) -> usize {
+pub(crate) fn connection_cap(listeners: usize) -> usize {
     use nix::sys::resource::{getrlimit, Resource};
     let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return MAX_CONNECTIONS;
