@@ -354,7 +354,7 @@ fn labels(sockets: &[Bound]) -> String {
 
 /// The transports served, in a fixed order whatever order systemd passed the sockets in.
 fn transports(served: impl Iterator<Item = Transport> + Clone) -> String {
-    [Transport::Unix, Transport::Tcp, Transport::Http]
+    Transport::ALL
         .into_iter()
         .filter(|t| served.clone().any(|b| b == *t))
         .map(Transport::as_str)
