@@ -2,7 +2,7 @@
 //! rules the configuration loader applies, so a value accepted there is accepted at start-up.
 
 use super::error::ConfigError;
-use super::error::{Origin, Setting};
+use super::error::Origin;
 use super::validate::{lookup, Kind};
 use super::values;
 
@@ -62,7 +62,7 @@ pub fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
                 _ => Kind::Group,
             };
             let value = values::principal(text, &at)?;
-            lookup(&Setting { value, origin: at }, kind).map(drop)
+            lookup(&value, &at, kind).map(drop)
         }
         Question::Required(_) => values::non_empty(text, &at).map(drop),
     }

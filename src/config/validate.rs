@@ -164,12 +164,12 @@ fn unix_socket(layer: &Layer) -> Result<UnixSocketConfig, ConfigError> {
         owner: layer
             .user
             .as_ref()
-            .map(|s| lookup(s, Kind::User))
+            .map(|s| lookup(&s.value, &s.origin, Kind::User))
             .transpose()?,
         group: layer
             .group
             .as_ref()
-            .map(|s| lookup(s, Kind::Group))
+            .map(|s| lookup(&s.value, &s.origin, Kind::Group))
             .transpose()?,
         mode: layer
             .permissions
@@ -220,25 +220,12 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
     if layer.allowed_users.is_none() && layer.allowed_groups.is_none() {
         return Ok(None);
     }
-    let resolve =
-        |setting: &Option<Setting<Vec<Principal>>>, kind| -> Result<Vec<u32>, ConfigError> {
-            let Some(setting) = setting else {
-                return Ok(Vec::new());
-            };
-            setting
-                .value
-                .iter()
-                .map(|p| {
-                    lookup(
-                        &Setting {
-                            value: p.clone(),
-                            origin: setting.origin.clone(),
-                        },
-                        kind,
-                    )
-                })
-                .collect()
+    let resolve = |setting: &Option<Setting<Vec<Principal>>>, kind| {
+        let Some(Setting { value, origin }) = setting else {
+            return Ok(Vec::new());
         };
+        value.iter().map(|p| lookup(p, origin, kind)).collect()
+    };
     Ok(Some(PeerPolicy {
         uids: resolve(&layer.allowed_users, Kind::User)?,
         gids: resolve(&layer.allowed_groups, Kind::Group)?,
@@ -254,8 +241,8 @@ pub(super) enum Kind {
 }
 
 /// A uid or gid as given, or a name looked up in the system's user or group database.
-pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
-    let name = match &setting.value {
+pub(super) fn lookup(value: &Principal, at: &Origin, kind: Kind) -> Result<u32, ConfigError> {
+    let name = match value {
         Principal::Id(id) => return Ok(*id),
         Principal::Name(name) => name,
     };
@@ -272,12 +259,12 @@ pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, Co
     match found {
         Ok(Some(id)) => Ok(id),
         Ok(None) => Err(ConfigError::invalid(
-            &setting.origin,
+            at,
             format!("there is no {what} named {name:?} on this system"),
             format!("create the {what}, correct the name, or give a numeric id"),
         )),
         Err(errno) => Err(ConfigError::invalid(
-            &setting.origin,
+            at,
             format!("looking up {what} {name:?} failed ({errno})"),
             "check the system's user database (NSS), or give a numeric id",
         )),

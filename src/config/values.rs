@@ -141,10 +141,7 @@ pub(super) fn retries(text: &str, at: &Origin) -> Result<u32, ConfigError> {
 /// this machine's loopback, and the answer could change between restarts.
 pub(super) fn host(text: &str, at: &Origin) -> Result<Vec<IpAddr>, ConfigError> {
     if text.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]);
+        return Ok(loopbacks());
     }
     let literal = text
         .strip_prefix('[')
@@ -160,7 +157,6 @@ pub(super) fn host(text: &str, at: &Origin) -> Result<Vec<IpAddr>, ConfigError> 
     }
 }
 
-/// Both loopback addresses: what `localhost` means, and where tcp and http listen by default.
 /// A host name the http listener accepts in Host headers: a name or address, without a port.
 pub(super) fn allowed_host(text: &str, at: &Origin) -> Result<String, ConfigError> {
     let host = text.trim().to_ascii_lowercase();
@@ -178,6 +174,7 @@ pub(super) fn allowed_host(text: &str, at: &Origin) -> Result<String, ConfigErro
     Ok(host)
 }
 
+/// Both loopback addresses: what `localhost` means, and where tcp and http listen by default.
 pub(super) fn loopbacks() -> Vec<IpAddr> {
     vec![
         IpAddr::V4(Ipv4Addr::LOCALHOST),
