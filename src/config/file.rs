@@ -135,7 +135,9 @@ impl<'de> DeserializeSeed<'de> for Section {
 
     fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
         match self.0 {
-            None => parser.deserialize_map(self),
+            // `any`, not `map`: serde_json then reports another type where it ends, not at
+            // column 0.
+            None => parser.deserialize_any(self),
             // `"global": null` is no global object, as serde's Option read it.
             Some(_) => parser.deserialize_option(self),
         }
