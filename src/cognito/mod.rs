@@ -103,19 +103,6 @@ impl UpstreamError {
         }
     }
 
-    /// A short cause for the one-line service status, e.g. `NotAuthorizedException, check the password`.
-    pub fn status_summary(&self) -> String {
-        match self {
-            UpstreamError::Unreachable { call, .. } => format!("{call} unreachable, retrying"),
-            UpstreamError::Throttled { call, .. } => format!("{call} throttled by Cognito"),
-            UpstreamError::Refused { code, hint, .. } => format!("{code}, {hint}"),
-            UpstreamError::ChallengeRequired { challenge, .. } => {
-                format!("{challenge} challenge required")
-            }
-            UpstreamError::BadResponse { call, .. } => format!("{call} answer unusable, retrying"),
-        }
-    }
-
     pub(crate) fn bad_response(call: &'static str, detail: impl Into<String>) -> Self {
         UpstreamError::BadResponse {
             call,
