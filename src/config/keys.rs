@@ -472,4 +472,31 @@ mod tests {
         assert_eq!(flag("--permissions").to_string(), "flag --permissions");
         assert!(file.rank() < profile.rank() && profile.rank() < flag("-P").rank());
     }
+
+    #[test]
+    fn every_name_in_the_table_names_one_key() {
+        let mut names = std::collections::BTreeSet::new();
+        for key in KEYS {
+            let spellings = [Some(key.file), key.file_path]
+                .into_iter()
+                .flatten()
+                .chain(key.env.iter().copied())
+                .chain(key.flag.map(|(name, _)| name))
+                .chain(key.flag_path.map(|(name, _)| name));
+            for name in spellings {
+                assert!(names.insert(name), "{name} names two keys");
+            }
+            assert_eq!(
+                key.credential || key.file_path.is_some() || key.flag_path.is_some(),
+                key.holds.is_some(),
+                "{}: a key read from a secret file says what it holds",
+                key.file
+            );
+        }
+        assert_eq!(
+            key("cognito.role_arn").places(),
+            "cognito.role_arn in the config file, role_arn in the profile, COGNITO_ROLE_ARN or \
+             AWS_ROLE_ARN"
+        );
+    }
 }
