@@ -15,7 +15,8 @@ use nix::sys::socket::{
     getsockname, getsockopt, sockopt, AddressFamily, SockType, SockaddrLike, SockaddrStorage,
 };
 
-use crate::listeners::{Bound, Socket, Transport};
+use crate::listeners::{Bound, Socket};
+use crate::transport::Transport;
 
 /// What is wrong with what systemd passed, and what to change in the unit files.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,14 +47,9 @@ pub enum ActivationError {
 
 /// The transport a FileDescriptorName= stands for.
 pub fn transport_for_name(name: &str) -> Result<Transport, ActivationError> {
-    match name {
-        "unix" => Ok(Transport::Unix),
-        "tcp" => Ok(Transport::Tcp),
-        "http" => Ok(Transport::Http),
-        other => Err(ActivationError::UnknownName {
-            name: other.chars().take(64).collect(),
-        }),
-    }
+    name.parse().map_err(|_| ActivationError::UnknownName {
+        name: name.chars().take(64).collect(),
+    })
 }
 
 /// Takes the sockets systemd passed, if any, and removes LISTEN_* from the environment.

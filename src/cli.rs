@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::transport::Transport;
+
 /// cognitod: turns a Cognito user into AWS credentials for the programs of one machine.
 #[derive(Debug, Parser)]
 #[command(name = "cognitod", version, about, long_about = None)]
@@ -29,17 +31,6 @@ pub enum Command {
     Get(GetArgs),
 }
 
-/// A transport the daemon serves on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum ServerType {
-    /// A unix domain socket speaking the raw protocol.
-    Unix,
-    /// A TCP socket speaking the raw protocol.
-    Tcp,
-    /// A TCP socket speaking HTTP.
-    Http,
-}
-
 /// What the daemon hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CredentialType {
@@ -49,12 +40,22 @@ pub enum CredentialType {
     Tokens,
 }
 
+impl CredentialType {
+    /// The name the flags and the config file write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialType::Iam => "iam",
+            CredentialType::Tokens => "tokens",
+        }
+    }
+}
+
 /// Flags of `cognitod serve`: the original `cognito-auth-server` flags, same short and long names.
 #[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
     /// Transport to serve on; repeat it (or separate with commas) for several at once.
     #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
     /// Whether to hand out IAM credentials or Cognito tokens.
     #[arg(short = 'C', long = "credential-type", value_enum)]
@@ -73,29 +74,13 @@ pub struct ServeArgs {
     #[arg(short = 'c', long = "config-file")]
     pub config_file: Option<PathBuf>,
 
-    /// Port of the tcp or http listener.
-    #[arg(short = 'P', long = "port")]
-    pub port: Option<u16>,
+    /// Where the tcp and http listeners bind.
+    #[command(flatten)]
+    pub tcp: TcpArgs,
 
-    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
-    #[arg(long = "tcp-port")]
-    pub tcp_port: Option<u16>,
-
-    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
-    #[arg(long = "http-port")]
-    pub http_port: Option<u16>,
-
-    /// Host name or address the tcp and http listeners bind to.
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-
-    /// Owner of the unix socket (user name or uid).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket (group name or gid).
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket, in octal digits (600, 0660).
     #[arg(long = "permissions")]
@@ -103,7 +88,7 @@ pub struct ServeArgs {
 
     /// Path of the unix socket.
     #[arg(short = 'S', long = "socket-path")]
-    pub socket_path: Option<PathBuf>,
+    pub socket_path: Option<String>,
 
     /// Take the Cognito settings from COGNITO_* variables and insist that they are complete.
     #[arg(short = 'e', long = "use-env")]
@@ -139,6 +124,40 @@ pub struct ServeArgs {
     pub allowed_host: Vec<String>,
 }
 
+/// Owner and group of the unix socket: flags shared by `serve`, `install` and `configure`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct OwnerArgs {
+    /// Owner of the unix socket, user name or uid (SocketUser= when installed).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+
+    /// Group of the unix socket, group name or gid (SocketGroup= when installed): who may read
+    /// credentials.
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+}
+
+/// Where the tcp and http listeners bind: flags shared by `serve` and `install`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct TcpArgs {
+    /// Address of the tcp and http listeners; unset or localhost: 127.0.0.1 and ::1.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+
+    /// Port of the tcp or http listener (of both with -s tcp,http: give each its own with
+    /// --tcp-port and --http-port).
+    #[arg(short = 'P', long = "port")]
+    pub port: Option<u16>,
+
+    /// Port of the tcp listener (server.tcp_port), when both tcp and http run [default: 5500].
+    #[arg(long = "tcp-port")]
+    pub tcp_port: Option<u16>,
+
+    /// Port of the http listener (server.http_port), when both tcp and http run [default: 8080].
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
+}
+
 /// Flags of `cognitod install`.
 #[derive(Debug, Default, Clone, Args)]
 pub struct InstallArgs {
@@ -167,15 +186,11 @@ pub struct InstallArgs {
         value_delimiter = ',',
         default_value = "unix"
     )]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
-    /// Owner of the unix socket (SocketUser=).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket (SocketGroup=): who may read credentials.
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket (SocketMode=), octal digits.
     #[arg(long = "permissions", default_value = "0660")]
@@ -185,21 +200,9 @@ pub struct InstallArgs {
     #[arg(short = 'S', long = "socket-path")]
     pub socket_path: Option<PathBuf>,
 
-    /// Address of the tcp and http sockets; unset or localhost: 127.0.0.1 and ::1.
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-
-    /// Port of the tcp or http socket (when only one of them is chosen).
-    #[arg(short = 'P', long = "port")]
-    pub port: Option<u16>,
-
-    /// Port of the tcp socket [default: 5500].
-    #[arg(long = "tcp-port")]
-    pub tcp_port: Option<u16>,
-
-    /// Port of the http socket [default: 8080].
-    #[arg(long = "http-port")]
-    pub http_port: Option<u16>,
+    /// Where the tcp and http listeners bind.
+    #[command(flatten)]
+    pub tcp: TcpArgs,
 
     /// Configuration file the service loads (as the systemd credential `config`).
     #[arg(
@@ -278,7 +281,7 @@ pub struct ConfigureArgs {
 
     /// Transports to serve on (comma separated, or repeated).
     #[arg(short = 's', long = "server-type", value_enum, value_delimiter = ',')]
-    pub server_type: Vec<ServerType>,
+    pub server_type: Vec<Transport>,
 
     /// IAM credentials or Cognito tokens.
     #[arg(short = 'C', long = "credential-type", value_enum)]
@@ -339,13 +342,9 @@ pub struct ConfigureArgs {
     #[arg(long = "shared-secret-file")]
     pub shared_secret_file: Option<PathBuf>,
 
-    /// Owner of the unix socket.
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-
-    /// Group of the unix socket: who may read credentials.
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
+    /// Owner and group of the unix socket.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Mode of the unix socket, octal digits.
     #[arg(long = "permissions")]

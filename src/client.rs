@@ -10,19 +10,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::GetArgs;
+use crate::protocol::{
+    DEFAULT_SOCKET_PATH, NOT_AUTHORIZED, REFUSED_PREFIX, SECRET_HEADER, UNAVAILABLE_PREFIX,
+};
 use crate::secret::Secret;
 
 /// Connecting to the daemon: it is local, so anything slower means it is not there.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Waiting for the answer: above the daemon's 3 s wait for a first sign-in, well under the SDKs'
 /// 5 s credential timeout.
-pub const READ_TIMEOUT: Duration = Duration::from_millis(3500);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_millis(3500);
 /// Largest answer accepted (credentials are a few KiB).
 const MAX_ANSWER: u64 = 64 * 1024;
-/// Where the packaged daemon listens.
-pub const DEFAULT_SOCKET: &str = "/run/cognitod.sock";
+
 /// The variable that may hold the shared secret (an argument would show in `ps`).
-pub const SECRET_VARIABLE: &str = "COGNITOD_SECRET";
+pub(crate) const SECRET_VARIABLE: &str = "COGNITOD_SECRET";
 
 /// Why no credentials were printed; each says the cause and the fix in one line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,7 +101,10 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
     } else if let Some(address) = &args.tcp {
         over_tcp(address, secret.as_ref())?
     } else {
-        let path = args.socket.as_deref().unwrap_or(Path::new(DEFAULT_SOCKET));
+        let path = args
+            .socket
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_SOCKET_PATH));
         over_unix(path, secret.as_ref())?
     };
     check(answer)
@@ -107,13 +112,11 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
 
 fn secret(args: &GetArgs) -> Result<Option<Secret>, GetError> {
     if let Some(path) = &args.secret_file {
-        let text = std::fs::read_to_string(path).map_err(|e| GetError::Secret {
+        let secret = crate::secret::read_file(path).map_err(|e| GetError::Secret {
             path: path.clone(),
             cause: e.to_string(),
         })?;
-        return Ok(Some(Secret::new(
-            text.trim_end_matches(['\n', '\r']).to_owned(),
-        )));
+        return Ok(Some(secret));
     }
     Ok(std::env::var(SECRET_VARIABLE)
         .ok()
@@ -222,7 +225,7 @@ fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
         .into();
     let mut request = agent.get(url);
     if let Some(secret) = secret {
-        request = request.header(crate::serve::http::SECRET_HEADER.as_str(), secret.expose());
+        request = request.header(SECRET_HEADER.as_str(), secret.expose());
     }
     let mut response = request.call().map_err(|e| match e {
         ureq::Error::Timeout(_) => GetError::Timeout {
@@ -252,15 +255,15 @@ pub fn check(answer: String) -> Result<String, GetError> {
     let value: serde_json::Value = serde_json::from_str(document)
         .map_err(|_| GetError::Malformed(format!("{} bytes that are not JSON", answer.len())))?;
     if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
-        return Err(if error == "not authorized" {
+        return Err(if error == NOT_AUTHORIZED {
             GetError::NotAuthorized
-        } else if let Some(reason) = error.strip_prefix("not authorized: ") {
+        } else if let Some(reason) = error.strip_prefix(REFUSED_PREFIX) {
             GetError::Refused(reason.escape_default().to_string())
         } else {
             // The daemon's words go to a terminal: one line, no control characters.
             GetError::Unavailable(
                 error
-                    .strip_prefix("credentials unavailable: ")
+                    .strip_prefix(UNAVAILABLE_PREFIX)
                     .unwrap_or(error)
                     .escape_default()
                     .to_string(),

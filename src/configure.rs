@@ -5,26 +5,24 @@
 //! configuration is validated by the loader itself, and it is written 0600 (never over an existing
 //! file without asking). The password is typed hidden and never printed back.
 
-use std::io::{IsTerminal, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use base64::Engine as _;
 use dialoguer::{Confirm, Input, Password, Select};
-use rand::RngCore;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    ConfigureArgs, CredentialType, InstallArgs, ServeArgs, ServerType, SharedSecretChoice,
+    ConfigureArgs, CredentialType, InstallArgs, OwnerArgs, ServeArgs, SharedSecretChoice,
 };
 use crate::config::{self, check_answer, Environment, Question};
-use crate::secret::Secret;
+use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
+use crate::transport::Transport;
 
 /// All answers, however they were given.
 struct Answers {
-    transports: Vec<ServerType>,
+    transports: Vec<Transport>,
     credential_type: CredentialType,
     user_pool_id: String,
     region: String,
@@ -169,8 +167,10 @@ fn install_args(
         server_name: crate::install::DEFAULT_NAME.into(),
         install_dir: args.install_dir.clone(),
         server_type: answers.transports.clone(),
-        user: answers.socket_user.clone(),
-        group: answers.socket_group.clone(),
+        owner: OwnerArgs {
+            user: answers.socket_user.clone(),
+            group: answers.socket_group.clone(),
+        },
         permissions: answers.permissions.clone(),
         socket_path: answers.socket_path.clone(),
         config_file: absolute(output),
@@ -186,14 +186,6 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
-/// a header).
-pub(crate) fn generate_secret() -> Secret {
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    rand::thread_rng().fill_bytes(bytes.as_mut());
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
-}
-
 /// A yes/no question answered with y or n and Enter: a key alone does not answer it, so the
 /// Enter that follows cannot answer the next question too.
 fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
@@ -204,45 +196,12 @@ fn yes_no(prompt: &str, default: bool) -> anyhow::Result<bool> {
         .interact()?)
 }
 
-/// Mode of the directories created for the configuration and secrets, as the package's
-/// /etc/cognitod: root reads them, the group may look, others nothing.
-const PRIVATE_DIR_MODE: u32 = 0o750;
-
-/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
-/// directory created 0750 when it does not exist yet.
-pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR_MODE)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("cognitod-new");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|_| file.sync_all());
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
-}
-
 /// The original tool's JSON layout: `global`, `server`, `cognito`.
 fn render(a: &Answers, shared_secret_file: &Path) -> Value {
     let mut global = Map::new();
     global.insert(
         "server_type".into(),
-        json!(a.transports.iter().map(|t| name_of(*t)).collect::<Vec<_>>()),
+        json!(a.transports.iter().map(|t| t.as_str()).collect::<Vec<_>>()),
     );
     global.insert(
         "credential_type".into(),
@@ -290,14 +249,6 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
     json!({ "global": global, "server": server, "cognito": cognito })
 }
 
-fn name_of(t: ServerType) -> &'static str {
-    match t {
-        ServerType::Unix => "unix",
-        ServerType::Tcp => "tcp",
-        ServerType::Http => "http",
-    }
-}
-
 /// Runs the finished document through the configuration loader (from a private temporary file),
 /// so what configure writes is exactly what serve accepts. An error names `output`, the file the
 /// user asked for, not the temporary one they never saw.
@@ -325,13 +276,11 @@ fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the {what} from {}", path.display()))?;
-    let value = text.strip_suffix('\n').unwrap_or(&text).to_owned();
-    if value.is_empty() {
-        bail!("{}: the {what} file is empty", path.display());
+    match crate::secret::read_file(path) {
+        Ok(secret) => Ok(secret),
+        Err(SecretFileError::Empty) => bail!("{}: the {what} file is empty", path.display()),
+        Err(err) => Err(err).with_context(|| format!("reading the {what} from {}", path.display())),
     }
-    Ok(Secret::new(value))
 }
 
 fn checked(question: Question, value: Option<&String>) -> anyhow::Result<Option<String>> {
@@ -387,7 +336,7 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         check_answer(Question::Permissions, p)?;
     }
     let transports = if args.server_type.is_empty() {
-        vec![ServerType::Unix]
+        vec![Transport::Unix]
     } else {
         args.server_type.clone()
     };
@@ -406,8 +355,8 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
         shared_secret: secret_choice(args, &transports)?,
         allow_no_secret: args.allow_no_secret,
-        socket_user: checked(Question::SocketUser, args.user.as_ref())?,
-        socket_group: checked(Question::SocketGroup, args.group.as_ref())?,
+        socket_user: checked(Question::SocketUser, args.owner.user.as_ref())?,
+        socket_group: checked(Question::SocketGroup, args.owner.group.as_ref())?,
         permissions: args.permissions.clone().unwrap_or_else(|| "0660".into()),
         socket_path: args.socket_path.clone(),
         transports,
@@ -415,17 +364,17 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
 }
 
 /// Whether tcp or http is among the transports: they need a shared secret (or the opt-in).
-fn network_transport(transports: &[ServerType]) -> bool {
+fn network_transport(transports: &[Transport]) -> bool {
     transports
         .iter()
-        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http))
+        .any(|t| matches!(t, Transport::Tcp | Transport::Http))
 }
 
 /// The shared-secret answer from the flags: given, or generated whenever tcp or http is chosen
 /// (without one they refuse credentials); `none` with tcp or http needs `--allow-no-secret`.
 fn secret_choice(
     args: &ConfigureArgs,
-    transports: &[ServerType],
+    transports: &[Transport],
 ) -> anyhow::Result<SharedSecretChoice> {
     let network = network_transport(transports);
     match args.shared_secret {
@@ -628,15 +577,15 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         },
     };
     let (socket_user, socket_group, permissions, socket_path) =
-        if transports.contains(&ServerType::Unix) {
+        if transports.contains(&Transport::Unix) {
             let user = ask_optional(
                 "Socket owner (user name or uid)",
-                args.user.as_ref(),
+                args.owner.user.as_ref(),
                 Question::SocketUser,
             )?;
             let group = ask_optional(
                 "Socket group (who may read credentials)",
-                args.group.as_ref(),
+                args.owner.group.as_ref(),
                 Question::SocketGroup,
             )?;
             let mode = ask_text(
@@ -672,18 +621,13 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
     })
 }
 
-fn parse_transports(text: &str) -> Result<Vec<ServerType>, String> {
+fn parse_transports(text: &str) -> Result<Vec<Transport>, String> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let t = match part {
-            "unix" => ServerType::Unix,
-            "tcp" => ServerType::Tcp,
-            "http" => ServerType::Http,
-            other => {
-                return Err(format!(
-                    "{other:?} is not a transport; choose from unix, tcp, http"
-                ))
-            }
+        let Ok(t) = part.parse() else {
+            return Err(format!(
+                "{part:?} is not a transport; choose from unix, tcp, http"
+            ));
         };
         if !out.contains(&t) {
             out.push(t);
@@ -703,33 +647,11 @@ mod tests {
     fn transports_parse_and_refuse_unknown_names() {
         assert_eq!(
             parse_transports("unix, http").unwrap(),
-            [ServerType::Unix, ServerType::Http]
+            [Transport::Unix, Transport::Http]
         );
         assert!(parse_transports("ftp")
             .unwrap_err()
             .contains("unix, tcp, http"));
         assert!(parse_transports(" , ").is_err());
-    }
-
-    #[test]
-    fn generated_secrets_are_long_and_different() {
-        let (a, b) = (generate_secret(), generate_secret());
-        assert_eq!(a.expose().len(), 43);
-        assert_ne!(a.expose(), b.expose());
-    }
-
-    #[test]
-    fn private_files_are_0600_and_replace_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/config.json");
-        write_private(&path, "one").unwrap();
-        write_private(&path, "two").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert_eq!(
-            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            1
-        );
     }
 }

@@ -23,9 +23,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::clock;
 use crate::cognito::auth::{Tokens, UserPool};
-use crate::cognito::identity::{AwsCredentials, IdentityPool};
+use crate::cognito::identity::IdentityPool;
 use crate::cognito::{ClockReading, UpstreamError};
 use crate::documents::Documents;
+pub use crate::documents::Material;
 use crate::expiry::{CutOff, Expiry};
 use crate::policy::{self, renewal_margin, serve_margin, Failure, BACKOFF_BASE};
 
@@ -42,24 +43,6 @@ pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
 /// costs one timer wake-up and two clock reads every two seconds; a client that finds the
 /// credentials stale in between wakes the refresher at once (`CredentialStore::answer`).
 const WALL_CLOCK_CHECK: Duration = Duration::from_secs(2);
-
-/// What the refresher obtains: IAM credentials or the user-pool tokens.
-#[derive(Debug, Clone)]
-pub enum Material {
-    /// Identity-pool credentials.
-    Iam(AwsCredentials),
-    /// User-pool tokens.
-    Tokens(Tokens),
-}
-
-impl Material {
-    fn expiry(&self) -> Expiry {
-        match self {
-            Material::Iam(c) => c.expiry,
-            Material::Tokens(t) => t.expiry,
-        }
-    }
-}
 
 /// An answer ready to send, rendered once per renewal in every format a client may ask for.
 pub struct Issued {
@@ -517,6 +500,7 @@ impl Upstream for CognitoUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cognito::identity::AwsCredentials;
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;

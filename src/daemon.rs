@@ -17,12 +17,13 @@ use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
 use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
-use crate::listeners::{self, Bound, Transport};
+use crate::listeners::{self, Bound};
 use crate::notify;
 use crate::secret::SharedSecret;
 use crate::serve::guard::HttpPolicy;
 use crate::serve::imds::Imds;
 use crate::serve::{self, Context};
+use crate::transport::Transport;
 
 /// How long a reload waits for the new configuration's first sign-in before switching anyway.
 const RELOAD_SIGN_IN_WAIT: Duration = Duration::from_secs(10);
@@ -263,7 +264,9 @@ pub struct SocketDirectoryProblem {
 /// not exist, is not a directory, or this user cannot create files in it. `None` when it can (as
 /// far as can be told before trying), or when no unix socket is configured. Also run by
 /// `cognitod check`.
-pub fn socket_directory_problem(listeners: &[ListenerConfig]) -> Option<SocketDirectoryProblem> {
+pub(crate) fn socket_directory_problem(
+    listeners: &[ListenerConfig],
+) -> Option<SocketDirectoryProblem> {
     use nix::unistd::{access, AccessFlags};
     listeners.iter().find_map(|listener| {
         let ListenerConfig::Unix(unix) = listener else {
@@ -333,7 +336,7 @@ fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
     {
         warn!(
             listener = %bound.label,
-            transport = bound.transport.name(),
+            transport = bound.transport.as_str(),
             "no shared secret is configured: this listener refuses credentials to every client \
              (IMDSv2 excepted); set a secret file (--auth-secret-file, global.auth_secret_file), \
              or accept the risk with --allow-no-secret (global.allow_no_secret: true)"
@@ -344,17 +347,17 @@ fn warn_of_refusing_listeners(listeners: &[Bound], config: &Config) {
 fn labels(sockets: &[Bound]) -> String {
     sockets
         .iter()
-        .map(|b| format!("{}={}", b.transport.name(), b.label))
+        .map(|b| format!("{}={}", b.transport.as_str(), b.label))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// The transports served, in a fixed order whatever order systemd passed the sockets in.
 fn transports(served: impl Iterator<Item = Transport> + Clone) -> String {
-    [Transport::Unix, Transport::Tcp, Transport::Http]
+    Transport::ALL
         .into_iter()
         .filter(|t| served.clone().any(|b| b == *t))
-        .map(Transport::name)
+        .map(Transport::as_str)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -6,7 +6,28 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::credentials::Material;
+use crate::cognito::auth::Tokens;
+use crate::cognito::identity::AwsCredentials;
+use crate::expiry::Expiry;
+
+/// What the refresher obtains: IAM credentials or the user-pool tokens.
+#[derive(Debug, Clone)]
+pub enum Material {
+    /// Identity-pool credentials.
+    Iam(AwsCredentials),
+    /// User-pool tokens.
+    Tokens(Tokens),
+}
+
+impl Material {
+    /// When it expires.
+    pub(crate) fn expiry(&self) -> Expiry {
+        match self {
+            Material::Iam(c) => c.expiry,
+            Material::Tokens(t) => t.expiry,
+        }
+    }
+}
 
 /// Every format of one renewal's material, in zero-on-drop buffers.
 pub struct Documents {

@@ -16,18 +16,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::{InstallArgs, ServerType};
+use crate::cli::InstallArgs;
+use crate::transport::Transport;
 
-/// Where systemd reads administrator units from.
-pub const DEFAULT_INSTALL_DIR: &str = "/etc/systemd/system";
-/// The packaged configuration file.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/cognitod/config.json";
 /// The service (and unit name prefix).
-pub const DEFAULT_NAME: &str = "cognitod";
-/// Mode of the unix socket: owner and group, so the group is who may have credentials.
-pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+pub(crate) const DEFAULT_NAME: &str = "cognitod";
 /// How often the service must ping the watchdog.
-pub const WATCHDOG_SEC: u32 = 30;
+pub(crate) const WATCHDOG_SEC: u32 = 30;
 
 /// Everything the units depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +32,7 @@ pub struct UnitPlan {
     /// Absolute path of the cognitod binary.
     pub binary: PathBuf,
     /// Transports to create socket units for.
-    pub transports: Vec<ServerType>,
+    pub transports: Vec<Transport>,
     /// Path of the unix socket.
     pub socket_path: PathBuf,
     /// SocketUser=.
@@ -73,11 +68,10 @@ const HEADER: &str = "\
 ";
 
 impl UnitPlan {
-    fn socket_unit_name(&self, transport: ServerType) -> String {
+    fn socket_unit_name(&self, transport: Transport) -> String {
         match transport {
-            ServerType::Unix => format!("{}.socket", self.name),
-            ServerType::Tcp => format!("{}-tcp.socket", self.name),
-            ServerType::Http => format!("{}-http.socket", self.name),
+            Transport::Unix => format!("{}.socket", self.name),
+            other => format!("{}-{other}.socket", self.name),
         }
     }
 
@@ -105,7 +99,7 @@ pub fn render(plan: &UnitPlan) -> Vec<UnitFile> {
 }
 
 /// The service unit.
-pub fn render_service(plan: &UnitPlan) -> String {
+pub(crate) fn render_service(plan: &UnitPlan) -> String {
     let sockets = plan.socket_units().join(" ");
     let mut credentials = format!("LoadCredential=config:{}\n", plan.config_path.display());
     if let Some(secret) = &plan.auth_secret_file {
@@ -190,23 +184,23 @@ SystemCallErrorNumber=EPERM
 }
 
 /// One socket unit.
-pub fn render_socket(plan: &UnitPlan, transport: ServerType) -> String {
+pub(crate) fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
     let (what, listen) = match transport {
-        ServerType::Unix => (
+        Transport::Unix => (
             "unix socket".to_owned(),
             format!("ListenStream={}\n", plan.socket_path.display()),
         ),
-        ServerType::Tcp => (
+        Transport::Tcp => (
             "raw TCP socket".to_owned(),
             listen_streams(&plan.hosts, plan.tcp_port),
         ),
-        ServerType::Http => (
+        Transport::Http => (
             "HTTP socket".to_owned(),
             listen_streams(&plan.hosts, plan.http_port),
         ),
     };
     let mut access = String::new();
-    if transport == ServerType::Unix {
+    if transport == Transport::Unix {
         if let Some(user) = &plan.socket_user {
             let _ = writeln!(access, "SocketUser={user}");
         }
@@ -219,11 +213,7 @@ pub fn render_socket(plan: &UnitPlan, transport: ServerType) -> String {
         // [::1] and 127.0.0.1 on one port are two sockets; keep the IPv6 one IPv6-only.
         access.push_str("BindIPv6Only=ipv6-only\n");
     }
-    let name = match transport {
-        ServerType::Unix => "unix",
-        ServerType::Tcp => "tcp",
-        ServerType::Http => "http",
-    };
+    let name = transport.as_str();
     format!(
         "{HEADER}
 [Unit]
@@ -290,7 +280,7 @@ pub enum InstallError {
 
 /// Writes the units into `dir` (mode 0644); refuses to overwrite a different file without `force`.
 /// Checks every file before writing any, so a refusal leaves nothing half-installed.
-pub fn write_units(
+pub(crate) fn write_units(
     dir: &Path,
     units: &[UnitFile],
     force: bool,
@@ -356,7 +346,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), InstallError> {
 }
 
 /// Removes the plan's unit files that exist; returns the ones removed.
-pub fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, InstallError> {
+pub(crate) fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, InstallError> {
     let mut removed = Vec::new();
     for unit in units {
         let path = dir.join(&unit.name);
@@ -376,7 +366,7 @@ pub fn remove_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>, Inst
 }
 
 /// Turns the flags into a plan, checking each value; errors name the flag and the fix.
-pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
+pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
     let name = &args.server_name;
     if name.is_empty()
         || !name
@@ -402,7 +392,7 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
                 args.permissions
             )
         })?;
-    let hosts = match args.host.as_deref() {
+    let hosts = match args.tcp.host.as_deref() {
         None | Some("localhost") => vec!["127.0.0.1".to_owned(), "::1".to_owned()],
         Some(h) => {
             let ip: IpAddr = h.trim_matches(['[', ']']).parse().with_context(|| {
@@ -412,20 +402,22 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
         }
     };
     let has = |t| transports.contains(&t);
-    if args.port.is_some() && has(ServerType::Tcp) && has(ServerType::Http) {
+    if args.tcp.port.is_some() && has(Transport::Tcp) && has(Transport::Http) {
         bail!(
             "-P/--port is ambiguous with both tcp and http sockets; use --tcp-port and --http-port"
         );
     }
     let tcp_port = args
+        .tcp
         .tcp_port
-        .or(args.port.filter(|_| has(ServerType::Tcp)))
+        .or(args.tcp.port.filter(|_| has(Transport::Tcp)))
         .unwrap_or(5500);
     let http_port = args
+        .tcp
         .http_port
-        .or(args.port.filter(|_| has(ServerType::Http)))
+        .or(args.tcp.port.filter(|_| has(Transport::Http)))
         .unwrap_or(8080);
-    if has(ServerType::Tcp) && has(ServerType::Http) && tcp_port == http_port {
+    if has(Transport::Tcp) && has(Transport::Http) && tcp_port == http_port {
         bail!("--tcp-port and --http-port are both {tcp_port}; give them different ports");
     }
     let binary = match &args.binary {
@@ -453,8 +445,8 @@ pub fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             .socket_path
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/run/{name}.sock"))),
-        socket_user: args.user.clone(),
-        socket_group: args.group.clone(),
+        socket_user: args.owner.user.clone(),
+        socket_group: args.owner.group.clone(),
         socket_mode,
         hosts,
         tcp_port,
@@ -503,7 +495,7 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         println!("{what} {}", path.display());
     }
     if let Some(path) = new_secret {
-        crate::configure::write_private(&path, crate::configure::generate_secret().expose())
+        crate::secret::write_private(&path, crate::secret::generate_secret().expose())
             .with_context(|| {
                 format!(
                     "writing a new shared secret for tcp/http to {}",
@@ -564,7 +556,7 @@ fn hidden_from_the_service(binary: &Path) -> Option<String> {
 /// secret file, which the configuration may name too).
 fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<ExitCode> {
     let every = UnitPlan {
-        transports: vec![ServerType::Unix, ServerType::Tcp, ServerType::Http],
+        transports: vec![Transport::Unix, Transport::Tcp, Transport::Http],
         ..plan.clone()
     };
     let units = render(&every);
@@ -617,7 +609,7 @@ fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf>
     let network = plan
         .transports
         .iter()
-        .any(|t| matches!(t, ServerType::Tcp | ServerType::Http));
+        .any(|t| matches!(t, Transport::Tcp | Transport::Http));
     if !network || plan.auth_secret_file.is_some() || allow_no_secret {
         return None;
     }
@@ -664,7 +656,7 @@ fn systemctl(args: &[&str]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn plan(transports: Vec<ServerType>) -> UnitPlan {
+    fn plan(transports: Vec<Transport>) -> UnitPlan {
         UnitPlan {
             name: DEFAULT_NAME.into(),
             binary: "/usr/bin/cognitod".into(),
@@ -672,11 +664,11 @@ mod tests {
             socket_path: "/run/cognitod.sock".into(),
             socket_user: None,
             socket_group: Some("cognitod-clients".into()),
-            socket_mode: DEFAULT_SOCKET_MODE,
+            socket_mode: crate::config::DEFAULT_SOCKET_MODE,
             hosts: vec!["127.0.0.1".into(), "::1".into()],
             tcp_port: 5500,
             http_port: 8080,
-            config_path: DEFAULT_CONFIG_PATH.into(),
+            config_path: "/etc/cognitod/config.json".into(),
             auth_secret_file: None,
         }
     }
@@ -698,9 +690,9 @@ mod tests {
     #[test]
     fn renders_every_unit_as_the_golden_files_show() {
         let units = render(&plan(vec![
-            ServerType::Unix,
-            ServerType::Tcp,
-            ServerType::Http,
+            Transport::Unix,
+            Transport::Tcp,
+            Transport::Http,
         ]));
         let names: Vec<_> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
@@ -743,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_secret_file_becomes_a_second_credential() {
-        let mut p = plan(vec![ServerType::Unix]);
+        let mut p = plan(vec![Transport::Unix]);
         p.auth_secret_file = Some("/etc/cognitod/auth-secret".into());
         let service = render_service(&p);
         assert!(service.contains("LoadCredential=config:/etc/cognitod/config.json\n"));
@@ -753,7 +745,7 @@ mod tests {
 
     #[test]
     fn names_owner_and_addresses_follow_the_plan() {
-        let mut p = plan(vec![ServerType::Unix, ServerType::Http]);
+        let mut p = plan(vec![Transport::Unix, Transport::Http]);
         p.name = "creds".into();
         p.socket_user = Some("root".into());
         p.socket_mode = 0o600;
@@ -778,7 +770,7 @@ mod tests {
     #[test]
     fn writing_refuses_a_different_file_without_force_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let units = render(&plan(vec![ServerType::Unix, ServerType::Tcp]));
+        let units = render(&plan(vec![Transport::Unix, Transport::Tcp]));
         std::fs::write(dir.path().join("cognitod-tcp.socket"), "local edit\n").unwrap();
         let err = write_units(dir.path(), &units, false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");

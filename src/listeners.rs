@@ -19,28 +19,7 @@ use nix::sys::stat::{fchmodat, fstatat, mkdirat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use crate::config::{ListenerConfig, TcpConfig, UnixSocketConfig};
-
-/// The protocol a listener speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// Raw protocol on a unix socket.
-    Unix,
-    /// Raw protocol on TCP.
-    Tcp,
-    /// HTTP on TCP.
-    Http,
-}
-
-impl Transport {
-    /// The name used in logs and in systemd's FileDescriptorName=.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Unix => "unix",
-            Transport::Tcp => "tcp",
-            Transport::Http => "http",
-        }
-    }
-}
+use crate::transport::Transport;
 
 /// A listening socket of either family, not yet registered with the runtime.
 #[derive(Debug)]

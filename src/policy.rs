@@ -104,7 +104,7 @@ pub fn renewal_margin(life: Duration, rng: &mut impl Rng) -> Duration {
 /// - throttled: "full jitter" (anywhere between zero and an exponential bound, up to 5 min), which
 ///   spreads the retries of many hosts evenly instead of sending them back in waves;
 /// - refused: every 15 minutes.
-pub fn retry_delay(failure: Failure, attempt: u32, rng: &mut impl Rng) -> Duration {
+pub(crate) fn retry_delay(failure: Failure, attempt: u32, rng: &mut impl Rng) -> Duration {
     let exponential = |cap: Duration| {
         BACKOFF_BASE
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))

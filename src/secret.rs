@@ -3,6 +3,14 @@
 //! in constant time, so a secret cannot leak through a log line or a timing difference by accident.
 
 use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use rand::RngCore;
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -33,11 +41,6 @@ impl Secret {
     /// A secret compared on every request should be a [`SharedSecret`], which hashes itself once.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         SharedSecret::new(self).matches(candidate)
-    }
-
-    /// Whether the secret is empty (an empty shared secret would let everyone in).
-    pub fn is_empty(&self) -> bool {
-        self.expose().is_empty()
     }
 }
 
@@ -83,6 +86,125 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// The largest file read as configuration or secret; real ones are a few hundred bytes, and
+/// `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
+pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// Permission bits that let group or others read a file.
+pub(crate) const GROUP_OR_OTHER_READ: u32 = 0o044;
+
+/// A file's text, with the mode and owner it had when it was opened (from the open handle, so a
+/// rename cannot swap it).
+pub(crate) struct FileText {
+    /// The text.
+    pub text: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+}
+
+/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
+/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files).
+pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut text = String::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_SIZE {
+        text.zeroize();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is larger than 1 MiB, which no configuration or secret file is",
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    Ok(FileText {
+        text,
+        mode,
+        uid: meta.uid(),
+    })
+}
+
+/// The secret a secret file's text holds: one trailing newline (`echo secret > file`, CRLF
+/// too) is not part of it. `None` when nothing is left, which is never "no secret".
+pub(crate) fn from_file_text(mut text: String) -> Option<Secret> {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    (!text.is_empty()).then(|| Secret::new(text))
+}
+
+/// Why a secret file given to `cognitod configure` or `cognitod get` was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// It could not be read (missing, unreadable, too large, not UTF-8).
+    #[error("{0}")]
+    Unreadable(io::Error),
+    /// Group or others may read it.
+    #[error("its mode {0:04o} lets group or others read it; make it private with chmod 600")]
+    Exposed(u32),
+    /// It holds nothing but a newline.
+    #[error("the file is empty, and an empty secret is refused")]
+    Empty,
+}
+
+/// Reads a secret file named on the command line, with the checks the daemon applies to its own:
+/// size cap, private mode, one trailing newline, not empty.
+pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
+    let file = read_capped(path).map_err(SecretFileError::Unreadable)?;
+    if file.mode & GROUP_OR_OTHER_READ != 0 {
+        let mut text = file.text;
+        text.zeroize();
+        return Err(SecretFileError::Exposed(file.mode));
+    }
+    from_file_text(file.text).ok_or(SecretFileError::Empty)
+}
+
+/// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
+/// a header).
+pub(crate) fn generate_secret() -> Secret {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::thread_rng().fill_bytes(bytes.as_mut());
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// Mode of the directories created for the configuration and secrets, as the package's
+/// /etc/cognitod: root reads them, the group may look, others nothing.
+const PRIVATE_DIR_MODE: u32 = 0o750;
+
+/// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
+/// directory created 0750 when it does not exist yet.
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("cognitod-new");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|_| file.sync_all());
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +232,52 @@ mod tests {
             assert!(!shared.matches(wrong), "{wrong:?}");
         }
         assert_eq!(format!("{shared:?}"), "SharedSecret([redacted])");
+    }
+
+    #[test]
+    fn a_secret_file_loses_one_newline_and_must_be_private_and_filled() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let write = |text: &str, mode| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("s3cret\r\n", 0o600);
+        assert_eq!(read_file(&path).unwrap().expose(), "s3cret");
+        write("s3cret\n\n", 0o600);
+        assert_eq!(read_file(&path).unwrap().expose(), "s3cret\n");
+        write("\n", 0o600);
+        assert!(matches!(read_file(&path), Err(SecretFileError::Empty)));
+        write("s3cret", 0o640);
+        let err = read_file(&path).unwrap_err();
+        assert!(matches!(err, SecretFileError::Exposed(0o640)), "{err}");
+        write(&"x".repeat(MAX_FILE_SIZE as usize + 1), 0o600);
+        assert!(matches!(
+            read_file(&path),
+            Err(SecretFileError::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_different() {
+        let (a, b) = (generate_secret(), generate_secret());
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn private_files_are_0600_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.json");
+        write_private(&path, "one").unwrap();
+        write_private(&path, "two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 }

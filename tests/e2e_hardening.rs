@@ -19,7 +19,8 @@ use std::path::Path;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use cognitod::serve::raw::{MAX_SECRET_LINE, NOT_AUTHORIZED, SECRET_READ_TIMEOUT};
+use cognitod::protocol::NOT_AUTHORIZED_LINE as NOT_AUTHORIZED;
+use cognitod::serve::raw::{MAX_SECRET_LINE, SECRET_READ_TIMEOUT};
 use common::*;
 use serde_json::{json, Value};
 use systemd_box::SystemdBox;

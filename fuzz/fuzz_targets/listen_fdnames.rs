@@ -17,7 +17,7 @@ use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
 use cognitod::activation::{assign, transport_for_name, ActivationError};
-use cognitod::listeners::Transport;
+use cognitod::transport::Transport;
 use libfuzzer_sys::fuzz_target;
 
 /// More names than any unit file has; keeps a run's descriptors bounded.

@@ -16,9 +16,10 @@
 
 use std::time::Duration;
 
+use cognitod::protocol::NOT_AUTHORIZED_LINE as NOT_AUTHORIZED;
 use cognitod::serve::raw::{
-    handle, read_secret_line, LineError, Offered, MAX_SECRET_LINE, NOT_AUTHORIZED, SCRATCH,
-    SECRET_READ_TIMEOUT, WRITE_TIMEOUT,
+    handle, read_secret_line, LineError, Offered, MAX_SECRET_LINE, SCRATCH, SECRET_READ_TIMEOUT,
+    WRITE_TIMEOUT,
 };
 use cognitod::serve::Outcome;
 use cognitod_fuzz::{contains, context, paused_runtime, Setup, CREDENTIAL_DOCUMENT, SHARED_SECRET};

@@ -10,7 +10,6 @@ use aws_sdk_sts as sts;
 use tokio::sync::Mutex;
 use tracing::instrument::WithSubscriber;
 
-use super::identity::AwsCredentials;
 use super::{classify, UpstreamError};
 
 /// How long the lookup may take: it runs before fresh credentials are served, so it is kept
@@ -29,20 +28,21 @@ pub fn account_of_arn(arn: &str) -> Option<&str> {
 pub struct AccountCache(Mutex<Option<String>>);
 
 impl AccountCache {
-    /// The account of `credentials`: from `role_arn` when given, else cached, else asked of STS
-    /// (`None`, and asked again next time, when that fails).
+    /// The account of the credentials `signing` gives: from `role_arn` when given, else cached,
+    /// else asked of STS (`None`, and asked again next time, when that fails). `signing` is only
+    /// called for that call, so the SDK's plain-`String` copy of the secrets is made only then.
     pub async fn account_id(
         &self,
         sts: &sts::Client,
         role_arn: Option<&str>,
-        credentials: &AwsCredentials,
+        signing: impl FnOnce() -> sts::config::Credentials,
     ) -> Option<String> {
         if let Some(account) = role_arn.and_then(account_of_arn) {
             return Some(account.to_owned());
         }
         let mut cached = self.0.lock().await;
         if cached.is_none() {
-            match tokio::time::timeout(LOOKUP_TIMEOUT, caller_account(sts, credentials)).await {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, caller_account(sts, signing())).await {
                 Ok(Ok(account)) => *cached = Some(account),
                 Ok(Err(e)) => {
                     tracing::info!(error = %e, "AccountId left out: GetCallerIdentity failed")
@@ -62,19 +62,12 @@ impl AccountCache {
     }
 }
 
-/// STS GetCallerIdentity, signed with `credentials`.
+/// STS GetCallerIdentity, signed with `signing`.
 async fn caller_account(
     sts: &sts::Client,
-    credentials: &AwsCredentials,
+    signing: sts::config::Credentials,
 ) -> Result<String, UpstreamError> {
     const CALL: &str = "GetCallerIdentity";
-    let signing = sts::config::Credentials::new(
-        &credentials.access_key_id,
-        credentials.secret_access_key.expose(),
-        Some(credentials.session_token.expose().to_owned()),
-        None,
-        "cognitod",
-    );
     let config = sts
         .config()
         .to_builder()

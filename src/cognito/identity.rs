@@ -33,6 +33,20 @@ pub struct AwsCredentials {
     pub role_arn: Option<String>,
 }
 
+impl AwsCredentials {
+    /// The credentials as the SDK signs with them. The SDK takes plain `String`s: the copies
+    /// live as long as the one signed call (see `caller`).
+    pub(crate) fn signing(&self) -> sts::config::Credentials {
+        sts::config::Credentials::new(
+            &self.access_key_id,
+            self.secret_access_key.expose(),
+            Some(self.session_token.expose().to_owned()),
+            None,
+            "cognitod",
+        )
+    }
+}
+
 /// An identity-pool client for one configured pool and user.
 pub struct IdentityPool {
     cognito: cid::Client,
@@ -92,7 +106,7 @@ impl IdentityPool {
         if credentials.account_id.is_none() {
             credentials.account_id = self
                 .account
-                .account_id(&self.sts, role_arn, &credentials)
+                .account_id(&self.sts, role_arn, || credentials.signing())
                 .await;
         }
         credentials.role_arn = role_arn.map(str::to_owned);

@@ -29,9 +29,9 @@ use crate::policy::Failure;
 
 /// How long one upstream call may take, connection included: well under the time a refresh has
 /// before the credentials it replaces expire, and short enough that a hung upstream is noticed.
-pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting to Cognito's endpoint.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why an upstream call failed, named for what the caller does next.
 #[derive(Debug, thiserror::Error)]
@@ -100,19 +100,6 @@ impl UpstreamError {
             UpstreamError::Refused { .. } | UpstreamError::ChallengeRequired { .. } => {
                 Failure::Refused
             }
-        }
-    }
-
-    /// A short cause for the one-line service status, e.g. `NotAuthorizedException, check the password`.
-    pub fn status_summary(&self) -> String {
-        match self {
-            UpstreamError::Unreachable { call, .. } => format!("{call} unreachable, retrying"),
-            UpstreamError::Throttled { call, .. } => format!("{call} throttled by Cognito"),
-            UpstreamError::Refused { code, hint, .. } => format!("{code}, {hint}"),
-            UpstreamError::ChallengeRequired { challenge, .. } => {
-                format!("{challenge} challenge required")
-            }
-            UpstreamError::BadResponse { call, .. } => format!("{call} answer unusable, retrying"),
         }
     }
 

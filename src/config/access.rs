@@ -3,22 +3,16 @@
 //! empty; and the checks that keep the configuration the administrator's: no file it reads may be
 //! writable by group or others, nor, when the daemon runs as root, belong to another user.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::ConfigError;
-use super::layers::Origin;
-use crate::secret::Secret;
+use super::error::Origin;
+use crate::secret::{from_file_text, read_capped, FileText, Secret, GROUP_OR_OTHER_READ};
 
-/// Permission bits that let group or others read a file.
-const GROUP_OR_OTHER_READ: u32 = 0o044;
 /// Permission bits that let group or others write a file.
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
-
-/// The largest file read as configuration or secret; real ones are a few hundred bytes.
-const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// Reads configuration files. It knows the systemd credentials directory because files there are
 /// exempt from the mode check: systemd makes that directory private to the service, and may grant
@@ -27,16 +21,6 @@ const MAX_FILE_SIZE: u64 = 1 << 20;
 pub(super) struct FileAccess {
     /// `$CREDENTIALS_DIRECTORY`, canonical, when it is set and exists.
     private_dir: Option<PathBuf>,
-}
-
-/// A file's text and the mode it had when it was opened.
-pub(super) struct Contents {
-    /// The text.
-    pub text: String,
-    /// Permission bits of the opened file (from the open handle, so a rename cannot swap it).
-    mode: u32,
-    /// Owner of the opened file (from the open handle too).
-    uid: u32,
 }
 
 impl FileAccess {
@@ -56,24 +40,8 @@ impl FileAccess {
 
     /// Reads a whole UTF-8 file; `None` when it does not exist. `fix` says what to do when it
     /// exists but cannot be read (it names how the file came to be read).
-    pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<Contents>, ConfigError> {
-        let read = || -> io::Result<Contents> {
-            let file = File::open(path)?;
-            let meta = file.metadata()?;
-            let mode = meta.permissions().mode() & 0o7777;
-            let uid = std::os::unix::fs::MetadataExt::uid(&meta);
-            let mut text = String::new();
-            // Capped: `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
-            file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
-            if text.len() as u64 > MAX_FILE_SIZE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "it is larger than 1 MiB, which no configuration or secret file is",
-                ));
-            }
-            Ok(Contents { text, mode, uid })
-        };
-        match read() {
+    pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<FileText>, ConfigError> {
+        match read_capped(path) {
             Ok(contents) => {
                 self.refuse_if_others_can_change(path, &contents)?;
                 Ok(Some(contents))
@@ -91,7 +59,7 @@ impl FileAccess {
     fn refuse_if_others_can_change(
         &self,
         path: &Path,
-        contents: &Contents,
+        contents: &FileText,
     ) -> Result<(), ConfigError> {
         let writable = contents.mode & GROUP_OR_OTHER_WRITE != 0;
         let foreign = nix::unistd::geteuid().is_root() && contents.uid != 0;
@@ -127,7 +95,7 @@ impl FileAccess {
     pub(super) fn refuse_if_exposed(
         &self,
         path: &Path,
-        contents: &Contents,
+        contents: &FileText,
         holds: &'static str,
     ) -> Result<(), ConfigError> {
         if contents.mode & GROUP_OR_OTHER_READ == 0 || self.is_private(path) {
@@ -154,21 +122,15 @@ impl FileAccess {
             return Ok(None);
         };
         self.refuse_if_exposed(path, &contents, holds)?;
-        let text = &mut contents.text;
-        if text.ends_with('\n') {
-            text.pop();
-            if text.ends_with('\r') {
-                text.pop();
-            }
-        }
-        if text.is_empty() {
-            return Err(ConfigError::invalid(
+        let text = std::mem::take(&mut contents.text);
+        let secret = from_file_text(text).ok_or_else(|| {
+            ConfigError::invalid(
                 format!("{} (named by {named_by})", path.display()),
                 "the file is empty, and an empty secret is refused",
                 "write the secret into the file, or remove the setting",
-            ));
-        }
-        Ok(Some(Secret::new(std::mem::take(text))))
+            )
+        })?;
+        Ok(Some(secret))
     }
 
     /// Like [`FileAccess::read_secret`], for a file that was named explicitly and so must exist.
@@ -199,7 +161,10 @@ impl FileAccess {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
+    use crate::secret::MAX_FILE_SIZE;
 
     fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
         let path = dir.join(name);

@@ -2,7 +2,7 @@
 //! rules the configuration loader applies, so a value accepted there is accepted at start-up.
 
 use super::error::ConfigError;
-use super::layers::{Origin, Setting};
+use super::error::Origin;
 use super::validate::{lookup, Kind};
 use super::values;
 
@@ -19,8 +19,6 @@ pub enum Question {
     RoleArn,
     /// `--permissions`.
     Permissions,
-    /// `--socket-path`.
-    SocketPath,
     /// `-u/--user`: a user of this system, by name or uid.
     SocketUser,
     /// `-g/--group`: a group of this system, by name or gid.
@@ -38,7 +36,6 @@ impl Question {
             Question::Region => "--region",
             Question::RoleArn => "--role-arn",
             Question::Permissions => "--permissions",
-            Question::SocketPath => "-S/--socket-path",
             Question::SocketUser => "-u/--user",
             Question::SocketGroup => "-g/--group",
             Question::Required(flag) => flag,
@@ -57,7 +54,6 @@ pub fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
         Question::Region => values::region(text, &at).map(drop),
         Question::RoleArn => values::role_arn(text, &at).map(drop),
         Question::Permissions => values::permissions(text, &at).map(drop),
-        Question::SocketPath => values::socket_path(text, &at).map(drop),
         // Looked up now, as serve would: a group that does not exist is refused as it is typed,
         // not when the whole configuration is checked at the end.
         Question::SocketUser | Question::SocketGroup => {
@@ -66,7 +62,7 @@ pub fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
                 _ => Kind::Group,
             };
             let value = values::principal(text, &at)?;
-            lookup(&Setting { value, origin: at }, kind).map(drop)
+            lookup(&value, &at, kind).map(drop)
         }
         Question::Required(_) => values::non_empty(text, &at).map(drop),
     }

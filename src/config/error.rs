@@ -7,7 +7,7 @@
 //! "the value" instead.
 
 use std::borrow::Cow;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::io;
 use std::path::PathBuf;
 
@@ -131,4 +131,78 @@ pub(super) fn one_line(text: &str) -> Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+/// Where a setting came from, with the key's name as that source spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A key of the JSON config file, as a dotted path (`cognito.region`).
+    File {
+        /// The config file.
+        path: PathBuf,
+        /// The dotted key.
+        key: &'static str,
+    },
+    /// A key of one section of the INI profile file.
+    Profile {
+        /// The profile file.
+        path: PathBuf,
+        /// The section header as written, without brackets (`profile dev`).
+        section: String,
+        /// The key.
+        key: String,
+    },
+    /// A file in the systemd credentials directory.
+    Credential {
+        /// The credential file.
+        path: PathBuf,
+    },
+    /// An environment variable.
+    Env {
+        /// Its name.
+        name: &'static str,
+    },
+    /// A command-line flag.
+    Flag {
+        /// Its spelling, short and long (`-P/--port`).
+        name: &'static str,
+    },
+}
+
+impl Origin {
+    /// Precedence of the source, higher wins. Only needed where two different keys compete for one
+    /// value (`server.port` against `server.tcp_port`); elsewhere stacking order decides.
+    pub(super) fn rank(&self) -> u8 {
+        match self {
+            Origin::File { .. } => 1,
+            Origin::Profile { .. } => 2,
+            Origin::Credential { .. } => 3,
+            Origin::Env { .. } => 4,
+            Origin::Flag { .. } => 5,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, key } => write!(f, "{}: {key}", path.display()),
+            Origin::Profile { path, section, key } => {
+                let (section, key) = (one_line(section), one_line(key));
+                write!(f, "{}: [{section}] {key}", path.display())
+            }
+            Origin::Credential { path } => write!(f, "systemd credential {}", path.display()),
+            Origin::Env { name } => write!(f, "environment variable {name}"),
+            Origin::Flag { name } => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// A value and where it was set.
+#[derive(Debug, Clone)]
+pub(super) struct Setting<T> {
+    /// The value, already checked on its own (format, range).
+    pub value: T,
+    /// Where it was set, for errors that only later checks find.
+    pub origin: Origin,
 }

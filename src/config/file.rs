@@ -1,93 +1,34 @@
 //! The JSON config file (`-c`, or `$CREDENTIALS_DIRECTORY/config`): the original tool's three
-//! objects `global`, `server` and `cognito`, read into raw serde structs and turned into a
-//! [`Layer`].
+//! objects `global`, `server` and `cognito`, whose keys are those of the table in `keys`.
 //!
-//! The raw structs reject unknown keys, so a misspelt key is an error instead of a silently
-//! ignored setting. Their fields are JSON values, converted here rather than by serde, for three
-//! reasons: a wrong type is then reported with its key path (`cognito.region`), which serde's own
-//! message lacks; numbers that the original's config builder wrote as strings (`"port": "5500"`)
-//! still load; and no message can quote a secret ("invalid type: integer `1234`").
+//! Keys are checked against the table while the file is parsed, so a misspelt key is an error at
+//! its line and column instead of a silently ignored setting. Values stay JSON values until their
+//! key's check converts them, for three reasons: a wrong type is then reported with its key path
+//! (`cognito.region`), which serde's own message lacks; numbers that the original's config builder
+//! wrote as strings (`"port": "5500"`) still load; and no message can quote a secret ("invalid
+//! type: integer `1234`").
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::access::FileAccess;
-use super::error::{one_line, ConfigError};
-use super::layers::{put, Layer, Origin, Setting};
-use super::values;
+use super::error::{one_line, ConfigError, Origin};
+use super::keys::{wrong_type, Input, Layer, KEYS};
 
-/// The whole file.
-#[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "an object with global, server and cognito"
-)]
-struct RawFile {
-    global: Option<RawGlobal>,
-    server: Option<RawServer>,
-    cognito: Option<RawCognito>,
-}
+/// The file's objects.
+const SECTIONS: &[&str] = &["global", "server", "cognito"];
 
-/// `global`: what to serve, and to whom.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, expecting = "global to be an object")]
-struct RawGlobal {
-    server_type: Option<Value>,
-    credential_type: Option<Value>,
-    user: Option<Value>,
-    group: Option<Value>,
-    /// The systemd unit's name: used by the installer, not by `serve`; accepted so that the
-    /// original's files load.
-    #[allow(dead_code)]
-    service_name: Option<Value>,
-    auth_secret: Option<Value>,
-    auth_secret_file: Option<Value>,
-    expose_refresh_token: Option<Value>,
-    retries: Option<Value>,
-    imds: Option<Value>,
-    allow_no_secret: Option<Value>,
-    /// Written by the original config builder; accepted so old files load, then ignored.
-    log_path: Option<Value>,
-    /// Written by the original config builder; accepted so old files load, then ignored.
-    install_dir: Option<Value>,
-}
-
-/// `server`: where to listen.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, expecting = "server to be an object")]
-struct RawServer {
-    host: Option<Value>,
-    port: Option<Value>,
-    tcp_port: Option<Value>,
-    http_port: Option<Value>,
-    socket_path: Option<Value>,
-    permissions: Option<Value>,
-    allowed_hosts: Option<Value>,
-    allowed_users: Option<Value>,
-    allowed_groups: Option<Value>,
-}
-
-/// `cognito`: the user, the pools and the flows.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, expecting = "cognito to be an object")]
-struct RawCognito {
-    username: Option<Value>,
-    password: Option<Value>,
-    app_id: Option<Value>,
-    client_secret: Option<Value>,
-    totp_secret: Option<Value>,
-    user_pool_id: Option<Value>,
-    identity_pool_id: Option<Value>,
-    region: Option<Value>,
-    role_arn: Option<Value>,
-    auth_type: Option<Value>,
-    metadata: Option<Value>,
-    role_session_name: Option<Value>,
-    auth_flow: Option<Value>,
-    role_expiry_time: Option<Value>,
-}
+/// Keys accepted so that the original's files load, but not used by `serve`; `true` warns that
+/// they are ignored. `service_name` is the installer's.
+const IGNORED: &[(&str, bool)] = &[
+    ("global.service_name", false),
+    ("global.log_path", true),
+    ("global.install_dir", true),
+];
 
 /// Reads the config file at `path` into a layer. `named_by` says how it was chosen, for the error
 /// when it cannot be read.
@@ -101,31 +42,158 @@ pub(super) fn load(
     let contents = files.read(path, &fix)?.ok_or_else(|| {
         ConfigError::unreadable(path, std::io::ErrorKind::NotFound.into(), fix.clone())
     })?;
-    let raw: RawFile =
-        serde_json::from_str(&contents.text).map_err(|err| syntax_error(path, &err))?;
-    let global = raw.global.unwrap_or_default();
-    let server = raw.server.unwrap_or_default();
-    let cognito = raw.cognito.unwrap_or_default();
+    let mut parser = serde_json::Deserializer::from_str(&contents.text);
+    let mut values = Section(None)
+        .deserialize(&mut parser)
+        .and_then(|values| parser.end().map(|()| values))
+        .map_err(|err| syntax_error(path, &err))?;
 
     // Refused before any value is looked at: an exposed secret is the first thing to fix.
-    let holds = [
-        (cognito.password.is_some(), "a password"),
-        (cognito.client_secret.is_some(), "a client secret"),
-        (cognito.totp_secret.is_some(), "a TOTP seed"),
-        (global.auth_secret.is_some(), "the shared secret"),
-    ]
-    .into_iter()
-    .find_map(|(present, holds)| present.then_some(holds));
-    if let Some(holds) = holds {
+    // The user's own secrets are named first: a password, a client secret, a TOTP seed.
+    let secrets = KEYS
+        .iter()
+        .filter(|k| k.holds.is_some() && values.contains_key(k.file));
+    let first = secrets.min_by_key(|k| !k.file.starts_with("cognito."));
+    if let Some(holds) = first.and_then(|k| k.holds) {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
 
+    let at = |key| Origin::File {
+        path: path.to_owned(),
+        key,
+    };
     let mut layer = Layer::default();
-    let file = File { path };
-    file.global(global, &mut layer, files, warnings)?;
-    file.server(server, &mut layer)?;
-    file.cognito(cognito, &mut layer)?;
+    for key in KEYS {
+        let value = values.remove(key.file);
+        match (
+            value,
+            key.file_path.and_then(|k| Some((k, values.remove(k)?))),
+        ) {
+            (Some(_), Some((file_key, _))) => {
+                let at = format!("{}: {} and {file_key}", path.display(), key.file);
+                return Err(both(
+                    at,
+                    "set",
+                    "keep one of them (auth_secret_file keeps the secret out of this file)",
+                ));
+            }
+            (Some(value), None) => (key.set)(&mut layer, Input::Json(value), at(key.file))?,
+            // Under systemd the secret file is passed as the credential of the key's name,
+            // which wins over this key; the file itself is not readable by the service.
+            (None, Some(_)) if key.credential && files.has_credential(key.name()) => {}
+            (None, Some((file_key, value))) => {
+                let at = at(file_key);
+                let Value::String(secret_path) = value else {
+                    return Err(wrong_type(&at, &value, "a path as a string"));
+                };
+                let holds = key.holds.unwrap_or("a secret");
+                let secret = files.require_secret(Path::new(&secret_path), &at, holds)?;
+                (key.set)(&mut layer, Input::Secret(secret), at)?;
+            }
+            (None, None) => {}
+        }
+    }
+    for (key, _) in IGNORED
+        .iter()
+        .filter(|(key, warn)| *warn && values.contains_key(key))
+    {
+        warnings.push(format!(
+            "{}: {key} is ignored: cognitod logs to the journal (or stderr) and is \
+             installed by its package; remove the key",
+            path.display()
+        ));
+    }
     Ok(layer)
+}
+
+/// The error for the shared secret given both as a value and as a file in one source (the one
+/// key that has both forms).
+pub(super) fn both(at: String, verb: &str, fix: &str) -> ConfigError {
+    let problem = format!("both are {verb}, so it is unclear which secret clients must send");
+    ConfigError::invalid(at, problem, fix)
+}
+
+/// The whole file (`None`) or one of its objects: a map whose keys are checked against the table
+/// as they are read, so that serde_json reports an unknown key with its position.
+struct Section(Option<&'static str>);
+
+impl Section {
+    /// The dotted keys this object may hold.
+    fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let listed = KEYS
+            .iter()
+            .flat_map(|k| std::iter::once(k.file).chain(k.file_path));
+        let section = self.0.unwrap_or_default();
+        listed
+            .chain(IGNORED.iter().map(|(key, _)| *key))
+            .filter(move |key| key.split('.').next() == Some(section))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Section {
+    type Value = BTreeMap<&'static str, Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
+        match self.0 {
+            // `any`, not `map`: serde_json then reports another type where it ends, not at
+            // column 0.
+            None => parser.deserialize_any(self),
+            // `"global": null` is no global object, as serde's Option read it.
+            Some(_) => parser.deserialize_option(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Section {
+    type Value = BTreeMap<&'static str, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("an object with global, server and cognito"),
+            Some(section) => write!(f, "{section} to be an object"),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
+        parser.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = BTreeMap::new();
+        let mut seen = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let Some(section) = self.0 else {
+                let Some(&section) = SECTIONS.iter().find(|s| **s == name) else {
+                    return Err(de::Error::unknown_field(&name, SECTIONS));
+                };
+                if seen.contains(&section) {
+                    return Err(de::Error::duplicate_field(section));
+                }
+                seen.push(section);
+                values.extend(map.next_value_seed(Section(Some(section)))?);
+                continue;
+            };
+            let Some(key) = self.keys().find(|k| k[section.len() + 1..] == name) else {
+                let known: Vec<String> = self
+                    .keys()
+                    .map(|k| format!("`{}`", &k[section.len() + 1..]))
+                    .collect();
+                return Err(de::Error::custom(format_args!(
+                    "unknown field `{name}`, expected one of {}",
+                    known.join(", ")
+                )));
+            };
+            if values.contains_key(key) {
+                return Err(de::Error::duplicate_field(&key[section.len() + 1..]));
+            }
+            values.insert(key, map.next_value()?);
+        }
+        Ok(values)
+    }
 }
 
 /// serde_json's message, moved behind the path and position, with a fix.
@@ -150,410 +218,6 @@ fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     }
 }
 
-/// A value parser, as a plain function pointer so parsers of one type fit in one array.
-type Parse<T> = fn(&str, &Origin) -> Result<T, ConfigError>;
-
-/// Which JSON types a key takes.
-#[derive(Clone, Copy)]
-enum Shape {
-    /// A string.
-    Text,
-    /// A number, or a string of one (the original's config builder wrote either).
-    Number,
-}
-
-/// The file being converted, to build origins from.
-struct File<'a> {
-    path: &'a Path,
-}
-
-impl File<'_> {
-    fn at(&self, key: &'static str) -> Origin {
-        Origin::File {
-            path: self.path.to_owned(),
-            key,
-        }
-    }
-
-    /// Converts a string `value` of `key`, if present, and stores it in `slot`.
-    fn text<T>(
-        &self,
-        slot: &mut Option<Setting<T>>,
-        value: Option<Value>,
-        key: &'static str,
-        parse: Parse<T>,
-    ) -> Result<(), ConfigError> {
-        self.set(slot, value, key, Shape::Text, parse)
-    }
-
-    /// Converts a number (or numeric string) `value` of `key`, if present, and stores it in `slot`.
-    fn number<T>(
-        &self,
-        slot: &mut Option<Setting<T>>,
-        value: Option<Value>,
-        key: &'static str,
-        parse: Parse<T>,
-    ) -> Result<(), ConfigError> {
-        self.set(slot, value, key, Shape::Number, parse)
-    }
-
-    fn set<T>(
-        &self,
-        slot: &mut Option<Setting<T>>,
-        value: Option<Value>,
-        key: &'static str,
-        shape: Shape,
-        parse: Parse<T>,
-    ) -> Result<(), ConfigError> {
-        let Some(value) = value else { return Ok(()) };
-        let at = self.at(key);
-        let text = match (shape, value) {
-            (_, Value::String(text)) => text,
-            (Shape::Number, Value::Number(number)) => number.to_string(),
-            (Shape::Text, other) => return Err(wrong_type(&at, &other, "a string")),
-            (Shape::Number, other) => return Err(wrong_type(&at, &other, "a number")),
-        };
-        put(slot, &text, at, parse)
-    }
-
-    fn global(
-        &self,
-        raw: RawGlobal,
-        layer: &mut Layer,
-        files: &FileAccess,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), ConfigError> {
-        // Destructured in full so a key added to RawGlobal cannot be forgotten here.
-        let RawGlobal {
-            server_type,
-            credential_type,
-            user,
-            group,
-            service_name: _,
-            auth_secret,
-            auth_secret_file,
-            expose_refresh_token,
-            retries,
-            imds,
-            allow_no_secret,
-            log_path,
-            install_dir,
-        } = raw;
-
-        if let Some(value) = server_type {
-            let at = self.at("global.server_type");
-            let list = r#"a string, or a list like ["unix", "http"]"#;
-            let types = match value {
-                Value::String(text) => vec![values::server_type(&text, &at)?],
-                Value::Array(items) if !items.is_empty() => items
-                    .iter()
-                    .map(|item| match item {
-                        Value::String(text) => values::server_type(text, &at),
-                        other => Err(wrong_type(&at, other, list)),
-                    })
-                    .collect::<Result<_, _>>()?,
-                other => return Err(wrong_type(&at, &other, list)),
-            };
-            layer.server_types = Some(Setting {
-                value: types,
-                origin: at,
-            });
-        }
-        let key = "global.credential_type";
-        self.text(
-            &mut layer.credential_type,
-            credential_type,
-            key,
-            values::credential_type,
-        )?;
-        // A uid or gid is a number, a name is a string: `number` takes both.
-        self.number(&mut layer.user, user, "global.user", values::principal)?;
-        self.number(&mut layer.group, group, "global.group", values::principal)?;
-        match (auth_secret, auth_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::invalid(
-                    format!(
-                        "{}: global.auth_secret and global.auth_secret_file",
-                        self.path.display()
-                    ),
-                    "both are set, so it is unclear which secret clients must send",
-                    "keep one of them (auth_secret_file keeps the secret out of this file)",
-                ))
-            }
-            (secret, None) => {
-                let key = "global.auth_secret";
-                self.text(&mut layer.auth_secret, secret, key, values::shared_secret)?;
-            }
-            // Under systemd the secret file is passed as the credential auth_secret, which wins
-            // over this key; the file itself is not readable by the unprivileged service.
-            (None, Some(_)) if files.has_credential("auth_secret") => {}
-            (None, Some(value)) => {
-                let at = self.at("global.auth_secret_file");
-                let Value::String(secret_path) = value else {
-                    return Err(wrong_type(&at, &value, "a path as a string"));
-                };
-                let secret =
-                    files.require_secret(Path::new(&secret_path), &at, "the shared secret")?;
-                layer.auth_secret = Some(Setting {
-                    value: secret,
-                    origin: at,
-                });
-            }
-        }
-        for (slot, value, key) in [
-            (
-                &mut layer.expose_refresh_token,
-                expose_refresh_token,
-                "global.expose_refresh_token",
-            ),
-            (&mut layer.imds, imds, "global.imds"),
-            (
-                &mut layer.allow_no_secret,
-                allow_no_secret,
-                "global.allow_no_secret",
-            ),
-        ] {
-            if let Some(value) = value {
-                let at = self.at(key);
-                let Value::Bool(flag) = value else {
-                    return Err(wrong_type(&at, &value, "true or false"));
-                };
-                *slot = Some(Setting {
-                    value: flag,
-                    origin: at,
-                });
-            }
-        }
-        self.number(
-            &mut layer.retries,
-            retries,
-            "global.retries",
-            values::retries,
-        )?;
-        for (key, value) in [
-            ("global.log_path", log_path),
-            ("global.install_dir", install_dir),
-        ] {
-            if value.is_some() {
-                warnings.push(format!(
-                    "{}: {key} is ignored: cognitod logs to the journal (or stderr) and is \
-                     installed by its package; remove the key",
-                    self.path.display()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn server(&self, raw: RawServer, layer: &mut Layer) -> Result<(), ConfigError> {
-        let RawServer {
-            host,
-            port,
-            tcp_port,
-            http_port,
-            socket_path,
-            permissions,
-            allowed_hosts,
-            allowed_users,
-            allowed_groups,
-        } = raw;
-        for (slot, value, key) in [
-            (
-                &mut layer.allowed_users,
-                allowed_users,
-                "server.allowed_users",
-            ),
-            (
-                &mut layer.allowed_groups,
-                allowed_groups,
-                "server.allowed_groups",
-            ),
-        ] {
-            let Some(value) = value else { continue };
-            let at = self.at(key);
-            let Value::Array(items) = value else {
-                return Err(wrong_type(
-                    &at,
-                    &value,
-                    r#"a list of names or ids, like ["alice", 1001]"#,
-                ));
-            };
-            let principals = items
-                .into_iter()
-                .map(|item| match item {
-                    Value::String(name) => values::principal(&name, &at),
-                    Value::Number(n) => values::principal(&n.to_string(), &at),
-                    other => Err(wrong_type(&at, &other, "a name or a number")),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            *slot = Some(Setting {
-                value: principals,
-                origin: at,
-            });
-        }
-        if let Some(value) = allowed_hosts {
-            let at = self.at("server.allowed_hosts");
-            let hosts = match value {
-                Value::Array(items) => items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::String(host) => values::allowed_host(&host, &at),
-                        other => Err(wrong_type(&at, &other, "a list of host names")),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                other => return Err(wrong_type(&at, &other, r#"a list like ["creds.internal"]"#)),
-            };
-            layer.allowed_hosts = Some(Setting {
-                value: hosts,
-                origin: at,
-            });
-        }
-        self.text(&mut layer.host, host, "server.host", values::host)?;
-        self.number(&mut layer.port, port, "server.port", values::port)?;
-        self.number(
-            &mut layer.tcp_port,
-            tcp_port,
-            "server.tcp_port",
-            values::port,
-        )?;
-        self.number(
-            &mut layer.http_port,
-            http_port,
-            "server.http_port",
-            values::port,
-        )?;
-        let key = "server.socket_path";
-        self.text(
-            &mut layer.socket_path,
-            socket_path,
-            key,
-            values::socket_path,
-        )?;
-        // The original wrote octal digits as a JSON number (600): its decimal digits are the
-        // octal mode, exactly as if they had been quoted.
-        let key = "server.permissions";
-        self.number(
-            &mut layer.permissions,
-            permissions,
-            key,
-            values::permissions,
-        )
-    }
-
-    fn cognito(&self, raw: RawCognito, layer: &mut Layer) -> Result<(), ConfigError> {
-        let RawCognito {
-            username,
-            password,
-            app_id,
-            client_secret,
-            totp_secret,
-            user_pool_id,
-            identity_pool_id,
-            region,
-            role_arn,
-            auth_type,
-            metadata,
-            role_session_name,
-            auth_flow,
-            role_expiry_time,
-        } = raw;
-        self.text(
-            &mut layer.username,
-            username,
-            "cognito.username",
-            values::non_empty,
-        )?;
-        self.text(
-            &mut layer.password,
-            password,
-            "cognito.password",
-            values::secret,
-        )?;
-        self.text(
-            &mut layer.app_id,
-            app_id,
-            "cognito.app_id",
-            values::non_empty,
-        )?;
-        let key = "cognito.client_secret";
-        self.text(&mut layer.client_secret, client_secret, key, values::secret)?;
-        let key = "cognito.totp_secret";
-        self.text(
-            &mut layer.totp_secret,
-            totp_secret,
-            key,
-            values::totp_secret,
-        )?;
-        let key = "cognito.user_pool_id";
-        self.text(
-            &mut layer.user_pool_id,
-            user_pool_id,
-            key,
-            values::user_pool_id,
-        )?;
-        let key = "cognito.identity_pool_id";
-        self.text(
-            &mut layer.identity_pool_id,
-            identity_pool_id,
-            key,
-            values::identity_pool_id,
-        )?;
-        self.text(&mut layer.region, region, "cognito.region", values::region)?;
-        self.text(
-            &mut layer.role_arn,
-            role_arn,
-            "cognito.role_arn",
-            values::role_arn,
-        )?;
-        self.text(
-            &mut layer.auth_type,
-            auth_type,
-            "cognito.auth_type",
-            values::auth_type,
-        )?;
-        self.text(
-            &mut layer.auth_flow,
-            auth_flow,
-            "cognito.auth_flow",
-            values::auth_flow,
-        )?;
-        let key = "cognito.role_session_name";
-        let name = role_session_name;
-        self.text(
-            &mut layer.role_session_name,
-            name,
-            key,
-            values::role_session_name,
-        )?;
-        let key = "cognito.role_expiry_time";
-        let expiry = role_expiry_time;
-        self.number(
-            &mut layer.role_expiry_time,
-            expiry,
-            key,
-            values::role_expiry_time,
-        )?;
-        if let Some(value) = metadata {
-            // An object here; the profile and the environment write the same object as text.
-            let at = self.at("cognito.metadata");
-            layer.metadata = Some(Setting {
-                value: values::metadata_value(value, &at)?,
-                origin: at,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// The error for a value of the wrong JSON type; it names the type found, never the value.
-fn wrong_type(at: &Origin, found: &Value, expected: &str) -> ConfigError {
-    ConfigError::invalid(
-        at,
-        format!("the value is {}", values::json_kind(found)),
-        format!("write {expected}"),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -561,7 +225,9 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::cli::{CredentialType, ServerType};
+    use crate::cli::CredentialType;
+    use crate::config::values;
+    use crate::transport::Transport;
 
     fn load_text(
         text: &str,
@@ -601,7 +267,7 @@ mod tests {
         );
         let layer = layer.unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(layer.server_types.unwrap().value, vec![ServerType::Tcp]);
+        assert_eq!(layer.server_types.unwrap().value, vec![Transport::Tcp]);
         assert_eq!(layer.credential_type.unwrap().value, CredentialType::Iam);
         assert_eq!(layer.user.unwrap().value, values::Principal::Id(501));
         assert_eq!(layer.port.unwrap().value, 5500);
@@ -639,7 +305,7 @@ mod tests {
             load_text(r#"{"global": {"server_type": ["unix", "http"]}}"#, 0o644);
         assert_eq!(
             layer.unwrap().server_types.unwrap().value,
-            vec![ServerType::Unix, ServerType::Http]
+            vec![Transport::Unix, Transport::Http]
         );
         let (_d, _p, layer, _) = load_text(r#"{"global": {"server_type": "ftp"}}"#, 0o644);
         let err = layer.unwrap_err().to_string();

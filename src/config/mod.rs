@@ -2,15 +2,17 @@
 //! flags) plus systemd credentials, merged in a fixed precedence and validated into one [`Config`].
 //!
 //! Precedence, lowest first: defaults < config file < profile < systemd credentials < environment
-//! < flags. The raw layers (all-`Option`, `deny_unknown_fields`) live in the submodules; only the
-//! validated types below leave this module, so the rest of the daemon never sees a half-checked
-//! value.
+//! < flags. Every key is one row of the table in `keys` (its name in each source, its check, the
+//! field it lands in); each source fills an all-`Option` layer by one loop over that table
+//! (`file`, `profile`, `sources`), a key not in it is unknown, and `validate` applies the rules
+//! that relate keys. Only the validated types below leave this module, so the rest of the daemon
+//! never sees a half-checked value.
 
 mod access;
 mod answers;
 mod error;
 mod file;
-mod layers;
+mod keys;
 mod profile;
 mod sources;
 mod validate;
@@ -22,23 +24,25 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use answers::{check_answer, Question};
+use clap::ValueEnum;
+
+pub(crate) use answers::{check_answer, Question};
 pub use error::ConfigError;
 pub use sources::{default_config_path, load, Environment};
 
-pub use crate::cli::{CredentialType, ServerType};
+pub use crate::cli::CredentialType;
+pub use crate::protocol::DEFAULT_SOCKET_PATH;
 use crate::secret::Secret;
+pub use crate::transport::Transport;
 
-/// Where the unix socket goes when nothing says otherwise.
-pub const DEFAULT_SOCKET_PATH: &str = "/run/cognitod.sock";
 /// The original tool's default TCP port.
-pub const DEFAULT_TCP_PORT: u16 = 5500;
+pub(crate) const DEFAULT_TCP_PORT: u16 = 5500;
 /// The original tool's HTTP port.
-pub const DEFAULT_HTTP_PORT: u16 = 8080;
+pub(crate) const DEFAULT_HTTP_PORT: u16 = 8080;
 /// Mode of a self-created unix socket: owner and group, so group membership grants access.
-pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
 /// Attempts of the first sign-in before it is reported as failed.
-pub const DEFAULT_RETRIES: u32 = 5;
+pub(crate) const DEFAULT_RETRIES: u32 = 5;
 
 /// The validated configuration of `cognitod serve`.
 #[derive(Debug, Clone)]
@@ -156,18 +160,21 @@ pub struct TcpConfig {
 }
 
 /// How the user pool sign-in is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum AuthType {
     /// USER_SRP_AUTH: the password never leaves the machine.
+    #[value(alias = "user_srp_auth")]
     UserSrp,
     /// USER_PASSWORD_AUTH: the password is sent to Cognito over TLS.
+    #[value(alias = "user_password_auth")]
     UserPassword,
     /// USER_AUTH, choice-based sign-in: PASSWORD_SRP when the pool offers it, else PASSWORD.
     UserAuth,
 }
 
 /// How identity-pool credentials are obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IdentityFlow {
     /// GetId + GetCredentialsForIdentity.
     Enhanced,

@@ -11,27 +11,8 @@ use std::path::Path;
 use ini::{Ini, ParseOption};
 
 use super::access::FileAccess;
-use super::error::{one_line, ConfigError};
-use super::layers::{put, Layer, Origin};
-use super::values;
-
-/// The keys a profile may set: those of the config file's `cognito` object.
-const KEYS: &[&str] = &[
-    "username",
-    "password",
-    "app_id",
-    "client_secret",
-    "totp_secret",
-    "user_pool_id",
-    "identity_pool_id",
-    "region",
-    "role_arn",
-    "auth_type",
-    "metadata",
-    "role_session_name",
-    "auth_flow",
-    "role_expiry_time",
-];
+use super::error::{one_line, ConfigError, Origin};
+use super::keys::{Input, Layer, KEYS};
 
 /// Which profile to read, and whether the user asked for it (then its absence is an error).
 pub(super) struct Request<'a> {
@@ -89,11 +70,11 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
     let holds = ini
         .iter()
         .flat_map(|(_, props)| props.iter())
-        .find_map(|(key, _)| match key.to_ascii_lowercase().as_str() {
-            "password" => Some("a password"),
-            "client_secret" => Some("a client secret"),
-            "totp_secret" => Some("a TOTP seed"),
-            _ => None,
+        .find_map(|(name, _)| {
+            let key = KEYS
+                .iter()
+                .find(|k| k.profile && k.name().eq_ignore_ascii_case(name));
+            key.and_then(|k| k.holds)
         });
     if let Some(holds) = holds {
         files.refuse_if_exposed(path, &contents, holds)?;
@@ -209,55 +190,29 @@ fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigE
             section: section.to_owned(),
             key: key.clone(),
         };
-        if !KEYS.contains(&key.as_str()) {
+        let Some(row) = KEYS.iter().find(|k| k.profile && k.name() == key) else {
+            let keys: Vec<&str> = KEYS
+                .iter()
+                .filter(|k| k.profile)
+                .map(|k| k.name())
+                .collect();
             return Err(ConfigError::invalid(
                 at,
                 "unknown key",
                 format!(
                     "remove it or correct its spelling; the keys are {}",
-                    KEYS.join(", ")
+                    keys.join(", ")
                 ),
             ));
-        }
-        if !seen.insert(key.clone()) {
+        };
+        if !seen.insert(key) {
             return Err(ConfigError::invalid(
                 at,
                 "the key is set twice",
                 "keep one of them",
             ));
         }
-        match key.as_str() {
-            "username" => put(&mut layer.username, value, at, values::non_empty)?,
-            "password" => put(&mut layer.password, value, at, values::secret)?,
-            "app_id" => put(&mut layer.app_id, value, at, values::non_empty)?,
-            "client_secret" => put(&mut layer.client_secret, value, at, values::secret)?,
-            "totp_secret" => put(&mut layer.totp_secret, value, at, values::totp_secret)?,
-            "user_pool_id" => put(&mut layer.user_pool_id, value, at, values::user_pool_id)?,
-            "identity_pool_id" => put(
-                &mut layer.identity_pool_id,
-                value,
-                at,
-                values::identity_pool_id,
-            )?,
-            "region" => put(&mut layer.region, value, at, values::region)?,
-            "role_arn" => put(&mut layer.role_arn, value, at, values::role_arn)?,
-            "auth_type" => put(&mut layer.auth_type, value, at, values::auth_type)?,
-            "metadata" => put(&mut layer.metadata, value, at, values::metadata)?,
-            "role_session_name" => put(
-                &mut layer.role_session_name,
-                value,
-                at,
-                values::role_session_name,
-            )?,
-            "auth_flow" => put(&mut layer.auth_flow, value, at, values::auth_flow)?,
-            "role_expiry_time" => put(
-                &mut layer.role_expiry_time,
-                value,
-                at,
-                values::role_expiry_time,
-            )?,
-            _ => unreachable!("every key in KEYS is handled above"),
-        }
+        (row.set)(&mut layer, Input::Text(value), at)?;
     }
     Ok(layer)
 }

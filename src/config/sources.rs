@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::access::FileAccess;
-use super::error::ConfigError;
-use super::layers::{put, Layer, Origin, Setting};
+use super::error::{ConfigError, Origin, Setting};
+use super::keys::{Input, Layer, KEYS};
 use super::{file, profile, validate, values, Config, CredentialType};
 use crate::cli::ServeArgs;
 
@@ -191,22 +191,16 @@ fn profile_layer(
     )
 }
 
-/// Secrets that systemd passes as files (`LoadCredential=`, `SetCredentialEncrypted=`).
+/// Secrets that systemd passes as files (`LoadCredential=`, `SetCredentialEncrypted=`), named as
+/// their keys.
 fn credentials_layer(dir: &Path, files: &FileAccess) -> Result<Layer, ConfigError> {
     let mut layer = Layer::default();
-    for (name, slot, holds) in [
-        ("password", &mut layer.password, "a password"),
-        ("client_secret", &mut layer.client_secret, "a client secret"),
-        ("totp_secret", &mut layer.totp_secret, "a TOTP seed"),
-        ("auth_secret", &mut layer.auth_secret, "the shared secret"),
-    ] {
-        let path = dir.join(name);
+    for key in KEYS.iter().filter(|k| k.credential) {
+        let path = dir.join(key.name());
         let origin = Origin::Credential { path: path.clone() };
+        let holds = key.holds.unwrap_or("a secret");
         if let Some(secret) = files.read_secret(&path, &origin, holds)? {
-            *slot = Some(Setting {
-                value: secret,
-                origin,
-            });
+            (key.set)(&mut layer, Input::Secret(secret), origin)?;
         }
     }
     Ok(layer)
@@ -217,41 +211,14 @@ fn credentials_layer(dir: &Path, files: &FileAccess) -> Result<Layer, ConfigErro
 /// from there are, to keep the places a secret can hide in few.
 fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
     let mut layer = Layer::default();
-    macro_rules! read {
-        ($name:literal, $key:ident, $parse:expr) => {
-            if let Some((text, origin)) = env.setting($name)? {
-                put(&mut layer.$key, text, origin, $parse)?;
+    for key in KEYS {
+        // Lowest first, so that the specific name beats the generic AWS one.
+        for name in key.env.iter().rev() {
+            if let Some((text, origin)) = env.setting(name)? {
+                (key.set)(&mut layer, Input::Text(text), origin)?;
             }
-        };
+        }
     }
-    read!("COGNITO_USERNAME", username, values::non_empty);
-    read!("COGNITO_PASSWORD", password, values::secret);
-    read!("COGNITO_USER_POOL_ID", user_pool_id, values::user_pool_id);
-    read!(
-        "COGNITO_IDENTITY_POOL_ID",
-        identity_pool_id,
-        values::identity_pool_id
-    );
-    read!("COGNITO_APP_ID", app_id, values::non_empty);
-    read!("COGNITO_CLIENT_SECRET", client_secret, values::secret);
-    read!("COGNITO_TOTP_SECRET", totp_secret, values::totp_secret);
-    read!("COGNITO_METADATA", metadata, values::metadata);
-    read!("COGNITO_REGION", region, values::region);
-    read!("COGNITO_AUTH_TYPE", auth_type, values::auth_type);
-    read!("COGNITO_AUTH_FLOW", auth_flow, values::auth_flow);
-    read!(
-        "COGNITO_ROLE_SESSION_NAME",
-        role_session_name,
-        values::role_session_name
-    );
-    read!(
-        "COGNITO_ROLE_EXPIRY_TIME",
-        role_expiry_time,
-        values::role_expiry_time
-    );
-    // Read second so that it wins: the specific name beats the generic AWS one.
-    read!("AWS_ROLE_ARN", role_arn, values::role_arn);
-    read!("COGNITO_ROLE_ARN", role_arn, values::role_arn);
     Ok(layer)
 }
 
@@ -308,149 +275,48 @@ fn flag_layer(
     files: &FileAccess,
     warnings: &mut Vec<String>,
 ) -> Result<Layer, ConfigError> {
-    let flag = |name| Origin::Flag { name };
     let mut layer = Layer::default();
-    if !args.server_type.is_empty() {
-        layer.server_types = Some(Setting {
-            value: args.server_type.clone(),
-            origin: flag("-s/--server-type"),
-        });
-    }
-    if let Some(kind) = args.credential_type {
-        layer.credential_type = Some(Setting {
-            value: kind,
-            origin: flag("-C/--credential-type"),
-        });
-    }
-    if let Some(port) = args.port {
-        let origin = flag("-P/--port");
-        layer.port = Some(Setting {
-            value: values::port_number(port, &origin)?,
-            origin,
-        });
-    }
-    for (slot, port, name) in [
-        (&mut layer.tcp_port, args.tcp_port, "--tcp-port"),
-        (&mut layer.http_port, args.http_port, "--http-port"),
-    ] {
-        if let Some(port) = port {
-            let origin = flag(name);
-            *slot = Some(Setting {
-                value: values::port_number(port, &origin)?,
-                origin,
-            });
+    for key in KEYS {
+        let value = key.flag.and_then(|(name, get)| Some((name, get(args)?)));
+        let path = key
+            .flag_path
+            .and_then(|(name, get)| Some((name, get(args)?)));
+        match (value, path) {
+            (Some((name, _)), Some((path_flag, _))) => {
+                let at = format!("flags {name} and {path_flag}");
+                return Err(file::both(at, "given", &format!("keep {path_flag}")));
+            }
+            (Some((name, input)), None) => {
+                if let (Some(holds), Some((path_flag, _))) = (key.holds, key.flag_path) {
+                    warnings.push(format!(
+                        "{holds} given with {name} is visible to every local user (ps, /proc); \
+                         use {path_flag} or the systemd credential {}",
+                        key.name()
+                    ));
+                }
+                (key.set)(&mut layer, input, Origin::Flag { name })?;
+            }
+            (None, Some((name, path))) => {
+                let origin = Origin::Flag { name };
+                let holds = key.holds.unwrap_or("a secret");
+                let secret = files.require_secret(path, &origin, holds)?;
+                (key.set)(&mut layer, Input::Secret(secret), origin)?;
+            }
+            (None, None) => {}
         }
-    }
-    if let Some(host) = &args.host {
-        put(&mut layer.host, host, flag("-H/--host"), values::host)?;
-    }
-    if let Some(user) = &args.user {
-        put(&mut layer.user, user, flag("-u/--user"), values::principal)?;
-    }
-    if let Some(group) = &args.group {
-        put(
-            &mut layer.group,
-            group,
-            flag("-g/--group"),
-            values::principal,
-        )?;
-    }
-    if let Some(mode) = &args.permissions {
-        put(
-            &mut layer.permissions,
-            mode,
-            flag("--permissions"),
-            values::permissions,
-        )?;
-    }
-    if let Some(path) = &args.socket_path {
-        let origin = flag("-S/--socket-path");
-        layer.socket_path = Some(Setting {
-            value: values::socket_path_buf(path.clone(), &origin)?,
-            origin,
-        });
-    }
-    if args.imds {
-        layer.imds = Some(Setting {
-            value: true,
-            origin: flag("--imds"),
-        });
-    }
-    if args.allow_no_secret {
-        layer.allow_no_secret = Some(Setting {
-            value: true,
-            origin: flag("--allow-no-secret"),
-        });
-    }
-    if !args.allowed_host.is_empty() {
-        let origin = flag("--allowed-host");
-        let hosts = args
-            .allowed_host
-            .iter()
-            .map(|h| values::allowed_host(h, &origin))
-            .collect::<Result<Vec<_>, _>>()?;
-        layer.allowed_hosts = Some(Setting {
-            value: hosts,
-            origin,
-        });
-    }
-    if let Some(count) = args.retries {
-        let origin = flag("-r/--retries");
-        layer.retries = Some(Setting {
-            value: values::retry_count(count, &origin)?,
-            origin,
-        });
-    }
-    match (&args.auth_secret, &args.auth_secret_file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid(
-                "flags -a/--auth-secret and --auth-secret-file",
-                "both are given, so it is unclear which secret clients must send",
-                "keep --auth-secret-file",
-            ))
-        }
-        (Some(secret), None) => {
-            put(
-                &mut layer.auth_secret,
-                secret,
-                flag("-a/--auth-secret"),
-                values::shared_secret,
-            )?;
-            warnings.push(
-                "the shared secret given with -a/--auth-secret is visible to every local user (ps, /proc); \
-                 use --auth-secret-file or the systemd credential auth_secret"
-                    .to_owned(),
-            );
-        }
-        (None, Some(path)) => {
-            let origin = flag("--auth-secret-file");
-            let secret = files.require_secret(path, &origin, "the shared secret")?;
-            layer.auth_secret = Some(Setting {
-                value: secret,
-                origin,
-            });
-        }
-        (None, None) => {}
-    }
-    if let Some(path) = &args.totp_secret_file {
-        let origin = flag("--totp-secret-file");
-        let seed = files.require_secret(path, &origin, "a TOTP seed")?;
-        layer.totp_secret = Some(Setting {
-            value: values::totp_secret(seed.expose(), &origin)?,
-            origin,
-        });
     }
     Ok(layer)
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::cli::TcpArgs;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-    use crate::cli::ServerType;
     use crate::config::{ListenerConfig, DEFAULT_TCP_PORT};
+    use crate::transport::Transport;
 
     const POOL: &str = "us-east-1_AbC123";
     const IDENTITY_POOL: &str = "us-east-1:0e4b1c9a-2f4d-4a8b-9c3d-5e6f7a8b9c0d";
@@ -508,8 +374,11 @@ mod tests {
             let args = ServeArgs {
                 config_file: Some(root.join("config.json")),
                 auth_secret: Some("sec-flag".into()),
-                port: Some(2222),
-                server_type: vec![ServerType::Tcp],
+                tcp: TcpArgs {
+                    port: Some(2222),
+                    ..Default::default()
+                },
+                server_type: vec![Transport::Tcp],
                 retries: Some(7),
                 ..ServeArgs::default()
             };
@@ -524,7 +393,7 @@ mod tests {
             let config_file = self.args.config_file.take();
             self.args = ServeArgs {
                 config_file,
-                server_type: vec![ServerType::Tcp],
+                server_type: vec![Transport::Tcp],
                 ..ServeArgs::default()
             };
         }
@@ -612,7 +481,7 @@ mod tests {
         );
         let mut args = ServeArgs {
             config_file: Some(path),
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             ..Default::default()
         };
         let env = Environment::from_pairs([
@@ -625,10 +494,10 @@ mod tests {
         // Within one source the specific key wins...
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), 3333);
         // ...and a flag beats the file.
-        args.port = Some(4444);
+        args.tcp.port = Some(4444);
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), 4444);
         args.config_file = None;
-        args.port = None;
+        args.tcp.port = None;
         assert_eq!(tcp_port(&load(&args, &env).unwrap()), DEFAULT_TCP_PORT);
     }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use nix::unistd::{Group, User};
 
-use super::error::ConfigError;
-use super::layers::{Layer, Origin, Setting};
+use super::error::{ConfigError, Origin, Setting};
+use super::keys::{key, Layer};
 use super::values::{self, Principal};
 use super::PeerPolicy;
 use super::{
-    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, ServerType,
-    TcpConfig, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, TcpConfig,
+    Transport, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
     DEFAULT_SOCKET_PATH, DEFAULT_TCP_PORT,
 };
 
@@ -81,7 +81,7 @@ fn listeners(
     let given = layer
         .server_types
         .as_ref()
-        .map_or(&[ServerType::Unix][..], |s| &s.value[..]);
+        .map_or(&[Transport::Unix][..], |s| &s.value[..]);
     let mut types = Vec::new();
     for kind in given {
         if !types.contains(kind) {
@@ -91,13 +91,13 @@ fn listeners(
     let has = |kind| types.contains(&kind);
     warn_unused(
         layer,
-        has(ServerType::Unix),
-        has(ServerType::Tcp),
-        has(ServerType::Http),
+        has(Transport::Unix),
+        has(Transport::Tcp),
+        has(Transport::Http),
         warnings,
     );
 
-    let (tcp_port, http_port) = ports(layer, has(ServerType::Tcp) && has(ServerType::Http))?;
+    let (tcp_port, http_port) = ports(layer, has(Transport::Tcp) && has(Transport::Http))?;
     let addresses = layer
         .host
         .as_ref()
@@ -109,9 +109,9 @@ fn listeners(
     types
         .iter()
         .map(|kind| match kind {
-            ServerType::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
-            ServerType::Tcp => Ok(ListenerConfig::Tcp(tcp(&tcp_port, DEFAULT_TCP_PORT))),
-            ServerType::Http => Ok(ListenerConfig::Http(tcp(&http_port, DEFAULT_HTTP_PORT))),
+            Transport::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
+            Transport::Tcp => Ok(ListenerConfig::Tcp(tcp(&tcp_port, DEFAULT_TCP_PORT))),
+            Transport::Http => Ok(ListenerConfig::Http(tcp(&http_port, DEFAULT_HTTP_PORT))),
         })
         .collect()
 }
@@ -164,12 +164,12 @@ fn unix_socket(layer: &Layer) -> Result<UnixSocketConfig, ConfigError> {
         owner: layer
             .user
             .as_ref()
-            .map(|s| lookup(s, Kind::User))
+            .map(|s| lookup(&s.value, &s.origin, Kind::User))
             .transpose()?,
         group: layer
             .group
             .as_ref()
-            .map(|s| lookup(s, Kind::Group))
+            .map(|s| lookup(&s.value, &s.origin, Kind::Group))
             .transpose()?,
         mode: layer
             .permissions
@@ -220,25 +220,12 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
     if layer.allowed_users.is_none() && layer.allowed_groups.is_none() {
         return Ok(None);
     }
-    let resolve =
-        |setting: &Option<Setting<Vec<Principal>>>, kind| -> Result<Vec<u32>, ConfigError> {
-            let Some(setting) = setting else {
-                return Ok(Vec::new());
-            };
-            setting
-                .value
-                .iter()
-                .map(|p| {
-                    lookup(
-                        &Setting {
-                            value: p.clone(),
-                            origin: setting.origin.clone(),
-                        },
-                        kind,
-                    )
-                })
-                .collect()
+    let resolve = |setting: &Option<Setting<Vec<Principal>>>, kind| {
+        let Some(Setting { value, origin }) = setting else {
+            return Ok(Vec::new());
         };
+        value.iter().map(|p| lookup(p, origin, kind)).collect()
+    };
     Ok(Some(PeerPolicy {
         uids: resolve(&layer.allowed_users, Kind::User)?,
         gids: resolve(&layer.allowed_groups, Kind::Group)?,
@@ -254,8 +241,8 @@ pub(super) enum Kind {
 }
 
 /// A uid or gid as given, or a name looked up in the system's user or group database.
-pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, ConfigError> {
-    let name = match &setting.value {
+pub(super) fn lookup(value: &Principal, at: &Origin, kind: Kind) -> Result<u32, ConfigError> {
+    let name = match value {
         Principal::Id(id) => return Ok(*id),
         Principal::Name(name) => name,
     };
@@ -272,12 +259,12 @@ pub(super) fn lookup(setting: &Setting<Principal>, kind: Kind) -> Result<u32, Co
     match found {
         Ok(Some(id)) => Ok(id),
         Ok(None) => Err(ConfigError::invalid(
-            &setting.origin,
+            at,
             format!("there is no {what} named {name:?} on this system"),
             format!("create the {what}, correct the name, or give a numeric id"),
         )),
         Err(errno) => Err(ConfigError::invalid(
-            &setting.origin,
+            at,
             format!("looking up {what} {name:?} failed ({errno})"),
             "check the system's user database (NSS), or give a numeric id",
         )),
@@ -398,23 +385,18 @@ fn missing_error(missing: &[Missing]) -> ConfigError {
         .collect();
     let places: Vec<String> = missing
         .iter()
-        .map(|m| format!("set {} as {}", m.key, places(m.key)))
+        .map(|m| {
+            format!(
+                "set {} as {}",
+                m.key,
+                key(&format!("cognito.{}", m.key)).places()
+            )
+        })
         .collect();
     ConfigError::Missing {
         problem: format!("missing {}", keys.join(", ")),
         fix: places.join("; "),
     }
-}
-
-/// Where a Cognito key can be set, in the words of each source.
-fn places(key: &str) -> String {
-    let env = format!("COGNITO_{}", key.to_ascii_uppercase());
-    let more = match key {
-        "password" => format!(", {env} or the systemd credential password"),
-        "role_arn" => format!(", {env} or AWS_ROLE_ARN"),
-        _ => format!(" or {env}"),
-    };
-    format!("cognito.{key} in the config file, {key} in the profile{more}")
 }
 
 /// A region that differs from the pools' own makes every Cognito call fail with "not found"; a
@@ -439,6 +421,7 @@ fn warn_region_mismatch(
 
 #[cfg(test)]
 mod tests {
+    use crate::cli::{OwnerArgs, TcpArgs};
     use std::collections::BTreeMap;
 
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -505,7 +488,7 @@ mod tests {
     #[test]
     fn localhost_means_both_loopbacks() {
         let args = ServeArgs {
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             ..Default::default()
         };
         let c = with_flags(args.clone()).unwrap();
@@ -517,7 +500,10 @@ mod tests {
             })]
         );
         let c = with_flags(ServeArgs {
-            host: Some("localhost".into()),
+            tcp: TcpArgs {
+                host: Some("localhost".into()),
+                ..Default::default()
+            },
             ..args.clone()
         })
         .unwrap();
@@ -529,7 +515,10 @@ mod tests {
             })]
         );
         let c = with_flags(ServeArgs {
-            host: Some("::".into()),
+            tcp: TcpArgs {
+                host: Some("::".into()),
+                ..Default::default()
+            },
             ..args.clone()
         })
         .unwrap();
@@ -541,7 +530,10 @@ mod tests {
             })]
         );
         let err = with_flags(ServeArgs {
-            host: Some("myhost".into()),
+            tcp: TcpArgs {
+                host: Some("myhost".into()),
+                ..Default::default()
+            },
             ..args
         })
         .unwrap_err()
@@ -554,7 +546,7 @@ mod tests {
 
     #[test]
     fn server_types_are_deduplicated_in_order() {
-        let types = vec![ServerType::Http, ServerType::Unix, ServerType::Http];
+        let types = vec![Transport::Http, Transport::Unix, Transport::Http];
         let c = with_flags(ServeArgs {
             server_type: types,
             ..Default::default()
@@ -567,7 +559,7 @@ mod tests {
 
     #[test]
     fn one_port_for_tcp_and_http_is_refused() {
-        let both = vec![ServerType::Tcp, ServerType::Http];
+        let both = vec![Transport::Tcp, Transport::Http];
         let c = with_flags(ServeArgs {
             server_type: both.clone(),
             ..Default::default()
@@ -576,7 +568,10 @@ mod tests {
         assert_eq!(c.listeners.len(), 2);
         let err = with_flags(ServeArgs {
             server_type: both.clone(),
-            port: Some(9000),
+            tcp: TcpArgs {
+                port: Some(9000),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap_err()
@@ -593,7 +588,10 @@ mod tests {
         );
         let err = with_flags(ServeArgs {
             server_type: both,
-            port: Some(DEFAULT_HTTP_PORT),
+            tcp: TcpArgs {
+                port: Some(DEFAULT_HTTP_PORT),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap_err()
@@ -606,8 +604,10 @@ mod tests {
         let args = ServeArgs {
             socket_path: Some("/tmp/c.sock".into()),
             permissions: Some("0600".into()),
-            user: Some("root".into()),
-            group: Some("0".into()),
+            owner: OwnerArgs {
+                user: Some("root".into()),
+                group: Some("0".into()),
+            },
             ..Default::default()
         };
         let c = with_flags(args.clone()).unwrap();
@@ -621,7 +621,10 @@ mod tests {
             })]
         );
         let err = with_flags(ServeArgs {
-            user: Some("no-such-user-cognitod".into()),
+            owner: OwnerArgs {
+                user: Some("no-such-user-cognitod".into()),
+                ..args.owner.clone()
+            },
             ..args.clone()
         })
         .unwrap_err()
@@ -632,7 +635,10 @@ mod tests {
              correct the name, or give a numeric id"
         );
         let err = with_flags(ServeArgs {
-            group: Some("no-such-group-cognitod".into()),
+            owner: OwnerArgs {
+                group: Some("no-such-group-cognitod".into()),
+                ..args.owner.clone()
+            },
             ..args.clone()
         })
         .unwrap_err()
@@ -656,7 +662,10 @@ mod tests {
     #[test]
     fn settings_of_absent_listeners_are_ignored_with_a_warning() {
         let c = with_flags(ServeArgs {
-            port: Some(5501),
+            tcp: TcpArgs {
+                port: Some(5501),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();
@@ -666,9 +675,12 @@ mod tests {
         );
         // Not even looked up: an unknown owner of a socket that is not created is no error.
         let tcp_only = ServeArgs {
-            server_type: vec![ServerType::Tcp],
+            server_type: vec![Transport::Tcp],
             socket_path: Some("/x".into()),
-            user: Some("no-such-user-cognitod".into()),
+            owner: OwnerArgs {
+                user: Some("no-such-user-cognitod".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let c = with_flags(tcp_only).unwrap();

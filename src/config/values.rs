@@ -9,11 +9,11 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::ValueEnum;
 use serde_json::Value;
 
-use super::error::ConfigError;
-use super::layers::Origin;
-use super::{AuthType, CredentialType, IdentityFlow, ServerType};
+use super::error::{ConfigError, Origin};
+use super::{AuthType, CredentialType, IdentityFlow, Transport};
 use crate::secret::Secret;
 
 /// DurationSeconds that STS AssumeRoleWithWebIdentity accepts (15 minutes to 12 hours).
@@ -31,31 +31,36 @@ pub(super) enum Principal {
     Name(String),
 }
 
+/// One of `T`'s names, in any case, as clap reads the same flag; `what` names the kind of value
+/// in the error, `fix` lists the names.
+fn choice<T: ValueEnum>(text: &str, at: &Origin, what: &str, fix: &str) -> Result<T, ConfigError> {
+    T::from_str(text, true)
+        .map_err(|_| ConfigError::invalid(at, format!("{text:?} is not {what}"), fix))
+}
+
 /// One transport name.
-pub(super) fn server_type(text: &str, at: &Origin) -> Result<ServerType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "unix" => Ok(ServerType::Unix),
-        "tcp" => Ok(ServerType::Tcp),
-        "http" => Ok(ServerType::Http),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a server type"),
-            "use unix, tcp or http (or a list of them for several listeners)",
-        )),
-    }
+pub(super) fn server_type(text: &str, at: &Origin) -> Result<Transport, ConfigError> {
+    let fix = "use unix, tcp or http (or a list of them for several listeners)";
+    choice(text, at, "a server type", fix)
 }
 
 /// `iam` or `tokens`.
 pub(super) fn credential_type(text: &str, at: &Origin) -> Result<CredentialType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "iam" => Ok(CredentialType::Iam),
-        "tokens" => Ok(CredentialType::Tokens),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a credential type"),
-            "use iam (AWS credentials) or tokens (Cognito tokens)",
-        )),
-    }
+    let fix = "use iam (AWS credentials) or tokens (Cognito tokens)";
+    choice(text, at, "a credential type", fix)
+}
+
+/// `user_srp`, `user_password` or `user_auth`; Cognito's own names (`USER_SRP_AUTH`) are
+/// accepted too.
+pub(super) fn auth_type(text: &str, at: &Origin) -> Result<AuthType, ConfigError> {
+    let fix = "use user_srp (the password never leaves the machine), user_password, or user_auth \
+               (choice-based sign-in, for app clients with ALLOW_USER_AUTH)";
+    choice(text, at, "a sign-in type", fix)
+}
+
+/// `enhanced` or `classic`.
+pub(super) fn auth_flow(text: &str, at: &Origin) -> Result<IdentityFlow, ConfigError> {
+    choice(text, at, "an identity pool flow", "use enhanced or classic")
 }
 
 /// A uid/gid in digits, or a name.
@@ -96,52 +101,39 @@ pub(super) fn permissions(text: &str, at: &Origin) -> Result<u32, ConfigError> {
     }
 }
 
-/// A TCP port from text.
-pub(super) fn port(text: &str, at: &Origin) -> Result<u16, ConfigError> {
-    let port = text.parse().map_err(|_| {
-        ConfigError::invalid(
-            at,
-            format!("{text:?} is not a port number"),
-            "use a number from 1 to 65535",
-        )
-    })?;
-    port_number(port, at)
-}
-
 /// A TCP port: 0 would make the kernel pick one that no client can know.
-pub(super) fn port_number(port: u16, at: &Origin) -> Result<u16, ConfigError> {
-    if port == 0 {
-        return Err(ConfigError::invalid(
+pub(super) fn port(text: &str, at: &Origin) -> Result<u16, ConfigError> {
+    let fix = "use a number from 1 to 65535";
+    match text.parse() {
+        Ok(0) => Err(ConfigError::invalid(
             at,
             "port 0 would listen on a random port that no client knows",
-            "use a number from 1 to 65535",
-        ));
-    }
-    Ok(port)
-}
-
-/// Attempts of the first sign-in, from text.
-pub(super) fn retries(text: &str, at: &Origin) -> Result<u32, ConfigError> {
-    let count = text.parse().map_err(|_| {
-        ConfigError::invalid(
+            fix,
+        )),
+        Ok(port) => Ok(port),
+        Err(_) => Err(ConfigError::invalid(
             at,
-            format!("{text:?} is not a whole number"),
-            "give the number of attempts, like 5",
-        )
-    })?;
-    retry_count(count, at)
+            format!("{text:?} is not a port number"),
+            fix,
+        )),
+    }
 }
 
 /// Attempts of the first sign-in: at least the one attempt itself.
-pub(super) fn retry_count(count: u32, at: &Origin) -> Result<u32, ConfigError> {
-    if count == 0 {
-        return Err(ConfigError::invalid(
+pub(super) fn retries(text: &str, at: &Origin) -> Result<u32, ConfigError> {
+    match text.parse() {
+        Ok(0) => Err(ConfigError::invalid(
             at,
             "0 attempts would never sign in",
             "use 1 or more",
-        ));
+        )),
+        Ok(count) => Ok(count),
+        Err(_) => Err(ConfigError::invalid(
+            at,
+            format!("{text:?} is not a whole number"),
+            "give the number of attempts, like 5",
+        )),
     }
-    Ok(count)
 }
 
 /// Where tcp and http listeners bind: `localhost` is both loopbacks, an IP literal is itself.
@@ -149,10 +141,7 @@ pub(super) fn retry_count(count: u32, at: &Origin) -> Result<u32, ConfigError> {
 /// this machine's loopback, and the answer could change between restarts.
 pub(super) fn host(text: &str, at: &Origin) -> Result<Vec<IpAddr>, ConfigError> {
     if text.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]);
+        return Ok(loopbacks());
     }
     let literal = text
         .strip_prefix('[')
@@ -168,7 +157,6 @@ pub(super) fn host(text: &str, at: &Origin) -> Result<Vec<IpAddr>, ConfigError> 
     }
 }
 
-/// Both loopback addresses: what `localhost` means, and where tcp and http listen by default.
 /// A host name the http listener accepts in Host headers: a name or address, without a port.
 pub(super) fn allowed_host(text: &str, at: &Origin) -> Result<String, ConfigError> {
     let host = text.trim().to_ascii_lowercase();
@@ -186,6 +174,7 @@ pub(super) fn allowed_host(text: &str, at: &Origin) -> Result<String, ConfigErro
     Ok(host)
 }
 
+/// Both loopback addresses: what `localhost` means, and where tcp and http listen by default.
 pub(super) fn loopbacks() -> Vec<IpAddr> {
     vec![
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -193,13 +182,9 @@ pub(super) fn loopbacks() -> Vec<IpAddr> {
     ]
 }
 
-/// Path of the unix socket, from text.
-pub(super) fn socket_path(text: &str, at: &Origin) -> Result<PathBuf, ConfigError> {
-    socket_path_buf(PathBuf::from(text), at)
-}
-
 /// Path of the unix socket: it must fit in `sun_path`, or bind fails with a less helpful error.
-pub(super) fn socket_path_buf(path: PathBuf, at: &Origin) -> Result<PathBuf, ConfigError> {
+pub(super) fn socket_path(text: &str, at: &Origin) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(text);
     let len = path.as_os_str().len();
     if len == 0 {
         return Err(ConfigError::invalid(
@@ -222,26 +207,32 @@ pub(super) fn socket_path_buf(path: PathBuf, at: &Origin) -> Result<PathBuf, Con
 
 /// Any non-empty text (user name, app client id).
 pub(super) fn non_empty(text: &str, at: &Origin) -> Result<String, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty",
-            "give a value or remove the setting",
-        ));
-    }
-    Ok(text.to_owned())
+    filled(
+        text,
+        at,
+        "the value is empty",
+        "give a value or remove the setting",
+    )
+    .map(str::to_owned)
 }
 
-/// A password or client secret. The message never shows the value, only that it is empty.
-pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty",
-            "give the secret or remove the setting",
-        ));
+/// `text`, unless it is empty. No message shows the value, so this serves secrets too.
+fn filled<'a>(
+    text: &'a str,
+    at: &Origin,
+    problem: &str,
+    fix: &str,
+) -> Result<&'a str, ConfigError> {
+    match text.is_empty() {
+        true => Err(ConfigError::invalid(at, problem, fix)),
+        false => Ok(text),
     }
-    Ok(Secret::new(text.to_owned()))
+}
+
+/// A password or client secret.
+pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
+    let fix = "give the secret or remove the setting";
+    filled(text, at, "the value is empty", fix).map(|text| Secret::new(text.to_owned()))
 }
 
 /// A TOTP seed: the base32 `SecretCode` of AssociateSoftwareToken (spaces and lower case, as
@@ -261,14 +252,9 @@ pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError
 
 /// The shared secret clients must send: empty is refused because it would let everyone in.
 pub(super) fn shared_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::invalid(
-            at,
-            "the value is empty, which would let every client in",
-            "give a secret, or remove the setting to run without one",
-        ));
-    }
-    Ok(Secret::new(text.to_owned()))
+    let problem = "the value is empty, which would let every client in";
+    let fix = "give a secret, or remove the setting to run without one";
+    filled(text, at, problem, fix).map(|text| Secret::new(text.to_owned()))
 }
 
 /// A region name: lower-case letters, digits and dashes (`us-east-1`, `eu-central-2`).
@@ -345,35 +331,6 @@ pub(super) fn role_arn(text: &str, at: &Origin) -> Result<String, ConfigError> {
         ));
     }
     Ok(text.to_owned())
-}
-
-/// `user_srp`, `user_password` or `user_auth`; Cognito's own names (`USER_SRP_AUTH`) are
-/// accepted too.
-pub(super) fn auth_type(text: &str, at: &Origin) -> Result<AuthType, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "user_srp" | "user_srp_auth" => Ok(AuthType::UserSrp),
-        "user_password" | "user_password_auth" => Ok(AuthType::UserPassword),
-        "user_auth" => Ok(AuthType::UserAuth),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not a sign-in type"),
-            "use user_srp (the password never leaves the machine), user_password, or user_auth \
-             (choice-based sign-in, for app clients with ALLOW_USER_AUTH)",
-        )),
-    }
-}
-
-/// `enhanced` or `classic`.
-pub(super) fn auth_flow(text: &str, at: &Origin) -> Result<IdentityFlow, ConfigError> {
-    match text.to_ascii_lowercase().as_str() {
-        "enhanced" => Ok(IdentityFlow::Enhanced),
-        "classic" => Ok(IdentityFlow::Classic),
-        _ => Err(ConfigError::invalid(
-            at,
-            format!("{text:?} is not an identity pool flow"),
-            "use enhanced or classic",
-        )),
-    }
 }
 
 /// A session name as STS accepts it, checked here so the mistake shows at start-up, not at the

@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
-    TRANSFER_ENCODING,
+    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,14 +19,11 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::raw::NOT_AUTHORIZED;
+use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
-use crate::credentials::{Issued, Phase, FIRST_ANSWER_WAIT};
+use crate::credentials::{Phase, FIRST_ANSWER_WAIT};
+use crate::protocol::{NOT_AUTHORIZED_LINE, NO_SECRET_REFUSAL, SECRET_HEADER, UNAVAILABLE_PREFIX};
 
-/// The header carrying the shared secret, as in the original tool. A `HeaderName`, not a `&str`,
-/// so that looking it up does not parse and validate the name again on every request; a static,
-/// not a const, because a custom name holds `Bytes`, which a const would copy at every use.
-pub static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
 /// Time a client has to send a complete request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper answers 431 beyond it).
@@ -39,40 +34,6 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// finish the answer in flight before it is cut: a client that reads gets it in milliseconds,
 /// one that never reads would otherwise hold it open for ever.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// The body type of every response.
-pub type Body = Full<Bytes>;
-
-/// Lets a response body point into the zero-on-drop answer instead of copying it.
-struct IssuedBytes(Arc<Issued>, Format);
-
-impl AsRef<[u8]> for IssuedBytes {
-    fn as_ref(&self) -> &[u8] {
-        let documents = &self.0.documents;
-        let empty: &[u8] = &[];
-        match self.1 {
-            Format::Raw => &documents.raw,
-            Format::Container => documents.ecs.as_deref().map_or(empty, |d| d.as_slice()),
-            Format::Instance => documents.imds.as_deref().map_or(empty, |d| d.as_slice()),
-        }
-    }
-}
-
-pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-pub(super) fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    let mut body = serde_json::to_vec(&serde_json::json!({ "error": message }))
-        .expect("a JSON object of strings serializes");
-    body.push(b'\n');
-    json_response(status, Bytes::from(body))
-}
 
 /// The health document: nothing secret, enough to tell what is wrong.
 #[derive(Serialize)]
@@ -233,15 +194,19 @@ fn api_key_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response<Body>
     if ctx.refuses_without_secret() {
         return Some(refused(
             StatusCode::UNAUTHORIZED,
-            super::NO_SECRET_REFUSAL,
+            NO_SECRET_REFUSAL,
             Outcome::NoSecretConfigured,
         ));
     }
     let secret = ctx.secret.as_ref()?;
     // The raw protocol's refusal, the same bytes `error_response` would build, from memory: a
     // wrong secret then costs about what the right one does (BENCHMARKS.md, secret timing).
-    let not_authorized =
-        || json_response(StatusCode::UNAUTHORIZED, Bytes::from_static(NOT_AUTHORIZED));
+    let not_authorized = || {
+        json_response(
+            StatusCode::UNAUTHORIZED,
+            Bytes::from_static(NOT_AUTHORIZED_LINE),
+        )
+    };
     match headers.get(&SECRET_HEADER) {
         None => Some((not_authorized(), Outcome::MissingSecret)),
         Some(offered) if !secret.matches(offered.as_bytes()) => {
@@ -259,7 +224,7 @@ async fn credentials(ctx: &Context) -> (Response<Body>, Outcome) {
         ),
         Err(reason) => refused(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("credentials unavailable: {reason}"),
+            &format!("{UNAVAILABLE_PREFIX}{reason}"),
             Outcome::Unavailable,
         ),
     }
@@ -287,7 +252,7 @@ fn authorization_refusal(headers: &HeaderMap, ctx: &Context) -> Option<(Response
         return Some(container_error(
             StatusCode::UNAUTHORIZED,
             "AccessDenied",
-            super::NO_SECRET_REFUSAL,
+            NO_SECRET_REFUSAL,
             Outcome::NoSecretConfigured,
         ));
     }
@@ -324,23 +289,10 @@ async fn container_credentials(ctx: &Context) -> (Response<Body>, Outcome) {
         Err(reason) => container_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "CredentialsUnavailable",
-            &format!("credentials unavailable: {reason}"),
+            &format!("{UNAVAILABLE_PREFIX}{reason}"),
             Outcome::Unavailable,
         ),
     }
-}
-
-/// Which rendered document to send.
-#[derive(Clone, Copy)]
-pub(super) enum Format {
-    Raw,
-    Container,
-    Instance,
-}
-
-/// A response body pointing into the zero-on-drop document, without a copy.
-pub(super) fn document(issued: Arc<Issued>, format: Format) -> Bytes {
-    Bytes::from_owner(IssuedBytes(issued, format))
 }
 
 /// Serves one HTTP connection (keep-alive included) until it closes, its lifetime ends, or a stop
@@ -438,10 +390,12 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    use crate::protocol::NOT_AUTHORIZED;
+
     #[tokio::test]
     async fn the_static_refusal_is_what_error_response_builds() {
-        let built = error_response(StatusCode::UNAUTHORIZED, "not authorized");
+        let built = error_response(StatusCode::UNAUTHORIZED, NOT_AUTHORIZED);
         let body = built.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(body, NOT_AUTHORIZED);
+        assert_eq!(body, NOT_AUTHORIZED_LINE);
     }
 }

@@ -16,7 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
 use tokio::time::Instant;
 
-use super::http::{document, error_response, json_response, Body, Format};
+use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
 
@@ -182,7 +182,7 @@ pub async fn respond<B>(
             Err(reason) => (
                 error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("credentials unavailable: {reason}"),
+                    &format!("{}{reason}", crate::protocol::UNAVAILABLE_PREFIX),
                 ),
                 Outcome::Unavailable,
             ),

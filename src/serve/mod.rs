@@ -6,6 +6,7 @@ pub mod guard;
 pub mod http;
 pub mod imds;
 pub mod raw;
+mod response;
 
 use std::fmt;
 use std::future::Future;
@@ -19,8 +20,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::credentials::CredentialStore;
-use crate::listeners::{Bound, Retirement, Socket, Transport};
+use crate::listeners::{Bound, Retirement, Socket};
 use crate::secret::SharedSecret;
+use crate::transport::Transport;
 
 /// Connections served at once on each listener at most (fewer with few descriptors, see
 /// [`connection_cap`]); more wait in the kernel's backlog. Per listener,
@@ -34,7 +36,7 @@ const RESERVED_DESCRIPTORS: usize = 64;
 /// Connections each of `listeners` may serve at once: [`MAX_CONNECTIONS`], or less when the
 /// descriptors the process may still open would not cover every listener's cap, so that one
 /// listener can never take them all (accept() would then fail with EMFILE on the others).
-pub fn connection_cap(listeners: usize) -> usize {
+pub(crate) fn connection_cap(listeners: usize) -> usize {
     use nix::sys::resource::{getrlimit, Resource};
     let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return MAX_CONNECTIONS;
@@ -57,7 +59,7 @@ pub struct Context {
     /// The shared secret clients must present, if any; digested once, when the context is made.
     pub secret: Option<SharedSecret>,
     /// Whether tcp and http serve credentials when no secret is configured. Off, they refuse
-    /// ([`NO_SECRET_REFUSAL`]): anything that can make a local request, a forged one included
+    /// ([`crate::protocol::NO_SECRET_REFUSAL`]): anything that can make a local request, a forged one included
     /// (SSRF), could otherwise take the credentials. The unix socket is not concerned: its owner,
     /// group and mode are its access control.
     pub allow_no_secret: bool,
@@ -66,13 +68,6 @@ pub struct Context {
     /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
     pub peers: Option<crate::config::PeerPolicy>,
 }
-
-/// Why tcp and http refuse credentials when no shared secret is configured and the operator did
-/// not opt in, with both fixes; the raw protocol's and `GET /`'s `error`, `/ecs`'s `Message`.
-pub const NO_SECRET_REFUSAL: &str = "not authorized: this listener has no shared secret, and \
-     without one any local process or forged request (SSRF) could take the credentials; set a \
-     secret file (--auth-secret-file, global.auth_secret_file; cognitod configure --shared-secret \
-     generate writes one), or accept the risk with --allow-no-secret (global.allow_no_secret: true)";
 
 impl Context {
     /// Whether a tcp or http client must be refused credentials because no secret is configured
@@ -114,16 +109,6 @@ pub enum Outcome {
     NoSecretConfigured,
 }
 
-/// `{"error":"credentials unavailable: <reason>"}` and a newline.
-pub fn unavailable_body(reason: &str) -> Vec<u8> {
-    let mut body = serde_json::to_vec(&serde_json::json!({
-        "error": format!("credentials unavailable: {reason}")
-    }))
-    .expect("a JSON object of strings serializes");
-    body.push(b'\n');
-    body
-}
-
 /// Serves on every listener until `shutdown` completes, then stops accepting and gives in-flight
 /// connections up to [`DRAIN_TIMEOUT`] to finish.
 /// `contexts` holds the current configuration's context; a reload replaces it, and each new
@@ -154,7 +139,7 @@ pub async fn run(
                 continue;
             }
         };
-        info!(listener = %label, transport = transport.name(), "listening");
+        info!(listener = %label, transport = transport.as_str(), "listening");
         let permits = Arc::new(Semaphore::new(cap));
         caps.push(permits.clone());
         loops.push(tokio::spawn(accept_loop(
@@ -250,7 +235,7 @@ async fn accept_loop(
         // Debug level: a served request logs nothing at the default level, and an enabled span
         // would format its fields for every connection. The events logged at the default level
         // (refused, unavailable) carry the listener and the peer themselves.
-        let span = tracing::debug_span!("connection", listener = transport.name(), %peer);
+        let span = tracing::debug_span!("connection", listener = transport.as_str(), %peer);
         let context = contexts.borrow().clone();
         let stopping = stopped.clone();
         tokio::spawn(
@@ -286,7 +271,7 @@ async fn accept_loop(
 
 fn log_outcome(outcome: Outcome, took: Duration, transport: Transport, peer: &Peer) {
     let took_us = took.as_micros() as u64;
-    let listener = transport.name();
+    let listener = transport.as_str();
     match outcome {
         Outcome::Served | Outcome::Health => debug!(outcome = ?outcome, took_us, "request"),
         Outcome::ClientGone => debug!(outcome = "client_gone", took_us, "request"),

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
+use crate::protocol::{unavailable_body, NOT_AUTHORIZED_LINE, NO_SECRET_REFUSAL};
 use crate::secret::SharedSecret;
 
 /// Longest secret line accepted, newline excluded; anything longer is refused unread.
@@ -28,9 +29,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to wait for the client to close after the answer, so that unread input does not make
 /// the kernel reset the connection before the client has read the answer.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The answer to a client that did not present the secret.
-pub const NOT_AUTHORIZED: &[u8] = b"{\"error\":\"not authorized\"}\n";
 
 /// Why no acceptable secret line was read.
 #[derive(Debug, PartialEq, Eq)]
@@ -180,7 +178,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
             Err(LineError::Io(_)) => return Outcome::ClientGone,
         };
         if let Some(outcome) = refused {
-            finish(&mut stream, NOT_AUTHORIZED, then).await;
+            finish(&mut stream, NOT_AUTHORIZED_LINE, then).await;
             return outcome;
         }
     }
@@ -193,7 +191,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
             }
         }
         Err(reason) => {
-            finish(&mut stream, &super::unavailable_body(&reason), then).await;
+            finish(&mut stream, &unavailable_body(&reason), then).await;
             Outcome::Unavailable
         }
     }
@@ -203,7 +201,7 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
 /// that ([`super::Context::allow_no_secret`]), reading nothing from it: whatever it sent, an HTTP
 /// request forged through some local application included, gets the refusal and no credentials.
 pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
-    let mut answer = serde_json::to_vec(&serde_json::json!({ "error": super::NO_SECRET_REFUSAL }))
+    let mut answer = serde_json::to_vec(&serde_json::json!({ "error": NO_SECRET_REFUSAL }))
         .expect("a JSON object of strings serializes");
     answer.push(b'\n');
     finish(&mut stream, &answer, Then::AwaitClientClose).await;
@@ -212,7 +210,7 @@ pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream
 
 /// Refuses a peer the allow-lists do not name, reading nothing from it.
 pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
-    finish(&mut stream, NOT_AUTHORIZED, Then::AwaitClientClose).await;
+    finish(&mut stream, NOT_AUTHORIZED_LINE, Then::AwaitClientClose).await;
     Outcome::PeerRefused
 }
 

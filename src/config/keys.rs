@@ -1,0 +1,502 @@
+//! The one table of configuration keys, in the manner of ripgrep's flag definitions: each key is
+//! written once, with its name in every source (config file, profile, environment, systemd
+//! credential, flag), the check its value passes and the field of [`Layer`] it lands in. Every
+//! source is read by one loop over [`KEYS`]; a key not in the table is unknown everywhere.
+//!
+//! Adding a key is one row here plus, if it is new, its check in `values` and its use in
+//! `validate`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::error::{ConfigError, Origin, Setting};
+use super::values::{self, Principal};
+use super::{AuthType, CredentialType, IdentityFlow, Transport};
+use crate::cli::ServeArgs;
+use crate::secret::Secret;
+
+/// One value as a source gives it, before its key's check.
+pub(super) enum Input<'a> {
+    /// Text: a profile or environment value, or a flag's.
+    Text(&'a str),
+    /// A config file value (or a flag's typed value), whose JSON type the key's check looks at.
+    Json(Value),
+    /// A secret read from a file (systemd credential, `auth_secret_file`, `--totp-secret-file`).
+    Secret(Secret),
+}
+
+/// A value check, as a function pointer so that checks of one type fit in one table.
+pub(super) type Parse<T> = fn(&str, &Origin) -> Result<T, ConfigError>;
+/// Checks one input of a key and stores it in the key's field of a layer.
+type Set = for<'a> fn(&mut Layer, Input<'a>, Origin) -> Result<(), ConfigError>;
+/// A flag's spelling and how to take its value from the parsed command line.
+type Flag = (&'static str, for<'a> fn(&'a ServeArgs) -> Option<Input<'a>>);
+/// A flag naming a file that holds the value, and how to take the path from the command line.
+type FlagPath = (&'static str, for<'a> fn(&'a ServeArgs) -> Option<&'a Path>);
+
+/// One configuration key: where each source spells it, and where it lands.
+pub(super) struct Key {
+    /// The dotted key in the config file; its last part is its name in the profile, as a systemd
+    /// credential and in the "missing" error (`cognito.password` is `password`).
+    pub file: &'static str,
+    /// A config file key naming a file that holds the value instead (`global.auth_secret_file`).
+    pub file_path: Option<&'static str>,
+    /// Whether a profile section may set it.
+    pub profile: bool,
+    /// Environment variables that set it, the one that wins first.
+    pub env: &'static [&'static str],
+    /// Whether systemd may pass it as a credential file of its name.
+    pub credential: bool,
+    /// The flag that gives the value itself.
+    pub flag: Option<Flag>,
+    /// The flag that names a file holding the value.
+    pub flag_path: Option<FlagPath>,
+    /// For a secret: what a file holding it holds, for the mode check's message.
+    pub holds: Option<&'static str>,
+    /// Checks a value and lands it in its field of [`Layer`].
+    pub set: Set,
+}
+
+impl Key {
+    /// The key's name outside the config file (`password`).
+    pub(super) fn name(&self) -> &'static str {
+        self.file.rsplit('.').next().unwrap_or(self.file)
+    }
+
+    /// Where the key can be set, in the words of each source ("cognito.region in the config
+    /// file, region in the profile or COGNITO_REGION").
+    pub(super) fn places(&self) -> String {
+        let name = self.name();
+        let mut places = vec![format!("{} in the config file", self.file)];
+        if self.profile {
+            places.push(format!("{name} in the profile"));
+        }
+        places.extend(self.env.iter().map(|env| env.to_string()));
+        if self.credential {
+            places.push(format!("the systemd credential {name}"));
+        }
+        let last = places.pop().unwrap_or_default();
+        match places.is_empty() {
+            true => last,
+            false => format!("{} or {last}", places.join(", ")),
+        }
+    }
+}
+
+/// The row every key starts from: set nowhere but the config file.
+const BLANK: Key = Key {
+    file: "",
+    file_path: None,
+    profile: false,
+    env: &[],
+    credential: false,
+    flag: None,
+    flag_path: None,
+    holds: None,
+    set: |_, _, _| Ok(()),
+};
+
+/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry.
+macro_rules! keys {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* })*) => {
+        /// The settings of one source; `None` means the source does not set the key.
+        #[derive(Debug, Default)]
+        pub(super) struct Layer {
+            $($(#[$doc])* pub $field: Option<Setting<$ty>>,)*
+        }
+
+        impl Layer {
+            /// This layer with every key that `higher` sets replaced by `higher`'s value.
+            pub(super) fn overlay(self, higher: Layer) -> Layer {
+                Layer { $($field: higher.$field.or(self.$field),)* }
+            }
+        }
+
+        /// Every key, in the order the sources are read (which decides the first error found).
+        pub(super) const KEYS: &[Key] = &[$(Key {
+            set: |layer, input, at| $how(&mut layer.$field, input, at $(, $arg)*),
+            $($col)*
+            ..BLANK
+        },)*];
+    };
+}
+
+keys! {
+    /// Transports to listen on, in order.
+    server_types: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
+        file: "global.server_type",
+        flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
+            .then(|| Input::Json(a.server_type.iter().map(|t| t.as_str()).collect())))),
+    }
+    /// IAM credentials or tokens.
+    credential_type: CredentialType = scalar(values::credential_type, Text) {
+        file: "global.credential_type",
+        flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| Input::Text(t.as_str())))),
+    }
+    /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
+    user: Principal = scalar(values::principal, Number) {
+        file: "global.user",
+        flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(Input::Text))),
+    }
+    /// Group of the unix socket.
+    group: Principal = scalar(values::principal, Number) {
+        file: "global.group",
+        flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(Input::Text))),
+    }
+    /// The shared secret, already read when it was given as a file: a secret and a secret file
+    /// are one key, so a higher layer's file replaces a lower layer's value and the other way
+    /// round. Not read from the environment: the fewer places a secret can hide in, the better.
+    auth_secret: Secret = scalar(values::shared_secret, Text) {
+        file: "global.auth_secret",
+        file_path: Some("global.auth_secret_file"),
+        credential: true,
+        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_deref().map(Input::Text))),
+        flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
+        holds: Some("the shared secret"),
+    }
+    /// Whether tokens mode hands out the refresh token.
+    expose_refresh_token: bool = boolean() { file: "global.expose_refresh_token", }
+    /// Attempts of the first sign-in.
+    retries: u32 = scalar(values::retries, Number) {
+        file: "global.retries",
+        flag: Some(("-r/--retries", |a| a.retries.map(|n| Input::Json(n.into())))),
+    }
+    /// Whether the http listener also answers as IMDSv2.
+    imds: bool = boolean() {
+        file: "global.imds",
+        flag: Some(("--imds", |a| a.imds.then(|| Input::Json(true.into())))),
+    }
+    /// Whether tcp and http serve credentials without a shared secret.
+    allow_no_secret: bool = boolean() {
+        file: "global.allow_no_secret",
+        flag: Some(("--allow-no-secret", |a| a.allow_no_secret.then(|| Input::Json(true.into())))),
+    }
+    /// Extra Host header values the http listener accepts.
+    allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
+        file: "server.allowed_hosts",
+        flag: Some(("--allowed-host", |a| (!a.allowed_host.is_empty())
+            .then(|| Input::Json(a.allowed_host.iter().map(String::as_str).collect())))),
+    }
+    /// Users whose processes may use the unix socket.
+    allowed_users: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_users", }
+    /// Primary groups whose processes may use the unix socket.
+    allowed_groups: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_groups", }
+    /// Addresses of the tcp and http listeners.
+    host: Vec<IpAddr> = scalar(values::host, Text) {
+        file: "server.host",
+        flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(Input::Text))),
+    }
+    /// Port of whichever tcp or http listener has no port of its own.
+    port: u16 = scalar(values::port, Number) {
+        file: "server.port",
+        flag: Some(("-P/--port", |a| a.tcp.port.map(|n| Input::Json(n.into())))),
+    }
+    /// Port of the tcp listener.
+    tcp_port: u16 = scalar(values::port, Number) {
+        file: "server.tcp_port",
+        flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(|n| Input::Json(n.into())))),
+    }
+    /// Port of the http listener.
+    http_port: u16 = scalar(values::port, Number) {
+        file: "server.http_port",
+        flag: Some(("--http-port", |a| a.tcp.http_port.map(|n| Input::Json(n.into())))),
+    }
+    /// Path of the unix socket.
+    socket_path: PathBuf = scalar(values::socket_path, Text) {
+        file: "server.socket_path",
+        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(Input::Text))),
+    }
+    /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
+    /// decimal digits are the octal mode, exactly as if they had been quoted.
+    permissions: u32 = scalar(values::permissions, Number) {
+        file: "server.permissions",
+        flag: Some(("--permissions", |a| a.permissions.as_deref().map(Input::Text))),
+    }
+    /// Cognito user name.
+    username: String = scalar(values::non_empty, Text) {
+        file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
+    }
+    /// Cognito password.
+    password: Secret = scalar(values::secret, Text) {
+        file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
+        holds: Some("a password"),
+    }
+    /// App client id.
+    app_id: String = scalar(values::non_empty, Text) {
+        file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
+    }
+    /// App client secret.
+    client_secret: Secret = scalar(values::secret, Text) {
+        file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
+        credential: true, holds: Some("a client secret"),
+    }
+    /// TOTP seed, for SOFTWARE_TOKEN_MFA.
+    totp_secret: Secret = scalar(values::totp_secret, Text) {
+        file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
+        credential: true, holds: Some("a TOTP seed"),
+        flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
+    }
+    /// User pool id.
+    user_pool_id: String = scalar(values::user_pool_id, Text) {
+        file: "cognito.user_pool_id", profile: true, env: &["COGNITO_USER_POOL_ID"],
+    }
+    /// Identity pool id.
+    identity_pool_id: String = scalar(values::identity_pool_id, Text) {
+        file: "cognito.identity_pool_id", profile: true, env: &["COGNITO_IDENTITY_POOL_ID"],
+    }
+    /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
+    region: String = scalar(values::region, Text) {
+        file: "cognito.region", profile: true, env: &["COGNITO_REGION"],
+    }
+    /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
+    /// promised it, below the specific name.
+    role_arn: String = scalar(values::role_arn, Text) {
+        file: "cognito.role_arn", profile: true, env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
+    }
+    /// SRP or plain password sign-in.
+    auth_type: AuthType = scalar(values::auth_type, Text) {
+        file: "cognito.auth_type", profile: true, env: &["COGNITO_AUTH_TYPE"],
+    }
+    /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
+    metadata: BTreeMap<String, String> = object() {
+        file: "cognito.metadata", profile: true, env: &["COGNITO_METADATA"],
+    }
+    /// Session name of AssumeRoleWithWebIdentity.
+    role_session_name: String = scalar(values::role_session_name, Text) {
+        file: "cognito.role_session_name", profile: true, env: &["COGNITO_ROLE_SESSION_NAME"],
+    }
+    /// Enhanced or classic identity-pool flow.
+    auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
+        file: "cognito.auth_flow", profile: true, env: &["COGNITO_AUTH_FLOW"],
+    }
+    /// DurationSeconds of AssumeRoleWithWebIdentity.
+    role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
+        file: "cognito.role_expiry_time", profile: true, env: &["COGNITO_ROLE_EXPIRY_TIME"],
+    }
+}
+
+/// The row of a key by its config file name.
+pub(super) fn key(file: &str) -> &'static Key {
+    KEYS.iter()
+        .find(|k| k.file == file)
+        .unwrap_or_else(|| panic!("{file} is not in KEYS"))
+}
+
+/// Stores `value` in `slot`, remembering where it was set.
+fn store<T>(slot: &mut Option<Setting<T>>, value: T, origin: Origin) -> Result<(), ConfigError> {
+    *slot = Some(Setting { value, origin });
+    Ok(())
+}
+
+/// Which JSON types a single-valued key takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// A string (in the config file) or text (elsewhere).
+    Text,
+    /// A number, or a string of one: the original's config builder wrote either.
+    Number,
+}
+use Shape::{Number, Text};
+
+/// One value of the given shape, checked by `parse`.
+fn scalar<T>(
+    slot: &mut Option<Setting<T>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+    shape: Shape,
+) -> Result<(), ConfigError> {
+    let numeric = shape == Number;
+    let value = match input {
+        Input::Text(text) => parse(text, &at)?,
+        Input::Secret(secret) => parse(secret.expose(), &at)?,
+        Input::Json(Value::String(text)) => parse(&text, &at)?,
+        Input::Json(Value::Number(n)) if numeric => parse(&n.to_string(), &at)?,
+        Input::Json(other) => {
+            let expected = if numeric { "a number" } else { "a string" };
+            return Err(wrong_type(&at, &other, expected));
+        }
+    };
+    store(slot, value, at)
+}
+
+/// `true` or `false`.
+fn boolean(slot: &mut Option<Setting<bool>>, input: Input, at: Origin) -> Result<(), ConfigError> {
+    match input {
+        Input::Json(Value::Bool(flag)) => store(slot, flag, at),
+        Input::Json(other) => Err(wrong_type(&at, &other, "true or false")),
+        Input::Text(text) => Err(wrong_type(&at, &Value::from(text), "true or false")),
+        Input::Secret(_) => Err(wrong_type(&at, &Value::from(""), "true or false")),
+    }
+}
+
+/// An object in the config file; the profile and the environment write the same object as text.
+fn object(
+    slot: &mut Option<Setting<BTreeMap<String, String>>>,
+    input: Input,
+    at: Origin,
+) -> Result<(), ConfigError> {
+    let map = match input {
+        Input::Text(text) => values::metadata(text, &at)?,
+        Input::Secret(secret) => values::metadata(secret.expose(), &at)?,
+        Input::Json(value) => values::metadata_value(value, &at)?,
+    };
+    store(slot, map, at)
+}
+
+/// What a list key takes, for its messages.
+pub(super) struct ListOf {
+    /// Whether a single string is a one-item list (and an empty list is refused).
+    one: bool,
+    /// Whether items may be numbers as well as strings.
+    numbers: bool,
+    /// What to write instead of a wrongly typed item.
+    item: &'static str,
+    /// What to write instead of a value that is no list.
+    whole: &'static str,
+}
+
+const TRANSPORTS: ListOf = ListOf {
+    one: true,
+    numbers: false,
+    item: r#"a string, or a list like ["unix", "http"]"#,
+    whole: r#"a string, or a list like ["unix", "http"]"#,
+};
+const HOSTS: ListOf = ListOf {
+    one: false,
+    numbers: false,
+    item: "a list of host names",
+    whole: r#"a list like ["creds.internal"]"#,
+};
+const PRINCIPALS: ListOf = ListOf {
+    one: false,
+    numbers: true,
+    item: "a name or a number",
+    whole: r#"a list of names or ids, like ["alice", 1001]"#,
+};
+
+/// A list of items each checked by `parse`.
+fn list<T>(
+    slot: &mut Option<Setting<Vec<T>>>,
+    input: Input,
+    at: Origin,
+    parse: Parse<T>,
+    of: &ListOf,
+) -> Result<(), ConfigError> {
+    let items = match input {
+        Input::Json(Value::String(text)) if of.one => vec![Value::String(text)],
+        Input::Json(Value::Array(items)) if !(of.one && items.is_empty()) => items,
+        Input::Json(other) => return Err(wrong_type(&at, &other, of.whole)),
+        Input::Text(text) => vec![Value::from(text)],
+        Input::Secret(_) => return Err(wrong_type(&at, &Value::from(""), of.whole)),
+    };
+    let value = items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(text) => parse(&text, &at),
+            Value::Number(n) if of.numbers => parse(&n.to_string(), &at),
+            other => Err(wrong_type(&at, &other, of.item)),
+        })
+        .collect::<Result<_, _>>()?;
+    store(slot, value, at)
+}
+
+/// The error for a value of the wrong JSON type; it names the type found, never the value.
+pub(super) fn wrong_type(at: &Origin, found: &Value, expected: &str) -> ConfigError {
+    ConfigError::invalid(
+        at,
+        format!("the value is {}", values::json_kind(found)),
+        format!("write {expected}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(name: &'static str) -> Origin {
+        Origin::Flag { name }
+    }
+
+    #[test]
+    fn overlay_replaces_only_the_keys_the_higher_layer_sets() {
+        let setting = |value: &str, origin| {
+            Some(Setting {
+                value: value.to_owned(),
+                origin,
+            })
+        };
+        let low = Layer {
+            username: setting("low", Origin::Env { name: "A" }),
+            app_id: setting("low-app", Origin::Env { name: "B" }),
+            ..Layer::default()
+        };
+        let high = Layer {
+            username: setting("high", flag("-x")),
+            ..Layer::default()
+        };
+
+        let merged = low.overlay(high);
+        assert_eq!(merged.username.unwrap().value, "high");
+        assert_eq!(merged.app_id.unwrap().value, "low-app");
+        assert!(merged.region.is_none());
+    }
+
+    #[test]
+    fn origins_name_their_source_and_key() {
+        let file = Origin::File {
+            path: "/etc/c.json".into(),
+            key: "cognito.region",
+        };
+        assert_eq!(file.to_string(), "/etc/c.json: cognito.region");
+        let profile = Origin::Profile {
+            path: "/h/.aws/cognito_credentials".into(),
+            section: "profile dev".into(),
+            key: "region".into(),
+        };
+        assert_eq!(
+            profile.to_string(),
+            "/h/.aws/cognito_credentials: [profile dev] region"
+        );
+        assert_eq!(
+            Origin::Env {
+                name: "COGNITO_REGION"
+            }
+            .to_string(),
+            "environment variable COGNITO_REGION"
+        );
+        assert_eq!(flag("--permissions").to_string(), "flag --permissions");
+        assert!(file.rank() < profile.rank() && profile.rank() < flag("-P").rank());
+    }
+
+    #[test]
+    fn every_name_in_the_table_names_one_key() {
+        let mut names = std::collections::BTreeSet::new();
+        for key in KEYS {
+            let spellings = [Some(key.file), key.file_path]
+                .into_iter()
+                .flatten()
+                .chain(key.env.iter().copied())
+                .chain(key.flag.map(|(name, _)| name))
+                .chain(key.flag_path.map(|(name, _)| name));
+            for name in spellings {
+                assert!(names.insert(name), "{name} names two keys");
+            }
+            assert_eq!(
+                key.credential || key.file_path.is_some() || key.flag_path.is_some(),
+                key.holds.is_some(),
+                "{}: a key read from a secret file says what it holds",
+                key.file
+            );
+        }
+        assert_eq!(
+            key("cognito.role_arn").places(),
+            "cognito.role_arn in the config file, role_arn in the profile, COGNITO_ROLE_ARN or \
+             AWS_ROLE_ARN"
+        );
+    }
+}
