@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod documents;
 pub mod expiry;
+pub mod fd_state;
 pub mod install;
 pub mod listeners;
 pub mod logging;
