@@ -112,10 +112,11 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
 
 fn secret(args: &GetArgs) -> Result<Option<Secret>, GetError> {
     if let Some(path) = &args.secret_file {
-        let secret = crate::secret::read_file(path).map_err(|e| GetError::Secret {
-            path: path.clone(),
-            cause: e.to_string(),
-        })?;
+        let secret = crate::secret::read_file(path, crate::secret::Readers::OwnerAndGroup)
+            .map_err(|e| GetError::Secret {
+                path: path.clone(),
+                cause: e.to_string(),
+            })?;
         return Ok(Some(secret));
     }
     Ok(std::env::var(SECRET_VARIABLE)

@@ -276,7 +276,7 @@ fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
-    match crate::secret::read_file(path) {
+    match crate::secret::read_file(path, crate::secret::Readers::OwnerOnly) {
         Ok(secret) => Ok(secret),
         Err(SecretFileError::Empty) => bail!("{}: the {what} file is empty", path.display()),
         Err(err) => Err(err).with_context(|| format!("reading the {what} from {}", path.display())),

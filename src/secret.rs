@@ -144,22 +144,45 @@ pub enum SecretFileError {
     /// It could not be read (missing, unreadable, too large, not UTF-8).
     #[error("{0}")]
     Unreadable(io::Error),
-    /// Group or others may read it.
+    /// Group or others may read it (a secret of cognitod's own).
     #[error("its mode {0:04o} lets group or others read it; make it private with chmod 600")]
     Exposed(u32),
+    /// Others may read it (a shared secret a client reads: its group may share it).
+    #[error("its mode {0:04o} lets every user read it; chmod o-rwx (its group may read it, to share it with the clients that need it)")]
+    ExposedToAll(u32),
     /// It holds nothing but a newline.
     #[error("the file is empty, and an empty secret is refused")]
     Empty,
 }
 
+/// Who besides its owner may read a secret file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// No one: a secret of cognitod's own (a password, a client secret for `configure`).
+    OwnerOnly,
+    /// Its group too: the shared secret as a client reads it, which an administrator shares
+    /// with the clients' group (mode 0640); never every user.
+    OwnerAndGroup,
+}
+
 /// Reads a secret file named on the command line, with the checks the daemon applies to its own:
-/// size cap, private mode, one trailing newline, not empty.
-pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
+/// size cap, mode (private, or readable by its group where `readers` allows), one trailing
+/// newline, not empty.
+pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
     let file = read_capped(path).map_err(SecretFileError::Unreadable)?;
-    if file.mode & GROUP_OR_OTHER_READ != 0 {
+    let refused = match readers {
+        Readers::OwnerOnly if file.mode & GROUP_OR_OTHER_READ != 0 => {
+            Some(SecretFileError::Exposed(file.mode))
+        }
+        Readers::OwnerAndGroup if file.mode & 0o004 != 0 => {
+            Some(SecretFileError::ExposedToAll(file.mode))
+        }
+        _ => None,
+    };
+    if let Some(refused) = refused {
         let mut text = file.text;
         text.zeroize();
-        return Err(SecretFileError::Exposed(file.mode));
+        return Err(refused);
     }
     from_file_text(file.text).ok_or(SecretFileError::Empty)
 }
@@ -210,6 +233,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_clients_secret_file_may_be_shared_with_its_group_but_not_with_everyone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let read = |mode: u32, readers: Readers| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            read_file(&path, readers)
+        };
+        assert_eq!(read(0o600, Readers::OwnerOnly).unwrap().expose(), "s3cret");
+        assert!(matches!(
+            read(0o640, Readers::OwnerOnly),
+            Err(SecretFileError::Exposed(0o640))
+        ));
+        assert_eq!(
+            read(0o640, Readers::OwnerAndGroup).unwrap().expose(),
+            "s3cret"
+        );
+        let err = read(0o644, Readers::OwnerAndGroup).unwrap_err();
+        assert!(matches!(err, SecretFileError::ExposedToAll(0o644)));
+        assert!(err.to_string().contains("chmod o-rwx"), "{err}");
+    }
+
+    #[test]
     fn debug_never_shows_the_value() {
         let secret = Secret::new("hunter2".into());
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
@@ -244,17 +291,26 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         };
         write("s3cret\r\n", 0o600);
-        assert_eq!(read_file(&path).unwrap().expose(), "s3cret");
+        assert_eq!(
+            read_file(&path, Readers::OwnerOnly).unwrap().expose(),
+            "s3cret"
+        );
         write("s3cret\n\n", 0o600);
-        assert_eq!(read_file(&path).unwrap().expose(), "s3cret\n");
+        assert_eq!(
+            read_file(&path, Readers::OwnerOnly).unwrap().expose(),
+            "s3cret\n"
+        );
         write("\n", 0o600);
-        assert!(matches!(read_file(&path), Err(SecretFileError::Empty)));
+        assert!(matches!(
+            read_file(&path, Readers::OwnerOnly),
+            Err(SecretFileError::Empty)
+        ));
         write("s3cret", 0o640);
-        let err = read_file(&path).unwrap_err();
+        let err = read_file(&path, Readers::OwnerOnly).unwrap_err();
         assert!(matches!(err, SecretFileError::Exposed(0o640)), "{err}");
         write(&"x".repeat(MAX_FILE_SIZE as usize + 1), 0o600);
         assert!(matches!(
-            read_file(&path),
+            read_file(&path, Readers::OwnerOnly),
             Err(SecretFileError::Unreadable(_))
         ));
     }
