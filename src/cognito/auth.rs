@@ -550,8 +550,8 @@ impl UserPool {
                         call: "the TOTP seed",
                         code: "InvalidTotpSeed".into(),
                         message: e.to_string(),
-                        hint: "give the SecretCode that AssociateSoftwareToken returned, or \
-                               enrol a new one with cognitod configure",
+                        hint: "give the SecretCode that AssociateSoftwareToken returned when \
+                               the user enrolled TOTP",
                     })
                 }
             },
@@ -774,19 +774,20 @@ fn challenge_error(challenge: Option<&ChallengeNameType>) -> UpstreamError {
              or user without MFA"
         }
         ChallengeNameType::MfaSetup => {
-            "the user pool requires MFA and the user has none: enrol TOTP with `cognitod \
-             configure` (it stores the seed like the password), or use a user or pool without \
-             required MFA"
+            "the user pool requires MFA and the user has none: enrol the user in TOTP \
+             (AssociateSoftwareToken, then VerifySoftwareToken with a code) and give cognitod \
+             the seed (cognito.totp_secret), or use a user or pool without required MFA"
         }
         ChallengeNameType::SmsMfa => {
             "cognitod signs in unattended and cannot receive SMS codes: have an administrator \
-             switch this user to TOTP MFA (`cognitod configure` enrols it), let this host be a \
-             remembered device, or use an app client or user without MFA"
+             switch this user to TOTP MFA and give cognitod the seed (cognito.totp_secret), let \
+             this host be a remembered device, or use an app client or user without MFA"
         }
         _ if matches!(challenge.as_str(), "EMAIL_OTP" | "EMAIL_MFA") => {
             "cognitod signs in unattended and cannot receive e-mailed codes: have an \
-             administrator switch this user to TOTP MFA (`cognitod configure` enrols it), let \
-             this host be a remembered device, or use an app client or user without MFA"
+             administrator switch this user to TOTP MFA and give cognitod the seed \
+             (cognito.totp_secret), let this host be a remembered device, or use an app client \
+             or user without MFA"
         }
         _ => "this challenge is not supported; use a user that signs in with the password alone",
     };

@@ -233,8 +233,8 @@ fn hint_for(call: &str, code: &str) -> &'static str {
             "the MFA code was refused: check the TOTP seed and the host clock"
         }
         "SoftwareTokenMFANotFoundException" | "MFAMethodNotFoundException" => {
-            "the user has no TOTP authenticator enrolled: enrol one (cognitod configure) or turn \
-             MFA off for this user"
+            "the user has no TOTP authenticator enrolled: enrol one (AssociateSoftwareToken, \
+             VerifySoftwareToken) and give cognitod its seed, or turn MFA off for this user"
         }
         "InvalidUserPoolConfigurationException" => {
             "the user pool's configuration does not allow this sign-in; check its MFA and \

@@ -243,8 +243,8 @@ pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError
         return Err(ConfigError::invalid(
             at,
             "the value is not a base32 TOTP seed",
-            "give the SecretCode that AssociateSoftwareToken returned (letters A-Z and digits \
-             2-7), or enrol a new one with cognitod configure",
+            "give the SecretCode that AssociateSoftwareToken returned when the user enrolled \
+             TOTP (letters A-Z and digits 2-7)",
         ));
     }
     Ok(seed)
