@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
@@ -42,6 +42,7 @@ use aws_smithy_types::body::SdkBody;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cognitod::cognito::auth::UserPool;
+use cognitod::cognito::{Sdk, ServerClock};
 use cognitod::cognito::identity::IdentityPool;
 use cognitod::config::{AuthType, CognitoConfig, IdentityFlow};
 use cognitod::credentials::{CognitoUpstream, Issued, Material, Upstream};
@@ -76,7 +77,7 @@ impl HttpConnector for Canned {
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    sdk: SdkConfig,
+    sdk: Sdk,
     script: Script,
 }
 
@@ -103,7 +104,10 @@ fn harness() -> &'static Harness {
         );
         Harness {
             runtime,
-            sdk,
+            sdk: Sdk {
+                config: sdk,
+                server_clock: ServerClock::default(),
+            },
             script,
         }
     })
@@ -115,6 +119,7 @@ fn settings(auth_type: AuthType, auth_flow: IdentityFlow) -> Arc<CognitoConfig> 
         password: Secret::new(PASSWORD.into()),
         app_id: "4fuzzappclient0000000000".into(),
         client_secret: Some(Secret::new(CLIENT_SECRET.into())),
+        totp_secret: None,
         user_pool_id: "eu-west-1_FuzzPool1".into(),
         identity_pool_id: Some("eu-west-1:11111111-2222-3333-4444-555555555555".into()),
         region: REGION.into(),
