@@ -521,6 +521,13 @@ fn simulate(
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // cargo bench passes --bench; cargo test (which builds and runs every target) does not.
+    if !args.iter().any(|a| a == "--bench") {
+        println!(
+            "fleet: a simulation; run it with `cargo bench --bench fleet -- [--quick] [--json]`"
+        );
+        return;
+    }
     let flag = |name: &str| args.iter().any(|a| a == name);
     let value = |name: &str| {
         args.iter()
