@@ -11,10 +11,13 @@ use common::*;
 const START: Duration = Duration::from_secs(20);
 
 fn user_auth_daemon(emulator: &Emulator, pool: &Pool, socket: &std::path::Path) -> Daemon {
+    user_auth_command(emulator, pool, socket).start()
+}
+
+fn user_auth_command(emulator: &Emulator, pool: &Pool, socket: &std::path::Path) -> DaemonCommand {
     DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
         .envs(pool.env())
         .env("COGNITO_AUTH_TYPE", "user_auth")
-        .start()
 }
 
 #[test]
@@ -54,9 +57,7 @@ fn user_auth_with_a_wrong_password_is_refused_as_such() {
     );
     let dir = temp_dir();
     let socket = dir.path().join("c.sock");
-    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
-        .envs(pool.env())
-        .env("COGNITO_AUTH_TYPE", "user_auth")
+    let daemon = user_auth_command(emulator, &pool, &socket)
         .env("COGNITO_PASSWORD", "Wrong-Password-0")
         .start();
     daemon.wait_for_log("renewal_refused", START);
