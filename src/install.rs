@@ -135,6 +135,12 @@ Restart=on-failure
 RestartSec=1
 WatchdogSec={WATCHDOG_SEC}
 TimeoutStopSec=15
+# Keep the sign-in across restarts, reloads and package upgrades: after each renewal the daemon
+# hands systemd one sealed memfd named `state` (src/fd_state.rs) and reads it back at the next
+# start. systemd keeps the store while the service restarts and empties it on `systemctl stop`
+# (systemd 252; from 254 FileDescriptorStorePreserve= decides, and its default, `restart`, is
+# that same behaviour, so it is not set). 4 leaves room for the old and the new while replacing.
+FileDescriptorStoreMax=4
 # The configuration and secrets stay root:root 0600 on disk; systemd hands the service a copy.
 {credentials}
 # Unprivileged and confined: the daemon needs the network and nothing else.
