@@ -239,7 +239,7 @@ def initiate_auth(self: CognitoIdpBackend, client_id: str, auth_flow: str,
     if auth_flow == "USER_PASSWORD_AUTH":
         # Looseness closed: moto ignores SECRET_HASH here.
         _check_secret_hash(client, params.get("USERNAME") or "", params)
-        return _orig_initiate_auth(self, client_id, auth_flow, auth_parameters)
+        return _password_auth(self, pool, client_id, params)
     if auth_flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
         return _refresh(pool, client, params)
     if auth_flow == "USER_AUTH":
@@ -285,8 +285,8 @@ def _start_challenge(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, clien
     if challenge == "PASSWORD":
         if not params.get("PASSWORD"):
             raise InvalidParameterException("Missing required parameter PASSWORD")
-        return _orig_initiate_auth(backend, client.id, "USER_PASSWORD_AUTH",
-                                   {"USERNAME": login_name, "PASSWORD": params["PASSWORD"]})
+        return _password_auth(backend, pool, client.id,
+                              {"USERNAME": login_name, "PASSWORD": params["PASSWORD"]})
     # EMAIL_OTP, SMS_OTP, WEB_AUTHN: a challenge only a person can answer; never answered here.
     return _with_session({"ChallengeName": challenge, "ChallengeParameters": {}})
 
@@ -698,6 +698,207 @@ def _update_device_status_response(self: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# TOTP enrolment: MFA_SETUP, AssociateSoftwareToken, VerifySoftwareToken (moto hands every user
+# the fixed seed "asdfasdfasdf", accepts any code unless told otherwise, lets any session of the
+# user complete MFA_SETUP without enrolling, and sends MFAS_CAN_SETUP as a JSON list where
+# Cognito's challenge parameters are strings)
+# ---------------------------------------------------------------------------------------------
+
+TOTP_STEP_S = 30
+# Cognito's SecretCode: 32 base32 characters, i.e. 160 random bits.
+TOTP_SEED_BYTES = 20
+
+# (pool id, internal username) -> the seed the user verified last: what SOFTWARE_TOKEN_MFA is
+# checked against.
+_totp_seeds: dict[tuple[str, str], str] = {}
+# (pool id, internal username) -> the seed AssociateSoftwareToken handed out, not yet verified.
+_pending_totp: dict[tuple[str, str], str] = {}
+
+
+@dataclass
+class MfaSetup:
+    """One MFA set-up in progress, from the MFA_SETUP challenge to its answer. Each step
+    (challenge -> associated -> verified) consumes its session and hands out the next one."""
+
+    pool: CognitoIdpUserPool
+    login_name: str
+    username: str  # internal
+    stage: str
+    expires_at: float
+
+
+_mfa_setups: dict[str, MfaSetup] = {}
+
+
+def totp_code(seed_b32: str, at: float | None = None) -> str:
+    """RFC 6238 (HMAC-SHA1, 6 digits, 30 s steps), as Cognito and authenticator apps compute it."""
+    key = base64.b32decode(seed_b32.upper() + "=" * (-len(seed_b32) % 8))
+    counter = int((time.time() if at is None else at) // TOTP_STEP_S)
+    digest = hmac.new(key, counter.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset:offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+class EnableSoftwareTokenMFAException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__(error_type="EnableSoftwareTokenMFAException", message=message)
+
+
+class SoftwareTokenMFANotFoundException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__(error_type="SoftwareTokenMFANotFoundException", message=message)
+
+
+def _has_mfa(user: Any) -> bool:
+    return bool(user.token_verified or user.sms_mfa_enabled)
+
+
+def _mfa_setup_challenge(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, login_name: str,
+                         result: dict[str, Any]) -> None:
+    """When moto answered MFA_SETUP: Cognito's parameter format, and the session recorded as the
+    start of an MFA set-up (and nothing else: moto's own session is retired)."""
+    if result.get("ChallengeName") != "MFA_SETUP":
+        return
+    params = dict(result.get("ChallengeParameters") or {})
+    can = params.get("MFAS_CAN_SETUP")
+    if not isinstance(can, str):
+        params["MFAS_CAN_SETUP"] = json.dumps(list(can or []))
+    result["ChallengeParameters"] = params
+    backend.sessions.pop(result.get("Session"), None)
+    user = pool._get_user(login_name)
+    session = _new_session_token()
+    with _srp_lock:
+        _mfa_setups[session] = MfaSetup(pool, login_name, user.username, "challenge",
+                                        time.monotonic() + SRP_SESSION_SECONDS)
+    result["Session"] = session
+
+
+def _password_auth(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client_id: str,
+                   params: dict[str, str]) -> dict[str, Any]:
+    """USER_PASSWORD_AUTH. Looseness closed: moto issues tokens to a user without MFA in a pool
+    that requires it; Cognito answers MFA_SETUP."""
+    result = _orig_initiate_auth(backend, client_id, "USER_PASSWORD_AUTH", params)
+    user = pool._get_user(params.get("USERNAME") or "")
+    if "AuthenticationResult" in result and pool.mfa_config == "ON" and user and not _has_mfa(user):
+        result = {"ChallengeName": "MFA_SETUP", "Session": "",
+                  "ChallengeParameters": {"MFAS_CAN_SETUP": ["SOFTWARE_TOKEN_MFA"]}}
+        _mfa_setup_challenge(backend, pool, params["USERNAME"], result)
+    return result
+
+
+def _take_setup(session: str | None, stage: str) -> MfaSetup:
+    with _srp_lock:
+        setup = _mfa_setups.pop(session or "", None)
+    if setup is None or setup.stage != stage or setup.expires_at < time.monotonic():
+        raise _reject("Invalid session for the user.", f"not a live MFA set-up session at stage {stage}")
+    return setup
+
+
+def _next_setup(setup: MfaSetup, stage: str) -> str:
+    session = _new_session_token()
+    with _srp_lock:
+        _mfa_setups[session] = MfaSetup(setup.pool, setup.login_name, setup.username, stage,
+                                        setup.expires_at)
+    return session
+
+
+def _user_of_access_token(access_token: str) -> tuple[CognitoIdpUserPool, Any]:
+    pool = _pool_of_access_token(access_token)
+    _, username = pool.access_tokens[access_token]
+    return pool, pool._get_user(username)
+
+
+def associate_software_token(access_token: str | None, session: str | None) -> dict[str, Any]:
+    """A new random seed for the user, pending until VerifySoftwareToken. Authorised by the
+    access token, or by the MFA_SETUP challenge's session, which is then spent and a new one
+    returned (API reference: "the session ... allows authentication of the user as part of the
+    MFA setup process")."""
+    if bool(access_token) == bool(session):
+        raise InvalidParameterException("Provide either an access token or a session, not both")
+    seed = base64.b32encode(secrets.token_bytes(TOTP_SEED_BYTES)).decode("ascii").rstrip("=")
+    if access_token:
+        pool, user = _user_of_access_token(access_token)
+        _pending_totp[(pool.id, user.username)] = seed
+        return {"SecretCode": seed}
+    setup = _take_setup(session, "challenge")
+    _pending_totp[(setup.pool.id, setup.username)] = seed
+    return {"SecretCode": seed, "Session": _next_setup(setup, "associated")}
+
+
+def verify_software_token(access_token: str | None, session: str | None, user_code: str | None) -> dict[str, Any]:
+    """Checks the code against the seed AssociateSoftwareToken handed out (current 30 s step),
+    then makes it the user's seed, replacing any earlier one. A wrong code: the set-up stays
+    pending (its session too) and EnableSoftwareTokenMFAException "Code mismatch", as reported for
+    Cognito."""
+    if bool(access_token) == bool(session):
+        raise InvalidParameterException("Provide either an access token or a session, not both")
+    if not user_code:
+        raise InvalidParameterException("Missing required parameter UserCode")
+    if access_token:
+        pool, user = _user_of_access_token(access_token)
+        setup = None
+        key = (pool.id, user.username)
+    else:
+        setup = _take_setup(session, "associated")
+        pool, user = setup.pool, setup.pool._get_user(setup.login_name)
+        key = (pool.id, setup.username)
+    seed = _pending_totp.get(key)
+    if seed is None:
+        raise SoftwareTokenMFANotFoundException("Software Token MFA has not been associated with the user.")
+    if not hmac.compare_digest(user_code.encode(), totp_code(seed).encode()):
+        log.info("EnableSoftwareTokenMFAException: not the current code of the associated seed")
+        if setup is not None:
+            with _srp_lock:
+                _mfa_setups[session] = setup
+        raise EnableSoftwareTokenMFAException("Code mismatch")
+    del _pending_totp[key]
+    _totp_seeds[key] = seed
+    user.token_verified = True
+    if setup is None:
+        return {"Status": "SUCCESS"}
+    return {"Status": "SUCCESS", "Session": _next_setup(setup, "verified")}
+
+
+def _complete_mfa_setup(backend: CognitoIdpBackend, session: str, client_id: str,
+                        responses: dict[str, str]) -> dict[str, Any]:
+    """Looseness closed: moto signs in anyone answering MFA_SETUP with a session of the user;
+    Cognito wants the session VerifySoftwareToken returned. TOTP is then the user's MFA."""
+    setup = _take_setup(session, "verified")
+    pool = setup.pool
+    client = pool.clients.get(client_id)
+    if client is None:
+        raise _reject("Invalid session for the user.", "session of another app client's pool")
+    user = pool._get_user(setup.login_name)
+    _check_secret_hash(client, user.username, responses)
+    claimed = responses.get("USERNAME")
+    if not claimed:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    if pool._get_user(claimed) is not user:
+        raise _reject("Incorrect username or password.", f"USERNAME {claimed!r} is not the session's user")
+    user.software_token_mfa_enabled = True
+    user.preferred_mfa_setting = "SOFTWARE_TOKEN_MFA"
+    result = backend._log_user_in(pool, client, setup.login_name)
+    _track_device(pool, user, result, responses.get("DEVICE_KEY"))
+    return result
+
+
+def _associate_software_token_response(self: Any) -> Any:
+    return ActionResult(associate_software_token(self._get_param("AccessToken"), self._get_param("Session")))
+
+
+def _verify_software_token_response(self: Any) -> Any:
+    return ActionResult(verify_software_token(self._get_param("AccessToken"), self._get_param("Session"),
+                                              self._get_param("UserCode")))
+
+
+def find_user_pool_of_mfa_setup(session: str) -> str | None:
+    """For the call counter: the user pool of an MFA set-up session."""
+    setup = _mfa_setups.get(session)
+    return setup.pool.id if setup else None
+
+
+# ---------------------------------------------------------------------------------------------
 # Patch: RespondToAuthChallenge
 # ---------------------------------------------------------------------------------------------
 
@@ -713,6 +914,8 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
         return _device_srp_auth(session, client_id, responses)
     if challenge_name == "DEVICE_PASSWORD_VERIFIER":
         return _device_password_verifier(self, session, client_id, responses)
+    if challenge_name == "MFA_SETUP":
+        return _complete_mfa_setup(self, session, client_id, responses)
 
     # Other challenges (NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, SMS_MFA, MFA_SETUP) stay
     # moto's; only SECRET_HASH and USERNAME are checked first (moto checks SECRET_HASH on the MFA
@@ -735,14 +938,23 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
     # claims (email in email-login pools) come out as after USER_PASSWORD_AUTH.
     responses["USERNAME"] = login_name
     if challenge_name != "SOFTWARE_TOKEN_MFA":
-        return _orig_respond(self, session, client_id, challenge_name, responses)
+        result = _orig_respond(self, session, client_id, challenge_name, responses)
+        _mfa_setup_challenge(self, pool, login_name, result)  # after NEW_PASSWORD_REQUIRED
+        return result
     # Looseness closed: Cognito refuses a TOTP code already accepted for the user (reported as
     # CodeMismatchException); moto takes it again.
-    used = (pool.id, user.username, responses.get("SOFTWARE_TOKEN_MFA_CODE"), int(time.time() // 30))
+    code = responses.get("SOFTWARE_TOKEN_MFA_CODE") or ""
+    used = (pool.id, user.username, code, int(time.time() // 30))
     with _srp_lock:
         if used in _used_totp_codes:
             log.info("CodeMismatchException: TOTP code reused within its step")
             raise CodeMismatchException("Invalid code received for user")
+    # Looseness closed: moto checks every user's code against its one fixed seed; Cognito against
+    # the seed the user verified (VerifySoftwareToken).
+    seed = _totp_seeds.get((pool.id, user.username))
+    if seed is None or not hmac.compare_digest(code.encode(), totp_code(seed).encode()):
+        log.info("CodeMismatchException: not the current TOTP code of the user's verified seed")
+        raise CodeMismatchException("Invalid code received for user")
     result = _orig_respond(self, session, client_id, challenge_name, responses)
     with _srp_lock:
         _used_totp_codes.add(used)
@@ -822,6 +1034,7 @@ def _srp_verify(backend: CognitoIdpBackend, client_id: str, responses: dict[str,
         params["USERNAME"] = state.user_id_for_srp
         params["USER_ID_FOR_SRP"] = state.user_id_for_srp
         result["ChallengeParameters"] = params
+        _mfa_setup_challenge(backend, pool, state.login_name, result)
     else:
         backend.sessions.pop(session, None)
         _track_device(pool, user, result, device_key)
@@ -950,5 +1163,10 @@ def install() -> None:
     CognitoIdpResponse.get_tokens_from_refresh_token = _get_tokens_from_refresh_token_response
     CognitoIdpResponse.confirm_device = _confirm_device_response
     CognitoIdpResponse.update_device_status = _update_device_status_response
+    CognitoIdpResponse.associate_software_token = _associate_software_token_response
+    CognitoIdpResponse.verify_software_token = _verify_software_token_response
+    # Codes are checked here, against each user's own seed; moto's check (against its one fixed
+    # seed, on SOFTWARE_TOKEN_MFA) must not run as well.
+    idp_models.get_cognito_idp_user_pool_enable_totp = lambda: False
     identity_models.CognitoIdentityBackend.get_credentials_for_identity = get_credentials_for_identity
     _installed = True

@@ -2,7 +2,7 @@
 
     python seed.py --endpoint http://127.0.0.1:PORT [--region us-east-1] --username U --password P
                    [--client-secret] [--email-login] [--force-change-password]
-                   [--token-validity-seconds N] [--mfa-totp]
+                   [--token-validity-seconds N] [--mfa-totp | --mfa-required | --mfa-optional]
 
 Prints one line:
     {"region", "user_pool_id", "client_id", "client_secret" (or null), "identity_pool_id",
@@ -57,7 +57,7 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
          token_validity_seconds: int | None = None, mfa_totp: bool = False,
          refresh_token_rotation: int | None = None, user_auth: bool = False,
          first_auth_factors: list[str] | None = None, without_srp: bool = False,
-         device_tracking: str | None = None) -> dict:
+         device_tracking: str | None = None, mfa: str | None = None) -> dict:
     if mfa_totp and force_change_password:
         raise SystemExit("--mfa-totp needs a permanent password to enrol the TOTP device")
     # Admin calls are signed, so boto3 needs keys; the emulator accepts any.
@@ -127,6 +127,11 @@ def seed(endpoint: str, region: str, username: str, password: str, client_secret
     totp_secret = None
     if mfa_totp:
         totp_secret = _enrol_totp(idp, pool_id, client_id, secret, username, password)
+    elif mfa:
+        # TOTP MFA required ("ON": sign-in answers MFA_SETUP until the user enrols) or optional
+        # ("OPTIONAL": the user may enrol and turn it on), the user without any MFA yet.
+        idp.set_user_pool_mfa_config(UserPoolId=pool_id, MfaConfiguration=mfa,
+                                     SoftwareTokenMfaConfiguration={"Enabled": True})
 
     role_name = f"cognitod-test-{suffix}"
     trust = {
@@ -196,6 +201,10 @@ def main() -> int:
     parser.add_argument("--force-change-password", action="store_true", help="leave the user in FORCE_CHANGE_PASSWORD")
     parser.add_argument("--token-validity-seconds", type=int, help="ID and access token lifetime")
     parser.add_argument("--mfa-totp", action="store_true", help="require a TOTP code at sign-in")
+    parser.add_argument("--mfa-required", dest="mfa", action="store_const", const="ON",
+                        help="pool requiring TOTP MFA, the user not enrolled (sign-in answers MFA_SETUP)")
+    parser.add_argument("--mfa-optional", dest="mfa", action="store_const", const="OPTIONAL",
+                        help="pool with optional TOTP MFA, the user not enrolled")
     parser.add_argument("--user-auth", action="store_true", help="app client allowing USER_AUTH")
     parser.add_argument("--without-srp", action="store_true", help="app client without ALLOW_USER_SRP_AUTH")
     parser.add_argument("--device-tracking", choices=["always", "on-prompt"], help="pool remembering devices")
@@ -210,7 +219,7 @@ def main() -> int:
                   args.email_login, args.force_change_password, args.token_validity_seconds, args.mfa_totp,
                   args.refresh_token_rotation, args.user_auth,
                   args.first_auth_factors.split(",") if args.first_auth_factors else None,
-                  args.without_srp, args.device_tracking)
+                  args.without_srp, args.device_tracking, args.mfa)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -335,6 +335,93 @@ def run(emu: Emulator) -> None:
         expect_error("CodeMismatchException", "", mfa, f"{(int(right) + 1) % 1000000:06d}")
         assert "AuthenticationResult" in mfa(right)
 
+    @check("TOTP seeds: each user its own random 32-character seed; another user's code is refused")
+    def _():
+        one, two = emu.seed("ivan", mfa_totp=True), emu.seed("judy", mfa_totp=True)
+        assert one["totp_secret"] != two["totp_secret"], "one seed for every user, as stock moto"
+        for seed_b32 in (one["totp_secret"], two["totp_secret"]):
+            assert len(seed_b32) == 32 and base64.b32decode(seed_b32), seed_b32
+        client, params, challenge = srp_challenge(emu, one)
+        step = answer(emu, one, client.process_challenge(challenge["ChallengeParameters"], params))
+        expect_error("CodeMismatchException", "", emu.idp.respond_to_auth_challenge,
+                     ClientId=one["client_id"], ChallengeName="SOFTWARE_TOKEN_MFA", Session=step["Session"],
+                     ChallengeResponses={"USERNAME": "ivan", "SOFTWARE_TOKEN_MFA_CODE": fresh_totp_code(two["totp_secret"])})
+
+    def mfa_setup_challenge(user: dict) -> dict:
+        client, params, challenge = srp_challenge(emu, user)
+        step = answer(emu, user, client.process_challenge(challenge["ChallengeParameters"], params))
+        assert step["ChallengeName"] == "MFA_SETUP" and step["Session"], step
+        # Cognito's challenge parameters are strings: the list is JSON inside one.
+        assert json.loads(step["ChallengeParameters"]["MFAS_CAN_SETUP"]) == ["SOFTWARE_TOKEN_MFA"], step
+        return step
+
+    @check("MFA_SETUP (pool requires MFA, user has none): enrolment by session, checked step by step")
+    def _():
+        user = emu.seed("kate", mfa="ON", client_secret=True)
+        sh = secret_hash(user["client_secret"], "kate", user["client_id"])
+
+        def complete(session):
+            return emu.idp.respond_to_auth_challenge(
+                ClientId=user["client_id"], ChallengeName="MFA_SETUP", Session=session,
+                ChallengeResponses={"USERNAME": "kate", "SECRET_HASH": sh})
+        # The challenge's own session does not complete MFA_SETUP: enrolling comes first.
+        expect_error("NotAuthorizedException", "Invalid session", complete, mfa_setup_challenge(user)["Session"])
+        step = mfa_setup_challenge(user)
+        associated = emu.idp.associate_software_token(Session=step["Session"])
+        seed_b32 = associated["SecretCode"]
+        assert len(seed_b32) == 32 and associated["Session"] not in ("", step["Session"]), associated
+        # Each session serves one step.
+        expect_error("NotAuthorizedException", "Invalid session", emu.idp.associate_software_token,
+                     Session=step["Session"])
+        right = fresh_totp_code(seed_b32)
+        expect_error("EnableSoftwareTokenMFAException", "Code mismatch", emu.idp.verify_software_token,
+                     Session=associated["Session"], UserCode=f"{(int(right) + 1) % 1000000:06d}")
+        verified = emu.idp.verify_software_token(Session=associated["Session"], UserCode=right)
+        assert verified["Status"] == "SUCCESS" and verified["Session"], verified
+        expect_error("NotAuthorizedException", "Invalid session", complete, associated["Session"])
+        assert "AuthenticationResult" in complete(verified["Session"])
+        # From now on the user answers SOFTWARE_TOKEN_MFA with the new seed.
+        client, params, challenge = srp_challenge(emu, user)
+        step = answer(emu, user, client.process_challenge(challenge["ChallengeParameters"], params))
+        assert step["ChallengeName"] == "SOFTWARE_TOKEN_MFA", step
+        done = emu.idp.respond_to_auth_challenge(
+            ClientId=user["client_id"], ChallengeName="SOFTWARE_TOKEN_MFA", Session=step["Session"],
+            ChallengeResponses={"USERNAME": "kate", "SECRET_HASH": sh,
+                                "SOFTWARE_TOKEN_MFA_CODE": fresh_totp_code(seed_b32)})
+        assert "AuthenticationResult" in done
+
+    @check("USER_PASSWORD_AUTH in a pool requiring MFA answers MFA_SETUP, not tokens")
+    def _():
+        user = emu.seed("leon", mfa="ON")
+        step = emu.idp.initiate_auth(ClientId=user["client_id"], AuthFlow="USER_PASSWORD_AUTH",
+                                     AuthParameters={"USERNAME": "leon", "PASSWORD": PASSWORD})
+        assert step.get("ChallengeName") == "MFA_SETUP" and "AuthenticationResult" not in step, step
+        assert emu.idp.associate_software_token(Session=step["Session"])["Session"]
+
+    @check("Enrolment by access token: Associate, Verify (code checked), SetUserMFAPreference")
+    def _():
+        user = emu.seed("mona", mfa="OPTIONAL")
+        access = srp(emu, user).authenticate_user()["AuthenticationResult"]["AccessToken"]
+        expect_error("SoftwareTokenMFANotFoundException", "", emu.idp.verify_software_token,
+                     AccessToken=access, UserCode="123456")
+        expect_error("InvalidParameterException", "", emu.idp.associate_software_token,
+                     AccessToken=access, Session="x" * 40)
+        associated = emu.idp.associate_software_token(AccessToken=access)
+        seed_b32 = associated["SecretCode"]
+        assert "Session" not in associated and seed_b32 != "asdfasdfasdf", associated
+        right = fresh_totp_code(seed_b32)
+        expect_error("EnableSoftwareTokenMFAException", "Code mismatch", emu.idp.verify_software_token,
+                     AccessToken=access, UserCode=f"{(int(right) + 1) % 1000000:06d}")
+        assert emu.idp.verify_software_token(AccessToken=access, UserCode=right)["Status"] == "SUCCESS"
+        emu.idp.set_user_mfa_preference(AccessToken=access,
+                                        SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+        client, params, challenge = srp_challenge(emu, user)
+        step = answer(emu, user, client.process_challenge(challenge["ChallengeParameters"], params))
+        assert step["ChallengeName"] == "SOFTWARE_TOKEN_MFA", step
+        assert "AuthenticationResult" in emu.idp.respond_to_auth_challenge(
+            ClientId=user["client_id"], ChallengeName="SOFTWARE_TOKEN_MFA", Session=step["Session"],
+            ChallengeResponses={"USERNAME": "mona", "SOFTWARE_TOKEN_MFA_CODE": fresh_totp_code(seed_b32)})
+
     @check("ExplicitAuthFlows: a flow the client does not allow is refused")
     def _():
         admin = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=emu.endpoint,

@@ -27,9 +27,8 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-# Let moto check TOTP codes (against its one fixed secret) instead of accepting any code.
-# Read by moto at call time; an explicit setting in the environment wins.
-os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+# TOTP codes are checked by cognito_strict against each user's own seed (moto's switch,
+# MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP, would check them against one fixed seed).
 
 from werkzeug.serving import make_server  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -128,6 +127,8 @@ def _user_pool_of(payload: dict[str, Any]) -> str | None:
         return cognito_strict.find_user_pool_of_client(payload["ClientId"])
     if payload.get("AccessToken"):
         return cognito_strict.find_user_pool_of_access_token(payload["AccessToken"])
+    if payload.get("Session"):  # AssociateSoftwareToken / VerifySoftwareToken in MFA set-up
+        return cognito_strict.find_user_pool_of_mfa_setup(payload["Session"])
     # GetId / GetCredentialsForIdentity / GetOpenIdToken name the pool in their Logins key:
     # "cognito-idp.<region>.amazonaws.com/<user pool id>".
     for provider in (payload.get("Logins") or {}):
