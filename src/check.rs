@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::CheckArgs;
-use crate::cognito::{self, auth::UserPool, identity::IdentityPool, UpstreamError};
+use crate::cognito::auth::{Enrolment, UserPool};
+use crate::cognito::{self, identity::IdentityPool, UpstreamError};
 use crate::config::{self, Config, CredentialType, Environment};
 use crate::credentials::{CognitoUpstream, Material, Upstream};
 
@@ -44,13 +45,35 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 /// Signs in once as the daemon would and describes the result: who, which pools, and when what
 /// was obtained expires. Nothing secret is in it.
 pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
+    sign_in_once_enrolling(config, None).await
+}
+
+/// `sign_in_once`, enrolling TOTP along the way when `enrolment` is given (configure): by
+/// answering MFA_SETUP, or, when the sign-in needed no set-up, with the tokens it gave. The new
+/// seed is then in the enrolment. The tokens of that sign-in go on to the identity pool: a
+/// second sign-in would need a TOTP code, and the code of this 30 s step may not be used twice.
+pub async fn sign_in_once_enrolling(
+    config: &Config,
+    enrolment: Option<Arc<Enrolment>>,
+) -> Result<String, UpstreamError> {
     let settings = Arc::new(config.cognito.clone());
     let sdk = cognito::sdk(&settings.region).await;
     let identity = match config.credential_type {
         CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
         CredentialType::Tokens => None,
     };
-    let mut upstream = CognitoUpstream::new(UserPool::new(&sdk, settings.clone()), identity);
+    let mut pool = UserPool::new(&sdk, settings.clone());
+    let mut upstream = match enrolment {
+        Some(enrolment) => {
+            pool = pool.with_enrolment(enrolment.clone());
+            let tokens = pool.sign_in().await?;
+            if enrolment.seed().is_none() {
+                pool.enrol_totp(&tokens).await?;
+            }
+            CognitoUpstream::new(pool, identity).with_tokens(tokens)
+        }
+        None => CognitoUpstream::new(pool, identity),
+    };
     let material = upstream.obtain().await?;
     let who = format!(
         "signed in as {} to user pool {} (region {})",

@@ -358,6 +358,18 @@ pub struct ConfigureArgs {
     #[arg(long = "login")]
     pub login: bool,
 
+    /// Enrol a new TOTP authenticator for the user while signing in, and store its seed as
+    /// cognito.totp_secret (0600, like the password); it replaces any authenticator the user
+    /// has. Without the flag, configure offers this when the pool requires MFA and the user has
+    /// none.
+    #[arg(long = "enrol-totp", conflicts_with = "totp_secret_file")]
+    pub enrol_totp: bool,
+
+    /// File holding the user's TOTP seed (base32), for a user who already has TOTP MFA; stored
+    /// as cognito.totp_secret.
+    #[arg(long = "totp-secret-file")]
+    pub totp_secret_file: Option<PathBuf>,
+
     /// Run `cognitod install` (with --enable) for these answers after writing.
     #[arg(long = "install")]
     pub install: bool,

@@ -4,10 +4,16 @@
 //! nothing. Each answer is checked as it is typed by the rules the loader applies, the finished
 //! configuration is validated by the loader itself, and it is written 0600 (never over an existing
 //! file without asking). The password is typed hidden and never printed back.
+//!
+//! It can also enrol the user in TOTP MFA (`--enrol-totp`, or offered when the pool requires MFA
+//! and the user has none): the sign-in that checks the password then registers a new
+//! authenticator, whose seed is written as `cognito.totp_secret` beside the password. The seed
+//! is shown once, as an `otpauth://` URI, on the person's terminal, and nowhere else.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use dialoguer::{Confirm, Input, Password, Select};
@@ -16,6 +22,8 @@ use serde_json::{json, Map, Value};
 use crate::cli::{
     ConfigureArgs, CredentialType, InstallArgs, OwnerArgs, ServeArgs, SharedSecretChoice,
 };
+use crate::cognito::auth::Enrolment;
+use crate::cognito::UpstreamError;
 use crate::config::{self, check_answer, Environment, Question};
 use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
 use crate::transport::Transport;
@@ -33,6 +41,8 @@ struct Answers {
     auth_flow: String,
     username: String,
     password: Secret,
+    /// The user's TOTP seed: given, or from an enrolment.
+    totp_secret: Option<Secret>,
     auth_type: String,
     shared_secret: SharedSecretChoice,
     /// tcp or http without a secret, explicitly allowed (`--allow-no-secret`).
@@ -71,13 +81,28 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
 
-    // Asked once the answers are known to make a valid configuration.
-    let mut login = args.login.then_some(true);
-    let document = loop {
+    // Before any sign-in: an enrolment replaces the user's authenticator, and its seed must not
+    // then be lost to a file that may not be replaced.
+    if output.exists() && !args.force {
+        let replace =
+            interactive && yes_no(&format!("{} exists. Replace it?", output.display()), false)?;
+        if !replace {
+            bail!(
+                "{} exists; nothing written (use --force to replace it)",
+                output.display()
+            );
+        }
+    }
+
+    // Asked once the answers are known to make a valid configuration. Enrolling TOTP happens
+    // during that sign-in, so asking for it is asking for the sign-in too.
+    let mut login = (args.login || args.enrol_totp).then_some(true);
+    let mut enrol = args.enrol_totp;
+    loop {
         let document = render(&answers, &secret_file);
         // Validated with the new secret inline: its file is written only once everything checks
         // out.
-        let mut candidate = document.clone();
+        let mut candidate = document;
         if let Some(secret) = &shared_secret {
             let global = &mut candidate["global"];
             global
@@ -93,56 +118,112 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 .insert(interactive && yes_no("Sign in once now to check these settings?", true)?),
         };
         if !wanted {
-            break document;
+            break;
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        match runtime.block_on(crate::check::sign_in_once(&config)) {
-            Ok(summary) => {
-                println!("{summary}");
-                break document;
-            }
-            // A mistyped password is the usual cause: offer to type it again rather than
-            // answering every question anew.
-            Err(err) if interactive => {
-                println!("sign-in failed: {err}");
-                if !yes_no("Type the password again?", true)? {
-                    bail!("sign-in failed, nothing written: {err}");
-                }
-                answers.password = Secret::new(
-                    Password::new()
-                        .with_prompt("Password (hidden)")
-                        .interact()?,
+        let enrolment =
+            enrol.then(|| Arc::new(totp_enrolment(interactive, &answers.username, &output)));
+        let result = runtime.block_on(crate::check::sign_in_once_enrolling(
+            &config,
+            enrolment.clone(),
+        ));
+        if let Some(seed) = enrolment.as_ref().and_then(|e| e.seed()) {
+            // From here on the user's authenticator is the new one: keep its seed, whatever
+            // happens next.
+            answers.totp_secret = Some(seed);
+            enrol = false;
+            if let Err(err) = &result {
+                write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
+                bail!(
+                    "the TOTP authenticator was enrolled, then the sign-in failed: {err}; the \
+                     configuration was written anyway, so the new authenticator's seed is not \
+                     lost: fix the cause, then check with cognitod check -c {} --login",
+                    output.display()
                 );
             }
-            Err(err) => bail!("sign-in failed, nothing written: {err}"),
         }
-    };
-
-    if output.exists() && !args.force {
-        let replace =
-            interactive && yes_no(&format!("{} exists. Replace it?", output.display()), false)?;
-        if !replace {
+        let err = match result {
+            Ok(summary) => {
+                println!("{summary}");
+                break;
+            }
+            Err(err) => err,
+        };
+        let challenge = match &err {
+            UpstreamError::ChallengeRequired { challenge, .. } => challenge.as_str(),
+            _ => "",
+        };
+        if challenge == "MFA_SETUP" && !enrol {
+            println!(
+                "The user pool requires MFA and {} has none yet.",
+                answers.username
+            );
+            if interactive
+                && yes_no(
+                    "Enrol a TOTP authenticator now? (cognitod keeps its seed in the \
+                     configuration and makes the codes itself; you can add it to an \
+                     authenticator app too)",
+                    true,
+                )?
+            {
+                enrol = true;
+                continue;
+            }
             bail!(
-                "{} exists; nothing written (use --force to replace it)",
-                output.display()
+                "sign-in needs MFA set up, nothing written: run cognitod configure again with \
+                 --enrol-totp to enrol a TOTP authenticator whose seed is stored in the \
+                 configuration, or use a user or pool without required MFA"
             );
         }
-    }
-    if let Some(secret) = &shared_secret {
-        // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
-        // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
-        write_private(&secret_file, secret.expose())?;
-        println!(
-            "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
-             --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
-            secret_file.display()
+        if matches!(challenge, "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE") {
+            let already = has_totp_message(&answers.username, enrol);
+            if !interactive {
+                bail!("{already}; nothing written");
+            }
+            println!("{already}");
+            match choose(
+                "What now?",
+                &[
+                    "type the present authenticator's seed (base32, hidden)",
+                    "enrol a new authenticator (replaces the present one; asks one code of it)",
+                    "stop, writing nothing",
+                ],
+                0,
+            )? {
+                0 => answers.totp_secret = Some(ask_seed()?),
+                1 => enrol = true,
+                _ => bail!("stopped, nothing written"),
+            }
+            continue;
+        }
+        if !interactive {
+            bail!("sign-in failed, nothing written: {err}");
+        }
+        println!("sign-in failed: {err}");
+        let mfa_code = matches!(&err, UpstreamError::Refused { code, .. }
+            if code == "CodeMismatchException" || code == "EnableSoftwareTokenMFAException");
+        if mfa_code {
+            // A mistyped code, or a clock off by more than a step.
+            if !yes_no("Try again?", true)? {
+                bail!("sign-in failed, nothing written: {err}");
+            }
+            continue;
+        }
+        // A mistyped password is the usual cause: offer to type it again rather than
+        // answering every question anew.
+        if !yes_no("Type the password again?", true)? {
+            bail!("sign-in failed, nothing written: {err}");
+        }
+        answers.password = Secret::new(
+            Password::new()
+                .with_prompt("Password (hidden)")
+                .interact()?,
         );
     }
-    let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
-    write_private(&output, &text)?;
-    println!("wrote {} (mode 0600)", output.display());
+
+    write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
 
     let install = args.install
         || (interactive
@@ -154,6 +235,111 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         return crate::install::run(&install_args(args, &answers, &output, &secret_file));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the shared secret's file, when one was generated, and the configuration, both 0600.
+fn write_configuration(
+    answers: &Answers,
+    output: &Path,
+    secret_file: &Path,
+    shared_secret: Option<&Secret>,
+) -> anyhow::Result<()> {
+    if let Some(secret) = shared_secret {
+        // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
+        // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
+        write_private(secret_file, secret.expose())?;
+        println!(
+            "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
+             --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
+            secret_file.display()
+        );
+    }
+    let document = render(answers, secret_file);
+    let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
+    write_private(output, &text)?;
+    println!("wrote {} (mode 0600)", output.display());
+    Ok(())
+}
+
+/// The enrolment configure runs: on a terminal it shows the new seed as an otpauth URI (the
+/// only place the seed is ever shown) and can ask for a code of the user's present
+/// authenticator; without one it says where the seed goes, and asks nothing.
+fn totp_enrolment(interactive: bool, username: &str, output: &Path) -> Enrolment {
+    let user = username.to_owned();
+    let written = output.display().to_string();
+    // Where dialoguer asks its questions: the person's terminal even when stdout is redirected.
+    let on_terminal = interactive && std::io::stderr().is_terminal();
+    let show = move |uri: &Secret| {
+        if on_terminal {
+            eprintln!(
+                "\nNew TOTP authenticator for {user}. cognitod makes the codes itself; to have \
+                 them in an authenticator app as well, add this URI to it (paste it, or scan a \
+                 QR code of it, e.g. from qrencode -t ansiutf8). It holds the seed: keep it \
+                 private.\n\n  {}\n\nThe seed goes into {written} as cognito.totp_secret \
+                 (mode 0600), beside the password.\n",
+                uri.expose()
+            );
+        } else {
+            println!(
+                "enrolling a new TOTP authenticator for {user}: its seed is written to \
+                 {written} as cognito.totp_secret (mode 0600) and shown nowhere (run cognitod \
+                 configure on a terminal to be shown it as an otpauth:// URI for an \
+                 authenticator app)"
+            );
+        }
+    };
+    let ask_code: Option<Box<dyn Fn() -> Option<String> + Send + Sync>> = interactive.then(|| {
+        Box::new(|| {
+            Input::<String>::new()
+                .with_prompt("A current code of the user's present authenticator app (6 digits)")
+                .validate_with(|code: &String| {
+                    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+                        Ok(())
+                    } else {
+                        Err("six digits")
+                    }
+                })
+                .interact_text()
+                .ok()
+        }) as Box<dyn Fn() -> Option<String> + Send + Sync>
+    });
+    Enrolment::new(show, ask_code)
+}
+
+/// Why configure cannot go on by itself for a user who already has TOTP and no seed is given.
+fn has_totp_message(username: &str, enrolling: bool) -> String {
+    let present = format!(
+        "{username} already has a TOTP authenticator, and Cognito never hands out the seed of \
+         one, so configure cannot read it"
+    );
+    if enrolling {
+        format!(
+            "{present}; enrolling a new one needs one sign-in with a current code of the \
+             present one, which a person types: run cognitod configure --enrol-totp on a \
+             terminal, give the present seed with --totp-secret-file, or have an administrator \
+             remove the user's TOTP (aws cognito-idp admin-set-user-mfa-preference \
+             --software-token-mfa-settings Enabled=false ...) and run this again"
+        )
+    } else {
+        format!(
+            "{present}: give its seed with --totp-secret-file (or COGNITO_TOTP_SECRET), or \
+             enrol a new one with --enrol-totp, which replaces the present one (on a terminal; \
+             one current code of the present one is asked)"
+        )
+    }
+}
+
+/// The seed of the user's present authenticator, typed hidden and checked as base32.
+fn ask_seed() -> anyhow::Result<Secret> {
+    let text = Password::new()
+        .with_prompt("TOTP seed (base32, hidden)")
+        .validate_with(|text: &String| {
+            crate::cognito::totp::Totp::new(&Secret::new(text.clone()))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .interact()?;
+    Ok(Secret::new(text))
 }
 
 /// The matching `cognitod install` flags.
@@ -233,6 +419,9 @@ fn render(a: &Answers, shared_secret_file: &Path) -> Value {
     cognito.insert("username".into(), json!(a.username));
     cognito.insert("password".into(), json!(a.password.expose()));
     cognito.insert("app_id".into(), json!(a.app_id));
+    if let Some(seed) = &a.totp_secret {
+        cognito.insert("totp_secret".into(), json!(seed.expose()));
+    }
     if let Some(secret) = &a.client_secret {
         cognito.insert("client_secret".into(), json!(secret.expose()));
     }
@@ -307,6 +496,13 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
             .filter(|p| !p.is_empty())
             .map(Secret::new),
     };
+    let totp_secret = match &args.totp_secret_file {
+        Some(path) => Some(read_secret_file(path, "TOTP seed")?),
+        None => std::env::var("COGNITO_TOTP_SECRET")
+            .ok()
+            .filter(|p| !p.is_empty() && !args.enrol_totp)
+            .map(Secret::new),
+    };
     let mut missing = Vec::new();
     if args.username.is_none() {
         missing.push("--username");
@@ -352,6 +548,7 @@ fn from_flags(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         username: checked(Question::Required("--username"), args.username.as_ref())?
             .unwrap_or_default(),
         password: password.expect("checked above"),
+        totp_secret,
         auth_type: args.auth_type.clone().unwrap_or_else(|| "user_srp".into()),
         shared_secret: secret_choice(args, &transports)?,
         allow_no_secret: args.allow_no_secret,
@@ -540,6 +737,10 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
                 .interact()?,
         ),
     };
+    let totp_secret = match &args.totp_secret_file {
+        Some(path) => Some(read_secret_file(path, "TOTP seed")?),
+        None => None,
+    };
     let auth_type = match &args.auth_type {
         Some(t) => t.clone(),
         None => ["user_srp", "user_password"][choose(
@@ -611,6 +812,7 @@ fn ask(args: &ConfigureArgs) -> anyhow::Result<Answers> {
         auth_flow,
         username,
         password,
+        totp_secret,
         auth_type,
         shared_secret,
         allow_no_secret: args.allow_no_secret,

@@ -441,6 +441,13 @@ impl CognitoUpstream {
         }
     }
 
+    /// The same, starting from tokens already obtained (configure's enrolling sign-in), so the
+    /// first `obtain` does not sign in again.
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
     /// Tokens good enough for the next step: in tokens mode always new ones (that is what is being
     /// renewed); in IAM mode the current ones while the ID token has a quarter of its life left.
     async fn fresh_tokens(&mut self) -> Result<Tokens, UpstreamError> {

@@ -10,7 +10,7 @@ use aws_sdk_cognitoidentityprovider as idp;
 use idp::operation::initiate_auth::InitiateAuthOutput;
 use idp::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceRememberedStatusType,
-    DeviceSecretVerifierConfigType,
+    DeviceSecretVerifierConfigType, SoftwareTokenMfaSettingsType, VerifySoftwareTokenResponseType,
 };
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -38,6 +38,38 @@ pub struct Tokens {
     pub user_id: String,
 }
 
+/// TOTP enrolment during a sign-in, for `cognitod configure`: answers MFA_SETUP with a new
+/// authenticator, or enrols one after a sign-in (`UserPool::enrol_totp`). The person is shown
+/// the otpauth URI, and may be asked for a code of the authenticator the user already has.
+pub struct Enrolment {
+    /// Shows the `otpauth://` URI of the new seed to the person (it holds the seed).
+    show: Box<dyn Fn(&Secret) + Send + Sync>,
+    /// Asks the person for a current code of the user's present authenticator, when sign-in
+    /// needs one and no seed is configured (re-enrolment); None when nobody can be asked.
+    ask_code: Option<Box<dyn Fn() -> Option<String> + Send + Sync>>,
+    /// The new seed, once VerifySoftwareToken accepted a code made from it.
+    seed: Mutex<Option<Secret>>,
+}
+
+impl Enrolment {
+    /// An enrolment showing the URI with `show`, and asking codes with `ask_code` if given.
+    pub fn new(
+        show: impl Fn(&Secret) + Send + Sync + 'static,
+        ask_code: Option<Box<dyn Fn() -> Option<String> + Send + Sync>>,
+    ) -> Self {
+        Enrolment {
+            show: Box::new(show),
+            ask_code,
+            seed: Mutex::new(None),
+        }
+    }
+
+    /// The seed of the authenticator enrolled, if one was.
+    pub fn seed(&self) -> Option<Secret> {
+        self.seed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// A user-pool client for one configured user.
 #[derive(Clone)]
 pub struct UserPool {
@@ -51,6 +83,8 @@ pub struct UserPool {
     totp: Option<Arc<Result<Totp, NotBase32>>>,
     /// This host as a remembered device of the pool, once a sign-in made it one.
     device: Arc<Mutex<Option<Device>>>,
+    /// TOTP enrolment, in `cognitod configure` only: the daemon never enrols.
+    enrolment: Option<Arc<Enrolment>>,
 }
 
 /// Error codes of an endpoint that does not know an operation.
@@ -73,7 +107,130 @@ impl UserPool {
             without_get_tokens: Arc::default(),
             totp,
             device: Arc::default(),
+            enrolment: None,
         }
+    }
+
+    /// The same client, enrolling TOTP when sign-in answers MFA_SETUP (and asking the person for
+    /// a code, if the enrolment can, when the user has TOTP and no seed is configured).
+    pub fn with_enrolment(mut self, enrolment: Arc<Enrolment>) -> Self {
+        self.enrolment = Some(enrolment);
+        self
+    }
+
+    /// Enrols a new TOTP authenticator for a signed-in user and makes TOTP the user's preferred
+    /// MFA: AssociateSoftwareToken with the access token, VerifySoftwareToken with a code from
+    /// the new seed, SetUserMFAPreference. It replaces any authenticator the user had.
+    pub async fn enrol_totp(&self, tokens: &Tokens) -> Result<(), UpstreamError> {
+        const CALL: &str = "AssociateSoftwareToken";
+        let enrolment = self.enrolment.as_ref().ok_or_else(|| {
+            UpstreamError::bad_response(CALL, "no enrolment was asked for this sign-in")
+        })?;
+        // The SDK takes plain Strings; this copy lives until the calls return.
+        let access_token = tokens.access_token.expose();
+        let out = self
+            .client
+            .associate_software_token()
+            .access_token(access_token)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        let seed = Secret::new(
+            out.secret_code
+                .ok_or_else(|| UpstreamError::bad_response(CALL, "no SecretCode in the answer"))?,
+        );
+        self.verify_seed(enrolment, seed, Some(access_token), None)
+            .await?;
+        let settings = SoftwareTokenMfaSettingsType::builder()
+            .enabled(true)
+            .preferred_mfa(true)
+            .build();
+        self.client
+            .set_user_mfa_preference()
+            .access_token(access_token)
+            .software_token_mfa_settings(settings)
+            .send()
+            .await
+            .map_err(|e| classify("SetUserMFAPreference", e))?;
+        Ok(())
+    }
+
+    /// MFA_SETUP: AssociateSoftwareToken with the challenge's session, then VerifySoftwareToken;
+    /// returns the session that completes the challenge.
+    async fn enrol_in_setup(
+        &self,
+        enrolment: &Enrolment,
+        session: Option<String>,
+        params: &HashMap<String, String>,
+    ) -> Result<Option<String>, UpstreamError> {
+        const CALL: &str = "AssociateSoftwareToken";
+        // A JSON list inside a string: ["SOFTWARE_TOKEN_MFA","SMS_MFA"].
+        if let Some(can) = params.get("MFAS_CAN_SETUP") {
+            if !can.contains("SOFTWARE_TOKEN_MFA") {
+                return Err(UpstreamError::ChallengeRequired {
+                    challenge: format!("MFA_SETUP (offering {can})"),
+                    action: "the user pool does not offer TOTP (software token) MFA, the only \
+                             kind cognitod can set up: turn it on in the pool's MFA settings",
+                });
+            }
+        }
+        let out = self
+            .client
+            .associate_software_token()
+            .set_session(session)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        let seed = Secret::new(
+            out.secret_code
+                .ok_or_else(|| UpstreamError::bad_response(CALL, "no SecretCode in the answer"))?,
+        );
+        self.verify_seed(enrolment, seed, None, out.session).await
+    }
+
+    /// Shows the new seed's URI, then VerifySoftwareToken with its current code (authorised by
+    /// the access token or the session); keeps the seed once Cognito accepted it.
+    async fn verify_seed(
+        &self,
+        enrolment: &Enrolment,
+        seed: Secret,
+        access_token: Option<&str>,
+        session: Option<String>,
+    ) -> Result<Option<String>, UpstreamError> {
+        const CALL: &str = "VerifySoftwareToken";
+        let unusable = |_| UpstreamError::bad_response(CALL, "the SecretCode is not base32");
+        let totp = Totp::new(&seed).map_err(unusable)?;
+        let issuer = format!("Cognito {}", self.settings.user_pool_id);
+        (enrolment.show)(
+            &super::totp::otpauth_uri(&seed, &self.settings.username, &issuer).map_err(unusable)?,
+        );
+        // A code sent in the last moment of its step may arrive in the next one.
+        let now = || u64::try_from(self.server_clock.cognito_now().unix_timestamp()).unwrap_or(0);
+        let left = Totp::step_left(now());
+        if left < Duration::from_secs(2) {
+            tokio::time::sleep(left + Duration::from_millis(100)).await;
+        }
+        let out = self
+            .client
+            .verify_software_token()
+            .set_access_token(access_token.map(str::to_owned))
+            .set_session(session)
+            .user_code(self.totp_code(&totp).await)
+            .friendly_device_name(device_name())
+            .send()
+            .await
+            .map_err(|e| classify(CALL, e))?;
+        if out.status != Some(VerifySoftwareTokenResponseType::Success) {
+            return Err(UpstreamError::Refused {
+                call: CALL,
+                code: "VerifySoftwareTokenError".into(),
+                message: format!("status {:?}", out.status.as_ref().map(|s| s.as_str())),
+                hint: "Cognito did not accept the code made from the new seed: check the host \
+                       clock, then run cognitod configure again",
+            });
+        }
+        *enrolment.seed.lock().unwrap_or_else(|e| e.into_inner()) = Some(seed);
+        Ok(out.session)
     }
 
     /// Cognito's clock as this pool's answers told it.
@@ -428,8 +585,9 @@ impl UserPool {
 
     /// Answers the challenges that follow a correct password: a remembered device's proof
     /// (DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER), or MFA by TOTP (SELECT_MFA_TYPE,
-    /// SOFTWARE_TOKEN_MFA) from the configured seed. Any other challenge, or MFA without a seed,
-    /// ends in an error that says what the administrator can do.
+    /// SOFTWARE_TOKEN_MFA) from the configured seed; with an enrolment (configure), MFA_SETUP
+    /// by enrolling, and TOTP by a code the person types. Any other challenge, or MFA without a
+    /// seed, ends in an error that says what the administrator can do.
     async fn answer_mfa(
         &self,
         mut challenge: Option<ChallengeNameType>,
@@ -447,6 +605,11 @@ impl UserPool {
             let params = parameters.unwrap_or_default();
             if let Some(id) = params.get("USER_ID_FOR_SRP") {
                 user_id.clone_from(id);
+            }
+            if let (Some(ChallengeNameType::MfaSetup), Some(enrolment)) =
+                (&challenge, &self.enrolment)
+            {
+                session = self.enrol_in_setup(enrolment, session, &params).await?;
             }
             let (call, mut responses) = self
                 .answer_for(challenge.as_ref(), &params, &mut device_srp)
@@ -539,7 +702,30 @@ impl UserPool {
             }
             _ => {}
         }
+        if challenge == Some(&ChallengeNameType::MfaSetup) && self.enrolment.is_some() {
+            // The session from VerifySoftwareToken completes it.
+            return Ok(("RespondToAuthChallenge(MFA_SETUP)", HashMap::new()));
+        }
+        let typed_code = self
+            .enrolment
+            .as_ref()
+            .and_then(|e| e.ask_code.as_ref())
+            .filter(|_| self.totp.is_none());
+        if let (Some(ask), Some(ChallengeNameType::SoftwareTokenMfa)) = (typed_code, challenge) {
+            // Re-enrolment: the person types a code of the user's present authenticator.
+            let code = ask().ok_or_else(|| challenge_error(challenge))?;
+            return Ok((
+                "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
+                HashMap::from([("SOFTWARE_TOKEN_MFA_CODE".to_owned(), code)]),
+            ));
+        }
         let totp = match (challenge, &self.totp) {
+            (Some(ChallengeNameType::SelectMfaType), None) if typed_code.is_some() => {
+                return Ok((
+                    "RespondToAuthChallenge(SELECT_MFA_TYPE)",
+                    HashMap::from([("ANSWER".to_owned(), "SOFTWARE_TOKEN_MFA".to_owned())]),
+                ))
+            }
             (
                 Some(ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType),
                 Some(totp),
@@ -770,13 +956,15 @@ fn challenge_error(challenge: Option<&ChallengeNameType>) -> UpstreamError {
         ChallengeNameType::SoftwareTokenMfa | ChallengeNameType::SelectMfaType => {
             "the user has TOTP MFA: give cognitod the user's TOTP seed (cognito.totp_secret in \
              the config file, COGNITO_TOTP_SECRET, the systemd credential totp_secret or \
-             --totp-secret-file), or let this host be a remembered device, or use an app client \
-             or user without MFA"
+             --totp-secret-file; `cognitod configure --totp-secret-file FILE` stores it), or \
+             enrol a new authenticator whose seed cognitod keeps with `cognitod configure \
+             --enrol-totp` (it replaces the user's present one), or let this host be a \
+             remembered device, or use an app client or user without MFA"
         }
         ChallengeNameType::MfaSetup => {
-            "the user pool requires MFA and the user has none: enrol the user in TOTP \
-             (AssociateSoftwareToken, then VerifySoftwareToken with a code) and give cognitod \
-             the seed (cognito.totp_secret), or use a user or pool without required MFA"
+            "the user pool requires MFA and the user has none: run `cognitod configure`, which \
+             enrols a TOTP authenticator (asking first, or at once with --enrol-totp) and stores \
+             its seed as cognito.totp_secret, or use a user or pool without required MFA"
         }
         ChallengeNameType::SmsMfa => {
             "cognitod signs in unattended and cannot receive SMS codes: have an administrator \

@@ -190,11 +190,15 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
 /// What the operator should check for a refusal, for every error the API reference documents
 /// for the calls the daemon makes (InitiateAuth, RespondToAuthChallenge,
 /// GetTokensFromRefreshToken, GetId, GetCredentialsForIdentity, GetOpenIdToken,
-/// AssumeRoleWithWebIdentity) that retrying cannot cure.
+/// AssumeRoleWithWebIdentity) and configure's TOTP enrolment makes (AssociateSoftwareToken,
+/// VerifySoftwareToken, SetUserMFAPreference) that retrying cannot cure.
 fn hint_for(call: &str, code: &str) -> &'static str {
     let refreshing = call.contains("REFRESH_TOKEN") || call == "GetTokensFromRefreshToken";
     if refreshing && code == "NotAuthorizedException" {
         return "the refresh token was revoked or expired; signing in with the password again";
+    }
+    if call == "VerifySoftwareToken" && code == "CodeMismatchException" {
+        return hint_for(call, "EnableSoftwareTokenMFAException");
     }
     if call.contains("USER_AUTH") && code == "InvalidParameterException" {
         return "check that the app client allows choice-based sign-in (ALLOW_USER_AUTH in \
@@ -233,8 +237,13 @@ fn hint_for(call: &str, code: &str) -> &'static str {
             "the MFA code was refused: check the TOTP seed and the host clock"
         }
         "SoftwareTokenMFANotFoundException" | "MFAMethodNotFoundException" => {
-            "the user has no TOTP authenticator enrolled: enrol one (AssociateSoftwareToken, \
-             VerifySoftwareToken) and give cognitod its seed, or turn MFA off for this user"
+            "the user has no TOTP authenticator enrolled: enrol one with `cognitod configure \
+             --enrol-totp` (it stores the seed), or turn MFA off for this user"
+        }
+        "EnableSoftwareTokenMFAException" => {
+            "Cognito did not accept the code made from the new TOTP seed (a code mismatch): \
+             check the host clock (codes change every 30 s), then run cognitod configure again; \
+             nothing was enrolled"
         }
         "InvalidUserPoolConfigurationException" => {
             "the user pool's configuration does not allow this sign-in; check its MFA and \
@@ -343,6 +352,7 @@ mod tests {
             "ExpiredCodeException",
             "SoftwareTokenMFANotFoundException",
             "MFAMethodNotFoundException",
+            "EnableSoftwareTokenMFAException",
             "InvalidUserPoolConfigurationException",
             "UserLambdaValidationException",
             "InvalidLambdaResponseException",

@@ -35,18 +35,7 @@ pub struct NotBase32;
 impl Totp {
     /// From a base32 seed; spaces, lower case and `=` padding are accepted, as apps show seeds.
     pub fn new(seed: &Secret) -> Result<Totp, NotBase32> {
-        let normalised = zeroize::Zeroizing::new(
-            seed.expose()
-                .chars()
-                .filter(|c| !c.is_whitespace() && *c != '=')
-                .map(|c| c.to_ascii_uppercase())
-                .collect::<String>(),
-        );
-        let secret =
-            totp_rs::Secret::try_from_base32(normalised.as_str()).map_err(|_| NotBase32)?;
-        if secret.is_empty() {
-            return Err(NotBase32);
-        }
+        let secret = parse_seed(seed)?;
         // Noncompliant: RFC 4226 asks for 128-bit seeds and the crate refuses shorter ones, but
         // the seed is whatever the user pool issued (Cognito's are 160 bits; test pools' shorter).
         let totp = totp_rs::Builder::new()
@@ -72,6 +61,42 @@ impl Totp {
     fn code(&self, unix_s: u64) -> String {
         self.totp.generate(unix_s).to_string()
     }
+
+    /// How long the step of `unix_s` still lasts.
+    pub fn step_left(unix_s: u64) -> Duration {
+        Duration::from_secs(STEP_S - unix_s % STEP_S)
+    }
+}
+
+/// The seed's bytes; spaces, lower case and `=` padding are accepted, as apps show seeds.
+fn parse_seed(seed: &Secret) -> Result<totp_rs::Secret, NotBase32> {
+    let normalised = zeroize::Zeroizing::new(
+        seed.expose()
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '=')
+            .map(|c| c.to_ascii_uppercase())
+            .collect::<String>(),
+    );
+    let secret = totp_rs::Secret::try_from_base32(normalised.as_str()).map_err(|_| NotBase32)?;
+    if secret.is_empty() {
+        return Err(NotBase32);
+    }
+    Ok(secret)
+}
+
+/// The `otpauth://totp/ISSUER:ACCOUNT?secret=SEED&issuer=ISSUER` URI that authenticator apps
+/// take (typed, pasted or as a QR code), built by totp-rs; it holds the seed, so it is a secret
+/// too. A colon, which the URI format reserves as the label's separator, becomes a dot.
+pub fn otpauth_uri(seed: &Secret, account: &str, issuer: &str) -> Result<Secret, NotBase32> {
+    let secret = parse_seed(seed)?;
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_step_duration(STEP_S)
+        .with_account_name(account.replace(':', "."))
+        .with_issuer(Some(issuer.replace(':', ".")))
+        .build_noncompliant();
+    // The account name is set and has no colon, the only ways to_url fails.
+    totp.to_url().map(Secret::new).map_err(|_| NotBase32)
 }
 
 #[cfg(test)]
@@ -108,6 +133,29 @@ mod tests {
         let again = Totp::new(&seed("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")).unwrap();
         assert!(again.code_at(1_234_567_919).is_err());
         assert!(totp.code_at(1_234_567_920).is_ok());
+    }
+
+    #[test]
+    fn the_otpauth_uri_carries_seed_account_and_issuer() {
+        let uri = otpauth_uri(
+            &seed("gezd gnbv gy3t qojq gezd gnbv gy3t qojq"),
+            "alice@example.com",
+            "Cognito eu-west-1_AbC",
+        )
+        .unwrap();
+        assert_eq!(
+            uri.expose(),
+            "otpauth://totp/Cognito%20eu-west-1_AbC:alice%40example.com\
+             ?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Cognito%20eu-west-1_AbC"
+        );
+        assert!(otpauth_uri(&seed("a:b"), "x", "y").is_err());
+        // A colon in the account name would end the issuer early.
+        assert!(otpauth_uri(&seed("GEZDGNBV"), "a:b", "y")
+            .unwrap()
+            .expose()
+            .contains(":a.b?"));
+        assert_eq!(Totp::step_left(1_234_567_890), Duration::from_secs(30));
+        assert_eq!(Totp::step_left(1_234_567_919), Duration::from_secs(1));
     }
 
     #[test]
