@@ -175,6 +175,9 @@ pub struct SeedOptions {
     pub token_validity_seconds: Option<u32>,
     /// Require TOTP MFA.
     pub mfa_totp: bool,
+    /// The pool's MFA without enrolling the user: "ON" (sign-in answers MFA_SETUP) or
+    /// "OPTIONAL" (TOTP allowed, the user may enrol).
+    pub mfa: Option<&'static str>,
     /// An app client rotating refresh tokens, with this grace period in seconds.
     pub refresh_token_rotation: Option<u32>,
     /// An app client allowing choice-based sign-in (ALLOW_USER_AUTH).
@@ -250,6 +253,12 @@ impl Pool {
         if options.mfa_totp {
             cmd.arg("--mfa-totp");
         }
+        match options.mfa {
+            Some("ON") => cmd.arg("--mfa-required"),
+            Some("OPTIONAL") => cmd.arg("--mfa-optional"),
+            Some(other) => panic!("SeedOptions::mfa is ON or OPTIONAL, not {other}"),
+            None => &mut cmd,
+        };
         let out = cmd
             .stderr(Stdio::inherit())
             .output()
