@@ -274,8 +274,8 @@ fn totp_enrolment(interactive: bool, username: &str, output: &Path) -> Enrolment
             eprintln!(
                 "\nNew TOTP authenticator for {user}. cognitod makes the codes itself; to have \
                  them in an authenticator app as well, add this URI to it (paste it, or scan a \
-                 QR code of it, e.g. from qrencode -t ansiutf8). It holds the seed: keep it \
-                 private.\n\n  {}\n\nThe seed goes into {written} as cognito.totp_secret \
+                 QR code of it: qrencode -t ansiutf8 reads it from standard input, which keeps \
+                 it out of the shell's history). It holds the seed: keep it private.\n\n  {}\n\nThe seed goes into {written} as cognito.totp_secret \
                  (mode 0600), beside the password.\n",
                 uri.expose()
             );

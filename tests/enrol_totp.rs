@@ -308,7 +308,10 @@ fn a_user_with_totp_is_re_enrolled_on_a_terminal_after_a_mistyped_code() {
     );
     let config = dir.path().join("config.json");
     let seed = written_seed(&config);
-    assert_ne!(seed, old_seed, "a new authenticator replaces the present one");
+    assert_ne!(
+        seed, old_seed,
+        "a new authenticator replaces the present one"
+    );
     assert!(shown_uri(&transcript).contains(&format!("secret={seed}&")));
     serve_signs_in_with_totp(emulator, &pool, &config, &seed);
 }
