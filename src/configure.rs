@@ -204,6 +204,14 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         println!("sign-in failed: {err}");
         let mfa_code = matches!(&err, UpstreamError::Refused { code, .. }
             if code == "CodeMismatchException" || code == "EnableSoftwareTokenMFAException");
+        if mfa_code && !enrol && answers.totp_secret.is_some() {
+            // The seed given does not make the user's codes (or the clock is off).
+            if !yes_no("Type the seed again?", true)? {
+                bail!("sign-in failed, nothing written: {err}");
+            }
+            answers.totp_secret = Some(ask_seed()?);
+            continue;
+        }
         if mfa_code {
             // A mistyped code, or a clock off by more than a step.
             if !yes_no("Try again?", true)? {

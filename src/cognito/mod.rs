@@ -380,6 +380,14 @@ mod tests {
             hint_for("InitiateAuth(USER_AUTH)", "InvalidParameterException")
                 .contains("ALLOW_USER_AUTH")
         );
+        // configure's enrolment: a refused code names the clock and that nothing was enrolled.
+        for code in ["EnableSoftwareTokenMFAException", "CodeMismatchException"] {
+            let hint = hint_for("VerifySoftwareToken", code);
+            assert!(
+                hint.contains("host clock") && hint.contains("nothing was enrolled"),
+                "{code}: {hint}"
+            );
+        }
     }
 
     #[test]
