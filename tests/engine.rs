@@ -325,3 +325,15 @@ fn totp_mfa_without_a_seed_ends_in_a_clear_error_without_retrying() {
         ],
     );
 }
+
+#[test]
+fn mfa_setup_ends_in_a_clear_error_naming_configure_s_enrolment() {
+    challenge_is_reported_once(
+        SeedOptions {
+            mfa: Some("ON"),
+            ..Default::default()
+        },
+        "MFA_SETUP",
+        &["requires MFA", "cognitod configure", "--enrol-totp"],
+    );
+}
