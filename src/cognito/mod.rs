@@ -197,6 +197,10 @@ fn hint_for(call: &str, code: &str) -> &'static str {
     if refreshing && code == "NotAuthorizedException" {
         return "the refresh token was revoked or expired; signing in with the password again";
     }
+    if call == "SetUserMFAPreference" && code == "InvalidParameterException" {
+        return "the user pool does not allow TOTP MFA: turn on software token (TOTP) MFA in its \
+                MFA settings (optional or required), then run cognitod configure again";
+    }
     if call == "VerifySoftwareToken" && code == "CodeMismatchException" {
         return hint_for(call, "EnableSoftwareTokenMFAException");
     }
