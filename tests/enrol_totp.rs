@@ -315,3 +315,31 @@ fn a_user_with_totp_is_re_enrolled_on_a_terminal_after_a_mistyped_code() {
     assert!(shown_uri(&transcript).contains(&format!("secret={seed}&")));
     serve_signs_in_with_totp(emulator, &pool, &config, &seed);
 }
+
+#[test]
+fn a_user_with_totp_can_type_the_seed_on_a_terminal() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(
+        emulator,
+        SeedOptions {
+            mfa_totp: true,
+            ..Default::default()
+        },
+    );
+    let seed = pool.totp_secret.clone().unwrap();
+    let dir = temp_dir();
+    let transcript = run_pty("give-seed", emulator, &pool, dir.path());
+    assert!(
+        transcript.contains("Cognito never hands out the seed"),
+        "{transcript}"
+    );
+    // Typed hidden (in lower case, as some apps show it), never echoed, stored as typed.
+    assert!(
+        !transcript.to_lowercase().contains(&seed.to_lowercase()),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("otpauth://totp/"), "{transcript}");
+    let config = dir.path().join("config.json");
+    assert_eq!(written_seed(&config), seed.to_lowercase());
+    serve_signs_in_with_totp(emulator, &pool, &config, &seed.to_lowercase());
+}

@@ -52,7 +52,10 @@ fn a_wrong_seed_is_refused_with_a_message_naming_mfa() {
         .envs(pool.env())
         .env("COGNITO_TOTP_SECRET", wrong)
         .start();
-    daemon.wait_for_log("renewal_refused", START);
+    // A refused code is tried once more with the next step's (another process may have used
+    // this step's), so the refusal comes within one 30 s step more.
+    daemon.wait_for_log("totp_code_refused", START);
+    daemon.wait_for_log("renewal_refused", START + Duration::from_secs(31));
     let doc = unix_json(&socket, None);
     let error = doc["error"].as_str().unwrap_or_default();
     assert!(error.contains("CodeMismatchException"), "{doc}");
@@ -78,6 +81,60 @@ fn a_seed_that_is_not_base32_is_a_configuration_error_that_does_not_show_it() {
     assert!(log.contains("COGNITO_TOTP_SECRET"), "{log}");
     assert!(log.contains("not a base32 TOTP seed"), "{log}");
     assert!(!log.contains("not-a-seed-0189"), "{log}");
+}
+
+/// `cognitod configure` or `check --login` signed in moments before with the same seed: the
+/// daemon's first code is then refused as used, and the next step's is accepted.
+#[test]
+fn a_code_used_by_another_process_is_followed_by_the_next_step_s() {
+    let emulator = Emulator::shared();
+    let pool = totp_pool(emulator);
+    let seed = pool.totp_secret.clone().unwrap();
+    let env: Vec<(String, String)> = pool
+        .env()
+        .into_iter()
+        .chain([
+            ("COGNITO_TOTP_SECRET".to_owned(), seed.clone()),
+            ("AWS_ENDPOINT_URL".to_owned(), emulator.url()),
+            ("PATH".to_owned(), std::env::var("PATH").unwrap()),
+        ])
+        .collect();
+    // Early enough in its step that the daemon below starts in the same one.
+    let left = 30
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 30;
+    if left < 10 {
+        std::thread::sleep(Duration::from_secs(left + 1));
+    }
+    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_cognitod"))
+        .args(["check", "-e", "--login"])
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    emulator.reset_calls(&pool.user_pool_id);
+    let dir = temp_dir();
+    let socket = dir.path().join("c.sock");
+    let daemon = DaemonCommand::serve(&emulator.url(), &["-e", "-S", socket.to_str().unwrap()])
+        .envs(pool.env())
+        .env("COGNITO_TOTP_SECRET", &seed)
+        .start();
+    let doc = wait_for_credentials(&socket, None, START + Duration::from_secs(31));
+    assert_process_credentials(&doc);
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("RespondToAuthChallenge:SOFTWARE_TOKEN_MFA"),
+        Some(&2),
+        "{calls:?}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("totp_code_refused"), "{log}");
+    assert!(!log.contains(&seed), "the seed is never logged");
 }
 
 #[test]

@@ -87,6 +87,9 @@ pub struct UserPool {
     enrolment: Option<Arc<Enrolment>>,
 }
 
+/// The call that answers SOFTWARE_TOKEN_MFA with a code, as errors name it.
+const SOFTWARE_TOKEN_MFA_CALL: &str = "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)";
+
 /// Error codes of an endpoint that does not know an operation.
 const OPERATION_UNKNOWN: &[&str] = &["UnknownOperationException", "InvalidAction"];
 
@@ -240,6 +243,24 @@ impl UserPool {
 
     /// A full sign-in with the password (and this host's device, once it is a remembered one).
     pub async fn sign_in(&self) -> Result<Tokens, UpstreamError> {
+        let result = self.sign_in_with_device().await;
+        let code_refused = matches!(&result, Err(UpstreamError::Refused { call, code, .. })
+            if *call == SOFTWARE_TOKEN_MFA_CALL && code == "CodeMismatchException");
+        if code_refused && self.totp.is_some() {
+            // Cognito takes a code once: another process with the same seed (`cognitod
+            // configure` or `check --login` moments ago, a restart) may have used this step's.
+            // The next step's code tells that apart from a wrong seed; it is waited for.
+            info!(
+                event = "totp_code_refused",
+                "Cognito refused this step's TOTP code (used already by another process, or \
+                 the seed is wrong); signing in again with the next step's"
+            );
+            return self.sign_in_with_device().await;
+        }
+        result
+    }
+
+    async fn sign_in_with_device(&self) -> Result<Tokens, UpstreamError> {
         let result = self.sign_in_once().await;
         let device_refused =
             matches!(&result, Err(UpstreamError::Refused { call, .. }) if call.contains("DEVICE_"));
@@ -715,7 +736,7 @@ impl UserPool {
             // Re-enrolment: the person types a code of the user's present authenticator.
             let code = ask().ok_or_else(|| challenge_error(challenge))?;
             return Ok((
-                "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
+                SOFTWARE_TOKEN_MFA_CALL,
                 HashMap::from([("SOFTWARE_TOKEN_MFA_CODE".to_owned(), code)]),
             ));
         }
@@ -750,7 +771,7 @@ impl UserPool {
             )
         } else {
             (
-                "RespondToAuthChallenge(SOFTWARE_TOKEN_MFA)",
+                SOFTWARE_TOKEN_MFA_CALL,
                 HashMap::from([(
                     "SOFTWARE_TOKEN_MFA_CODE".to_owned(),
                     self.totp_code(totp).await,

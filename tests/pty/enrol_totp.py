@@ -8,6 +8,8 @@ SCENARIO:
   re-enrol   the user already has TOTP (POOL_JSON's totp_secret is the authenticator app's seed)
              and `--enrol-totp` is given: configure asks a current code of the present
              authenticator; the person first mistypes it (refused, "Try again?"), then types it.
+  give-seed  the user already has TOTP and no flag is given: configure says it cannot read the
+             seed and offers the choices; the person types the seed (hidden).
 
 POOL_JSON is what tests/emulator/seed.py printed. The transcript (everything the program wrote to
 the terminal) goes to stdout, so the caller can check what was and was not shown. Exits non-zero,
@@ -59,9 +61,15 @@ def main() -> int:
             answer("Try again?", "y\r")
             answer("A current code of the user's present authenticator app",
                    fresh_totp_code(pool["totp_secret"]) + "\r")
+        elif scenario == "give-seed":
+            answer("Sign in once now to check these settings?", "y\r")
+            child.expect_exact("already has a TOTP authenticator")
+            answer("What now?", "\r")  # the first choice: type the seed
+            answer("TOTP seed (base32, hidden)", pool["totp_secret"].lower() + "\r")
         else:
             raise SystemExit(f"unknown scenario {scenario}")
-        child.expect_exact("otpauth://totp/")
+        if scenario != "give-seed":
+            child.expect_exact("otpauth://totp/")
         child.expect_exact("signed in as")
         answer("Install and start the systemd units now", "n\r")
         child.expect(pexpect.EOF)
