@@ -144,91 +144,13 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        let err = match result {
+        match result {
             Ok(summary) => {
                 println!("{summary}");
                 break;
             }
-            Err(err) => err,
-        };
-        let challenge = match &err {
-            UpstreamError::ChallengeRequired { challenge, .. } => challenge.as_str(),
-            _ => "",
-        };
-        if challenge == "MFA_SETUP" && !enrol {
-            println!(
-                "The user pool requires MFA and {} has none yet.",
-                answers.username
-            );
-            if interactive
-                && yes_no(
-                    "Enrol a TOTP authenticator now? (cognitod keeps its seed in the \
-                     configuration and makes the codes itself; you can add it to an \
-                     authenticator app too)",
-                    true,
-                )?
-            {
-                enrol = true;
-                continue;
-            }
-            bail!(
-                "sign-in needs MFA set up, nothing written: run cognitod configure again with \
-                 --enrol-totp to enrol a TOTP authenticator whose seed is stored in the \
-                 configuration, or use a user or pool without required MFA"
-            );
+            Err(err) => after_failed_sign_in(err, interactive, &mut enrol, &mut answers)?,
         }
-        if matches!(challenge, "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE") {
-            let already = has_totp_message(&answers.username, enrol);
-            if !interactive {
-                bail!("{already}; nothing written");
-            }
-            println!("{already}");
-            match choose(
-                "What now?",
-                &[
-                    "type the present authenticator's seed (base32, hidden)",
-                    "enrol a new authenticator (replaces the present one; asks one code of it)",
-                    "stop, writing nothing",
-                ],
-                0,
-            )? {
-                0 => answers.totp_secret = Some(ask_seed()?),
-                1 => enrol = true,
-                _ => bail!("stopped, nothing written"),
-            }
-            continue;
-        }
-        if !interactive {
-            bail!("sign-in failed, nothing written: {err}");
-        }
-        println!("sign-in failed: {err}");
-        let mfa_code = matches!(&err, UpstreamError::Refused { code, .. }
-            if code == "CodeMismatchException" || code == "EnableSoftwareTokenMFAException");
-        if mfa_code && !enrol && answers.totp_secret.is_some() {
-            // The seed given does not make the user's codes (or the clock is off).
-            if !yes_no("Type the seed again?", true)? {
-                bail!("sign-in failed, nothing written: {err}");
-            }
-            answers.totp_secret = Some(ask_seed()?);
-            continue;
-        }
-        if mfa_code {
-            // A mistyped code, or a clock off by more than a step.
-            if !yes_no("Try again?", true)? {
-                bail!("sign-in failed, nothing written: {err}");
-            }
-            continue;
-        }
-        // A mistyped password is the usual cause: offer to type it again rather than
-        // answering every question anew.
-        if !yes_no("Type the password again?", true)? {
-            bail!("sign-in failed, nothing written: {err}");
-        }
-        answers.password = Secret::new(
-            Password::new()
-                .with_prompt("Password (hidden)")
-                .interact()?,
-        );
     }
 
     write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
@@ -243,6 +165,96 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         return crate::install::run(&install_args(args, &answers, &output, &secret_file));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What follows a failed sign-in: on a terminal, the answer that was wrong is asked again (the
+/// password, a seed, a code) or TOTP enrolment offered, and the sign-in is tried again (`Ok`);
+/// otherwise, or when the person gives up, the error that ends configure, nothing written.
+fn after_failed_sign_in(
+    err: UpstreamError,
+    interactive: bool,
+    enrol: &mut bool,
+    answers: &mut Answers,
+) -> anyhow::Result<()> {
+    let challenge = match &err {
+        UpstreamError::ChallengeRequired { challenge, .. } => challenge.as_str(),
+        _ => "",
+    };
+    if challenge == "MFA_SETUP" && !*enrol {
+        println!(
+            "The user pool requires MFA and {} has none yet.",
+            answers.username
+        );
+        if interactive
+            && yes_no(
+                "Enrol a TOTP authenticator now? (cognitod keeps its seed in the \
+                 configuration and makes the codes itself; you can add it to an \
+                 authenticator app too)",
+                true,
+            )?
+        {
+            *enrol = true;
+            return Ok(());
+        }
+        bail!(
+            "sign-in needs MFA set up, nothing written: run cognitod configure again with \
+             --enrol-totp to enrol a TOTP authenticator whose seed is stored in the \
+             configuration, or use a user or pool without required MFA"
+        );
+    }
+    if matches!(challenge, "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE") {
+        let already = has_totp_message(&answers.username, *enrol);
+        if !interactive {
+            bail!("{already}; nothing written");
+        }
+        println!("{already}");
+        match choose(
+            "What now?",
+            &[
+                "type the present authenticator's seed (base32, hidden)",
+                "enrol a new authenticator (replaces the present one; asks one code of it)",
+                "stop, writing nothing",
+            ],
+            0,
+        )? {
+            0 => answers.totp_secret = Some(ask_seed()?),
+            1 => *enrol = true,
+            _ => bail!("stopped, nothing written"),
+        }
+        return Ok(());
+    }
+    if !interactive {
+        bail!("sign-in failed, nothing written: {err}");
+    }
+    println!("sign-in failed: {err}");
+    let mfa_code = matches!(&err, UpstreamError::Refused { code, .. }
+        if code == "CodeMismatchException" || code == "EnableSoftwareTokenMFAException");
+    if mfa_code && !*enrol && answers.totp_secret.is_some() {
+        // The seed given does not make the user's codes (or the clock is off).
+        if !yes_no("Type the seed again?", true)? {
+            bail!("sign-in failed, nothing written: {err}");
+        }
+        answers.totp_secret = Some(ask_seed()?);
+        return Ok(());
+    }
+    if mfa_code {
+        // A mistyped code, or a clock off by more than a step.
+        if !yes_no("Try again?", true)? {
+            bail!("sign-in failed, nothing written: {err}");
+        }
+        return Ok(());
+    }
+    // A mistyped password is the usual cause: offer to type it again rather than answering
+    // every question anew.
+    if !yes_no("Type the password again?", true)? {
+        bail!("sign-in failed, nothing written: {err}");
+    }
+    answers.password = Secret::new(
+        Password::new()
+            .with_prompt("Password (hidden)")
+            .interact()?,
+    );
+    Ok(())
 }
 
 /// Writes the shared secret's file, when one was generated, and the configuration, both 0600.
