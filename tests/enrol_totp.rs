@@ -352,3 +352,54 @@ fn a_user_with_totp_can_type_the_seed_on_a_terminal() {
     assert_eq!(written_seed(&config), seed.to_lowercase());
     serve_signs_in_with_totp(emulator, &pool, &config, &seed.to_lowercase(), true);
 }
+
+/// MFA_SETUP through USER_PASSWORD_AUTH, on an app client with a secret (SECRET_HASH on every
+/// answer, over the internal name of an e-mail login), enrolled without a terminal.
+#[test]
+fn the_flag_answers_mfa_setup_for_password_sign_in_with_a_client_secret() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(
+        emulator,
+        SeedOptions {
+            mfa: Some("ON"),
+            client_secret: true,
+            email_login: true,
+            ..Default::default()
+        },
+    );
+    emulator.reset_calls(&pool.user_pool_id);
+    let dir = temp_dir();
+    let config = dir.path().join("config.json");
+    let secret_file = dir.path().join("client-secret");
+    write_file(&secret_file, pool.client_secret.as_deref().unwrap(), 0o600);
+    let out = configure(
+        &pool,
+        dir.path(),
+        &config,
+        &[
+            "--enrol-totp",
+            "--auth-type",
+            "user_password",
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+        &emulator.url(),
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let seed = written_seed(&config);
+    assert!(!said.contains(&seed), "{said}");
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("InitiateAuth:USER_PASSWORD_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("RespondToAuthChallenge:MFA_SETUP"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("SetUserMFAPreference"), None, "{calls:?}");
+    serve_signs_in_with_totp(emulator, &pool, &config, &seed, false);
+}

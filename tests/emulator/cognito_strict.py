@@ -777,13 +777,17 @@ def _mfa_setup_challenge(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, l
 def _password_auth(backend: CognitoIdpBackend, pool: CognitoIdpUserPool, client_id: str,
                    params: dict[str, str]) -> dict[str, Any]:
     """USER_PASSWORD_AUTH. Looseness closed: moto issues tokens to a user without MFA in a pool
-    that requires it; Cognito answers MFA_SETUP."""
+    that requires it (Cognito answers MFA_SETUP), and its challenges do not name the internal
+    user, over which the answers' SECRET_HASH is checked (Cognito sends USER_ID_FOR_SRP)."""
     result = _orig_initiate_auth(backend, client_id, "USER_PASSWORD_AUTH", params)
     user = pool._get_user(params.get("USERNAME") or "")
     if "AuthenticationResult" in result and pool.mfa_config == "ON" and user and not _has_mfa(user):
         result = {"ChallengeName": "MFA_SETUP", "Session": "",
                   "ChallengeParameters": {"MFAS_CAN_SETUP": ["SOFTWARE_TOKEN_MFA"]}}
         _mfa_setup_challenge(backend, pool, params["USERNAME"], result)
+    if result.get("ChallengeName") and user:
+        result["ChallengeParameters"] = {**(result.get("ChallengeParameters") or {}),
+                                         "USER_ID_FOR_SRP": user.username}
     return result
 
 
@@ -935,8 +939,12 @@ def respond_to_auth_challenge(self: CognitoIdpBackend, session: str, client_id: 
     if pool._get_user(claimed) is not user:
         raise _reject("Incorrect username or password.", f"USERNAME {claimed!r} is not the session's user")
     # moto mints the tokens for whatever USERNAME says; hand it the login name so the ID token's
-    # claims (email in email-login pools) come out as after USER_PASSWORD_AUTH.
+    # claims (email in email-login pools) come out as after USER_PASSWORD_AUTH. moto then checks
+    # SECRET_HASH again, over that name: give it the one it wants (the real one, over the
+    # internal name, was checked above).
     responses["USERNAME"] = login_name
+    if client.generate_secret:
+        responses["SECRET_HASH"] = secret_hash(client.secret, login_name, client.id)
     if challenge_name != "SOFTWARE_TOKEN_MFA":
         result = _orig_respond(self, session, client_id, challenge_name, responses)
         _mfa_setup_challenge(self, pool, login_name, result)  # after NEW_PASSWORD_REQUIRED

@@ -396,6 +396,7 @@ def run(emu: Emulator) -> None:
         step = emu.idp.initiate_auth(ClientId=user["client_id"], AuthFlow="USER_PASSWORD_AUTH",
                                      AuthParameters={"USERNAME": "leon", "PASSWORD": PASSWORD})
         assert step.get("ChallengeName") == "MFA_SETUP" and "AuthenticationResult" not in step, step
+        assert step["ChallengeParameters"]["USER_ID_FOR_SRP"] == "leon", step
         assert emu.idp.associate_software_token(Session=step["Session"])["Session"]
 
     @check("Enrolment by access token: Associate, Verify (code checked), SetUserMFAPreference")
