@@ -292,16 +292,17 @@ fn totp_enrolment(interactive: bool, username: &str, output: &Path) -> Enrolment
     let show = move |uri: &Secret| {
         if on_terminal {
             eprintln!(
-                "\nNew TOTP authenticator for {user}. cognitod makes the codes itself; to have \
-                 them in an authenticator app as well, add this URI to it (paste it, or scan a \
-                 QR code of it: qrencode -t ansiutf8 reads it from standard input, which keeps \
-                 it out of the shell's history). It holds the seed: keep it private.\n\n  {}\n\nThe seed goes into {written} as cognito.totp_secret \
+                "\nNew TOTP authenticator for {user}, accepted by Cognito. cognitod makes the \
+                 codes itself; to have them in an authenticator app as well, add this URI to it \
+                 (paste it, or scan a QR code of it: qrencode -t ansiutf8 reads it from standard \
+                 input, which keeps it out of the shell's history). It holds the seed: keep it \
+                 private.\n\n  {}\n\nThe seed goes into {written} as cognito.totp_secret \
                  (mode 0600), beside the password.\n",
                 uri.expose()
             );
         } else {
             println!(
-                "enrolling a new TOTP authenticator for {user}: its seed is written to \
+                "enrolled a new TOTP authenticator for {user}: its seed is written to \
                  {written} as cognito.totp_secret (mode 0600) and shown nowhere (run cognitod \
                  configure on a terminal to be shown it as an otpauth:// URI for an \
                  authenticator app)"

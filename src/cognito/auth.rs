@@ -191,8 +191,8 @@ impl UserPool {
         self.verify_seed(enrolment, seed, None, out.session).await
     }
 
-    /// Shows the new seed's URI, then VerifySoftwareToken with its current code (authorised by
-    /// the access token or the session); keeps the seed once Cognito accepted it.
+    /// VerifySoftwareToken with the new seed's current code (authorised by the access token or
+    /// the session); once Cognito accepted it, shows the seed's URI and keeps the seed.
     async fn verify_seed(
         &self,
         enrolment: &Enrolment,
@@ -204,9 +204,8 @@ impl UserPool {
         let unusable = |_| UpstreamError::bad_response(CALL, "the SecretCode is not base32");
         let totp = Totp::new(&seed).map_err(unusable)?;
         let issuer = format!("Cognito {}", self.settings.user_pool_id);
-        (enrolment.show)(
-            &super::totp::otpauth_uri(&seed, &self.settings.username, &issuer).map_err(unusable)?,
-        );
+        let uri =
+            super::totp::otpauth_uri(&seed, &self.settings.username, &issuer).map_err(unusable)?;
         // A code sent in the last moment of its step may arrive in the next one.
         let now = || u64::try_from(self.server_clock.cognito_now().unix_timestamp()).unwrap_or(0);
         let left = Totp::step_left(now());
@@ -232,6 +231,9 @@ impl UserPool {
                        clock, then run cognitod configure again",
             });
         }
+        // Shown once Cognito accepted it: a URI shown before could name an authenticator that
+        // never came to be.
+        (enrolment.show)(&uri);
         *enrolment.seed.lock().unwrap_or_else(|e| e.into_inner()) = Some(seed);
         Ok(out.session)
     }
