@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -17,9 +18,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-/// A secret string. Cloning copies the secret into a second zero-on-drop allocation.
+/// A secret string. Clones share the one zero-on-drop allocation (the configuration, a reload's
+/// snapshot of the environment and the sign-in engine each hold the password, and memory holds
+/// it once: tests/secrets_in_memory.rs).
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(Arc<SecretString>);
 
 impl Secret {
     /// Wraps a secret. The value is copied into an exact-size allocation and the original is
@@ -28,7 +31,7 @@ impl Secret {
     pub fn new(mut value: String) -> Self {
         let exact: Box<str> = Box::from(value.as_str());
         value.zeroize();
-        Secret(SecretString::new(exact))
+        Secret(Arc::new(SecretString::new(exact)))
     }
 
     /// The secret itself, for the few places that must send it (upstream calls, answers).
@@ -66,18 +69,34 @@ pub struct SharedSecret(Zeroizing<[u8; 32]>);
 impl SharedSecret {
     /// Digests the configured secret.
     pub fn new(secret: &Secret) -> Self {
-        let mut digest = Zeroizing::new([0u8; 32]);
-        digest.copy_from_slice(&Sha256::digest(secret.expose().as_bytes()));
-        SharedSecret(digest)
+        SharedSecret(digest(secret.expose().as_bytes()))
     }
 
     /// Compares with what a client sent, in time independent of where they differ and of the
     /// length of either: the offered bytes are hashed, so only fixed-size digests are compared,
     /// and in constant time.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        let offered = Sha256::digest(candidate);
+        let offered = digest(candidate);
         self.0.as_slice().ct_eq(offered.as_slice()).into()
     }
+}
+
+/// SHA-256 of a secret, leaving no copy behind: the hasher (sha2 0.10 has no zeroize) keeps the
+/// last partial block, the secret itself, in its buffer on the stack, which is overwritten here.
+fn digest(secret: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&Sha256::digest(secret));
+    scrub_stack();
+    out
+}
+
+/// Overwrites the stack below the caller's frame, where the frames of the functions it called
+/// left copies of what they handled (a hasher's buffer, a parser's scratch): a plain array of
+/// zeros that the optimiser must write because `black_box` may read it.
+#[inline(never)]
+pub(crate) fn scrub_stack() {
+    let mut zeros = [0u8; 16 * 1024];
+    std::hint::black_box(&mut zeros);
 }
 
 impl fmt::Debug for SharedSecret {
@@ -94,7 +113,7 @@ pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;
 pub(crate) const GROUP_OR_OTHER_READ: u32 = 0o044;
 
 /// A file's text, with the mode and owner it had when it was opened (from the open handle, so a
-/// rename cannot swap it).
+/// rename cannot swap it). The text is zeroed when dropped: a configuration file holds secrets.
 pub(crate) struct FileText {
     /// The text.
     pub text: String,
@@ -104,23 +123,50 @@ pub(crate) struct FileText {
     pub uid: u32,
 }
 
-/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
-/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files).
-pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    let mut text = String::new();
-    file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_SIZE {
-        text.zeroize();
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "it is larger than 1 MiB, which no configuration or secret file is",
-        ));
+impl Drop for FileText {
+    fn drop(&mut self) {
+        self.text.zeroize();
     }
+}
+
+/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
+/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files). The bytes
+/// go straight into one buffer sized from the file's length (a larger one, zeroing the smaller,
+/// only if the file grows meanwhile or has no length, as a pipe): `read_to_string` would pass
+/// them through a stack buffer and leave the old buffers of each growth in freed memory.
+pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut buffer = Zeroizing::new(vec![0u8; meta.len().min(MAX_FILE_SIZE) as usize + 1]);
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            if filled as u64 > MAX_FILE_SIZE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "it is larger than 1 MiB, which no configuration or secret file is",
+                ));
+            }
+            let mut larger = Zeroizing::new(vec![0u8; (filled * 2).max(4096)]);
+            larger[..filled].copy_from_slice(&buffer[..filled]);
+            buffer = larger;
+        }
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = std::str::from_utf8(&buffer[..filled]).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })?;
     let mode = meta.permissions().mode() & 0o7777;
     Ok(FileText {
-        text,
+        text: text.to_owned(),
         mode,
         uid: meta.uid(),
     })
@@ -169,7 +215,7 @@ pub enum Readers {
 /// size cap, mode (private, or readable by its group where `readers` allows), one trailing
 /// newline, not empty.
 pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
-    let file = read_capped(path).map_err(SecretFileError::Unreadable)?;
+    let mut file = read_capped(path).map_err(SecretFileError::Unreadable)?;
     let refused = match readers {
         Readers::OwnerOnly if file.mode & GROUP_OR_OTHER_READ != 0 => {
             Some(SecretFileError::Exposed(file.mode))
@@ -180,11 +226,9 @@ pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileErro
         _ => None,
     };
     if let Some(refused) = refused {
-        let mut text = file.text;
-        text.zeroize();
         return Err(refused);
     }
-    from_file_text(file.text).ok_or(SecretFileError::Empty)
+    from_file_text(std::mem::take(&mut file.text)).ok_or(SecretFileError::Empty)
 }
 
 /// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in

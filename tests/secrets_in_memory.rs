@@ -129,7 +129,10 @@ fn secrets_from_a_config_file_are_held_once() {
     let line = format!("{shared}\n");
     let counts = serve_then_count("config file", &daemon, &socket, line.as_bytes(), &secrets);
     for ((what, _), count) in secrets.iter().zip(&counts) {
-        assert!(*count <= 1, "the {what} is {count} times in the daemon's memory");
+        assert!(
+            *count <= 1,
+            "the {what} is {count} times in the daemon's memory"
+        );
     }
 }
 
@@ -175,7 +178,10 @@ fn secrets_from_the_environment_are_held_once_and_the_environment_block_is_overw
             !environ.contains(secret),
             "the {what} is still in the environment block"
         );
-        assert!(*count <= 1, "the {what} is {count} times in the daemon's memory");
+        assert!(
+            *count <= 1,
+            "the {what} is {count} times in the daemon's memory"
+        );
     }
     assert!(
         environ.contains("COGNITO_USERNAME="),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use super::error::{ConfigError, Origin, Setting};
 use super::values::{self, Principal};
@@ -150,7 +151,7 @@ keys! {
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
     /// round. Not read from the environment: the fewer places a secret can hide in, the better.
-    auth_secret: Secret = scalar(values::shared_secret, Text) {
+    auth_secret: Secret = secret(values::shared_secret) {
         file: "global.auth_secret",
         file_path: Some("global.auth_secret_file"),
         credential: true,
@@ -221,7 +222,7 @@ keys! {
         file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
     }
     /// Cognito password.
-    password: Secret = scalar(values::secret, Text) {
+    password: Secret = secret(values::secret) {
         file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
         holds: Some("a password"),
     }
@@ -230,12 +231,12 @@ keys! {
         file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
     }
     /// App client secret.
-    client_secret: Secret = scalar(values::secret, Text) {
+    client_secret: Secret = secret(values::secret) {
         file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
         credential: true, holds: Some("a client secret"),
     }
     /// TOTP seed, for SOFTWARE_TOKEN_MFA.
-    totp_secret: Secret = scalar(values::totp_secret, Text) {
+    totp_secret: Secret = secret(values::totp_secret) {
         file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
         credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
@@ -314,7 +315,11 @@ fn scalar<T>(
     let value = match input {
         Input::Text(text) => parse(text, &at)?,
         Input::Secret(secret) => parse(secret.expose(), &at)?,
-        Input::Json(Value::String(text)) => parse(&text, &at)?,
+        Input::Json(Value::String(mut text)) => {
+            let value = parse(&text, &at);
+            text.zeroize();
+            value?
+        }
         Input::Json(Value::Number(n)) if numeric => parse(&n.to_string(), &at)?,
         Input::Json(other) => {
             let expected = if numeric { "a number" } else { "a string" };
@@ -322,6 +327,24 @@ fn scalar<T>(
         }
     };
     store(slot, value, at)
+}
+
+/// A secret, checked by `check` (whose messages never show it). One that came as a [`Secret`]
+/// is kept as it is, sharing its one allocation; text is moved into a new one and zeroed.
+fn secret(
+    slot: &mut Option<Setting<Secret>>,
+    input: Input,
+    at: Origin,
+    check: fn(&Secret, &Origin) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    let secret = match input {
+        Input::Secret(secret) => secret,
+        Input::Text(text) => Secret::new(text.to_owned()),
+        Input::Json(Value::String(text)) => Secret::new(text),
+        Input::Json(other) => return Err(wrong_type(&at, &other, "a string")),
+    };
+    check(&secret, &at)?;
+    store(slot, secret, at)
 }
 
 /// `true` or `false`.

@@ -12,18 +12,24 @@ use super::error::{ConfigError, Origin, Setting};
 use super::keys::{Input, Layer, KEYS};
 use super::{file, profile, validate, values, Config, CredentialType};
 use crate::cli::ServeArgs;
+use crate::secret::Secret;
 
 /// The process environment as a map: taken once, then passed around.
 #[derive(Clone, Default)]
 pub struct Environment {
-    /// Variables with UTF-8 values.
+    /// Variables with UTF-8 values, but for the secrets.
     vars: BTreeMap<String, String>,
+    /// The variables that hold a secret (COGNITO_PASSWORD, ...): held as the secret each becomes,
+    /// so that the configuration and this snapshot (kept for reloads) share one copy.
+    secrets: BTreeMap<String, Secret>,
     /// Variables whose value is not UTF-8, so that reading one is an error rather than "unset".
     not_unicode: BTreeSet<String>,
 }
 
 impl Environment {
-    /// A snapshot of this process's environment.
+    /// A snapshot of this process's environment. The secret variables' values are then
+    /// overwritten in the process's environment block, which would otherwise keep a copy for the
+    /// life of the process (and show it in /proc/PID/environ).
     pub fn from_process() -> Self {
         let mut env = Environment::default();
         for (name, value) in std::env::vars_os() {
@@ -31,14 +37,14 @@ impl Environment {
                 continue;
             };
             match value.into_string() {
-                Ok(value) => {
-                    env.vars.insert(name, value);
-                }
+                Ok(value) => env.insert(name, value),
                 Err(_) => {
                     env.not_unicode.insert(name);
                 }
             }
         }
+        let names: Vec<&str> = env.secrets.keys().map(String::as_str).collect();
+        overwrite_in_environment_block(&names);
         env
     }
 
@@ -49,24 +55,34 @@ impl Environment {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Environment {
-            vars,
-            not_unicode: BTreeSet::new(),
+        let mut env = Environment::default();
+        for (name, value) in pairs {
+            env.insert(name.into(), value.into());
+        }
+        env
+    }
+
+    /// Files a variable, a secret one as a [`Secret`].
+    fn insert(&mut self, name: String, value: String) {
+        if secret_variables().any(|secret| secret == name) {
+            self.secrets.insert(name, Secret::new(value));
+        } else {
+            self.vars.insert(name, value);
         }
     }
 
     /// The value of `name`, if it is set (and UTF-8).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
+        match self.secrets.get(name) {
+            Some(secret) => Some(secret.expose()),
+            None => self.vars.get(name).map(String::as_str),
+        }
     }
 
     /// The value of a configuration variable: an empty value counts as unset (`VAR=` is how a
-    /// shell clears a variable), a value that is not UTF-8 is an error.
-    fn setting(&self, name: &'static str) -> Result<Option<(&str, Origin)>, ConfigError> {
+    /// shell clears a variable), a value that is not UTF-8 is an error. A secret variable's value
+    /// comes as the secret itself.
+    fn setting(&self, name: &'static str) -> Result<Option<(Input<'_>, Origin)>, ConfigError> {
         if self.not_unicode.contains(name) {
             return Err(ConfigError::invalid(
                 Origin::Env { name },
@@ -74,10 +90,62 @@ impl Environment {
                 "set it to UTF-8 text or unset it",
             ));
         }
-        Ok(self
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .map(|v| (v, Origin::Env { name })))
+        let input = match self.secrets.get(name) {
+            Some(secret) => {
+                Some(Input::Secret(secret.clone())).filter(|_| !secret.expose().is_empty())
+            }
+            None => self.get(name).filter(|v| !v.is_empty()).map(Input::Text),
+        };
+        Ok(input.map(|input| (input, Origin::Env { name })))
+    }
+}
+
+/// The variables that hold a secret: those of the keys that say what secret they hold.
+fn secret_variables() -> impl Iterator<Item = &'static str> {
+    KEYS.iter()
+        .filter(|k| k.holds.is_some())
+        .flat_map(|k| k.env.iter().copied())
+}
+
+/// Overwrites the values of `names` with zeros where the kernel put the environment at exec (the
+/// range /proc/self/stat gives as env_start..env_end, which /proc/PID/environ shows), through
+/// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called while
+/// the process has one thread, before anything else reads the environment. Best effort: where
+/// /proc is not mounted the copy stays, as it always did.
+fn overwrite_in_environment_block(names: &[&str]) {
+    use std::os::unix::fs::FileExt;
+    if names.is_empty() {
+        return;
+    }
+    let range = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which may hold spaces, start with field 3 (state).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.get(47)?.parse().ok()?, fields.get(48)?.parse().ok()?))
+    };
+    let Some((start, end)) = range() else { return };
+    let Ok(mem) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")
+    else {
+        return;
+    };
+    let mut block = zeroize::Zeroizing::new(vec![0u8; end.saturating_sub(start) as usize]);
+    if mem.read_exact_at(&mut block, start).is_err() {
+        return;
+    }
+    let mut at = 0;
+    for entry in block.split(|b| *b == 0) {
+        let value_at = names.iter().find_map(|name| {
+            let prefix = [name.as_bytes(), b"="].concat();
+            entry.starts_with(&prefix).then_some(prefix.len())
+        });
+        if let Some(value_at) = value_at {
+            let zeros = vec![0u8; entry.len() - value_at];
+            let _ = mem.write_all_at(&zeros, start + (at + value_at) as u64);
+        }
+        at += entry.len() + 1;
     }
 }
 
@@ -214,8 +282,8 @@ fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
     for key in KEYS {
         // Lowest first, so that the specific name beats the generic AWS one.
         for name in key.env.iter().rev() {
-            if let Some((text, origin)) = env.setting(name)? {
-                (key.set)(&mut layer, Input::Text(text), origin)?;
+            if let Some((input, origin)) = env.setting(name)? {
+                (key.set)(&mut layer, input, origin)?;
             }
         }
     }
@@ -225,7 +293,7 @@ fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
 /// The region AWS tools would use, which ranks below an explicit region from any source.
 fn fallback_region(env: &Environment) -> Result<Option<Setting<String>>, ConfigError> {
     for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some((text, origin)) = env.setting(name)? {
+        if let Some((Input::Text(text), origin)) = env.setting(name)? {
             let value = values::region(text, &origin)?;
             return Ok(Some(Setting { value, origin }));
         }
