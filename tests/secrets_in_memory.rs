@@ -14,6 +14,7 @@ mod common;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
@@ -73,114 +74,152 @@ fn fresh(prefix: &str) -> String {
     format!("{prefix}-{:016x}-Qq7", h.finish())
 }
 
-/// Asks the socket for credentials a few times, then counts each secret in the daemon's memory;
-/// returns the counts, having printed them.
-fn serve_then_count(
-    case: &str,
-    daemon: &Daemon,
-    socket: &std::path::Path,
-    line: &[u8],
-    secrets: &[(&str, &str)],
-) -> Vec<usize> {
-    let first = wait_for_credentials(socket, Some(line), START);
-    assert_process_credentials(&first);
-    for _ in 0..5 {
-        assert_process_credentials(&unix_json(socket, Some(line)));
+/// A pool whose app client has a secret, a fresh shared secret, and a directory for the files.
+struct Case {
+    pool: Pool,
+    client_secret: String,
+    shared: String,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Case {
+    fn new() -> Case {
+        let options = SeedOptions {
+            client_secret: true,
+            ..Default::default()
+        };
+        let pool = Pool::seed(Emulator::shared(), options);
+        let dir = temp_dir();
+        Case {
+            client_secret: pool.client_secret.clone().unwrap(),
+            pool,
+            shared: fresh("Shared"),
+            socket: dir.path().join("c.sock"),
+            dir,
+        }
     }
-    let needles: Vec<&[u8]> = secrets.iter().map(|(_, s)| s.as_bytes()).collect();
-    let counts = count_in_memory(daemon.pid(), &needles);
-    for ((what, _), count) in secrets.iter().zip(&counts) {
-        println!("{case}: the {what} is {count} times in the daemon's memory");
+
+    /// Starts `cognitod serve ARGS` with `env`, asks it for credentials a few times (sending
+    /// `line`), counts each secret in its memory, prints the counts, and fails above one copy.
+    /// Returns the daemon, still running.
+    fn assert_held_once(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: Vec<(String, String)>,
+        line: &str,
+    ) -> Daemon {
+        let daemon = DaemonCommand::serve(&Emulator::shared().url(), args)
+            .envs(env)
+            .start();
+        let line = Some(line.as_bytes());
+        assert_process_credentials(&wait_for_credentials(&self.socket, line, START));
+        for _ in 0..5 {
+            assert_process_credentials(&unix_json(&self.socket, line));
+        }
+        let secrets = [
+            ("password", self.pool.password.as_str()),
+            ("client secret", self.client_secret.as_str()),
+            ("shared secret", self.shared.as_str()),
+        ];
+        let needles: Vec<&[u8]> = secrets.iter().map(|(_, s)| s.as_bytes()).collect();
+        let counts = count_in_memory(daemon.pid(), &needles);
+        for ((what, _), count) in secrets.iter().zip(&counts) {
+            println!("{name}: {count} copies of the {what} in the daemon's memory");
+        }
+        for ((what, _), count) in secrets.iter().zip(&counts) {
+            assert!(
+                *count <= 1,
+                "{name}: the {what} is {count} times in the daemon's memory"
+            );
+        }
+        daemon
     }
-    counts
 }
 
 #[test]
 fn secrets_from_a_config_file_are_held_once() {
-    let emulator = Emulator::shared();
-    let pool = Pool::seed(
-        emulator,
-        SeedOptions {
-            client_secret: true,
-            ..Default::default()
-        },
-    );
-    let client_secret = pool.client_secret.clone().unwrap();
-    let shared = fresh("Shared");
-    let dir = temp_dir();
-    let socket = dir.path().join("c.sock");
-    let config = dir.path().join("config.json");
+    let case = Case::new();
+    let pool = &case.pool;
+    let config = case.dir.path().join("config.json");
     let text = serde_json::json!({
-        "global": { "auth_secret": shared },
-        "server": { "socket_path": socket },
+        "global": { "auth_secret": case.shared },
+        "server": { "socket_path": case.socket },
         "cognito": {
             "username": pool.username, "password": pool.password, "app_id": pool.client_id,
-            "client_secret": client_secret, "user_pool_id": pool.user_pool_id,
+            "client_secret": case.client_secret, "user_pool_id": pool.user_pool_id,
             "identity_pool_id": pool.identity_pool_id, "region": pool.region,
         }
     });
     write_file(&config, &text.to_string(), 0o600);
-    let daemon = DaemonCommand::serve(&emulator.url(), &["-c", config.to_str().unwrap()]).start();
-    let secrets = [
-        ("password", pool.password.as_str()),
-        ("client secret", client_secret.as_str()),
-        ("shared secret", shared.as_str()),
+    let line = format!("{}\n", case.shared);
+    case.assert_held_once(
+        "config file",
+        &["-c", config.to_str().unwrap()],
+        vec![],
+        &line,
+    );
+}
+
+/// The other two files a secret may come from: the profile (password and client secret), a
+/// systemd credential (the shared secret, in `$CREDENTIALS_DIRECTORY`).
+#[test]
+fn secrets_from_a_profile_and_a_systemd_credential_are_held_once() {
+    let case = Case::new();
+    let pool = &case.pool;
+    let profile = case.dir.path().join("cognito_credentials");
+    let text = format!(
+        "[default]\nusername = {}\npassword = {}\napp_id = {}\nclient_secret = {}\n\
+         user_pool_id = {}\nidentity_pool_id = {}\nregion = {}\n",
+        pool.username,
+        pool.password,
+        pool.client_id,
+        case.client_secret,
+        pool.user_pool_id,
+        pool.identity_pool_id,
+        pool.region
+    );
+    write_file(&profile, &text, 0o600);
+    let credentials = case.dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    write_file(&credentials.join("auth_secret"), &case.shared, 0o400);
+    let args = [
+        "-f",
+        profile.to_str().unwrap(),
+        "-S",
+        case.socket.to_str().unwrap(),
     ];
-    let line = format!("{shared}\n");
-    let counts = serve_then_count("config file", &daemon, &socket, line.as_bytes(), &secrets);
-    for ((what, _), count) in secrets.iter().zip(&counts) {
-        assert!(
-            *count <= 1,
-            "the {what} is {count} times in the daemon's memory"
-        );
-    }
+    let env = vec![(
+        "CREDENTIALS_DIRECTORY".into(),
+        credentials.display().to_string(),
+    )];
+    case.assert_held_once("profile and credential", &args, env, &case.shared);
 }
 
 #[test]
 fn secrets_from_the_environment_are_held_once_and_the_environment_block_is_overwritten() {
-    let emulator = Emulator::shared();
-    let pool = Pool::seed(
-        emulator,
-        SeedOptions {
-            client_secret: true,
-            ..Default::default()
-        },
-    );
-    let client_secret = pool.client_secret.clone().unwrap();
-    let shared = fresh("Shared");
-    let dir = temp_dir();
-    let socket = dir.path().join("c.sock");
-    let secret_file = dir.path().join("secret");
-    write_file(&secret_file, &shared, 0o600);
-    let daemon = DaemonCommand::serve(
-        &emulator.url(),
-        &[
-            "-e",
-            "-S",
-            socket.to_str().unwrap(),
-            "--auth-secret-file",
-            secret_file.to_str().unwrap(),
-        ],
-    )
-    .envs(pool.env())
-    .start();
-    let secrets = [
-        ("password", pool.password.as_str()),
-        ("client secret", client_secret.as_str()),
-        ("shared secret", shared.as_str()),
+    let case = Case::new();
+    let secret_file = case.dir.path().join("secret");
+    write_file(&secret_file, &case.shared, 0o600);
+    let args = [
+        "-e",
+        "-S",
+        case.socket.to_str().unwrap(),
+        "--auth-secret-file",
+        secret_file.to_str().unwrap(),
     ];
-    let counts = serve_then_count("environment", &daemon, &socket, shared.as_bytes(), &secrets);
+    let daemon = case.assert_held_once("environment", &args, case.pool.env(), &case.shared);
     // The environment block, as /proc shows it to any process of the same user.
     let environ = std::fs::read(format!("/proc/{}/environ", daemon.pid())).unwrap();
     let environ = String::from_utf8_lossy(&environ);
-    for ((what, secret), count) in secrets.iter().zip(&counts) {
+    for (what, secret) in [
+        ("password", &case.pool.password),
+        ("client secret", &case.client_secret),
+    ] {
         assert!(
-            !environ.contains(secret),
+            !environ.contains(secret.as_str()),
             "the {what} is still in the environment block"
-        );
-        assert!(
-            *count <= 1,
-            "the {what} is {count} times in the daemon's memory"
         );
     }
     assert!(

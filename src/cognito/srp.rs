@@ -14,7 +14,9 @@ use num_traits::Zero;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::secret::scrub_stack;
 
 /// The 3072-bit group of RFC 5054 that Cognito uses.
 const N_HEX: &str = concat!(
@@ -89,12 +91,13 @@ impl SrpClient {
     }
 
     /// A client with a given private value (test vectors).
-    pub fn with_private_value(a: BigUint) -> Self {
+    pub fn with_private_value(mut raw: BigUint) -> Self {
         let n = BigUint::parse_bytes(N_HEX.as_bytes(), 16).expect("N_HEX is a valid constant");
         let g = BigUint::from(G);
         // k = H(N | g) with Cognito's padding: "00" + N and "02".
         let k = hash_to_int(&[&padded(&n), &padded(&g)]);
-        let a = a % &n;
+        let a = &raw % &n;
+        wipe(&mut raw);
         let big_a = g.modpow(&a, &n);
         SrpClient { n, g, k, a, big_a }
     }
@@ -129,14 +132,19 @@ impl SrpClient {
         if u.is_zero() {
             return Err(SrpError::ZeroU);
         }
-        let x = private_key_in_realm(
+        let mut x = private_key_in_realm(
             realm,
             challenge.user_id_for_srp,
             challenge.salt_hex,
             password,
         )?;
-        let s = self.premaster(&b, &u, &x);
-        Ok(hkdf16(&padded(&s), &padded(&u)))
+        let mut s = self.premaster(&b, &u, &x);
+        let padded_s = Zeroizing::new(padded(&s));
+        let key = hkdf16(&padded_s, &padded(&u));
+        wipe(&mut x);
+        wipe(&mut s);
+        scrub_stack();
+        Ok(key)
     }
 
     /// PASSWORD_CLAIM_SIGNATURE: base64(HMAC-SHA256(key, pool name | user id | secret block | timestamp)).
@@ -211,8 +219,25 @@ impl SrpClient {
         let kgx = (&self.k * self.g.modpow(x, n)) % n;
         // B - k·g^x may be negative; add N first so the unsigned arithmetic stays in range.
         let base = ((b % n) + n - kgx) % n;
-        let exponent = &self.a + u * x;
-        base.modpow(&exponent, n)
+        let mut exponent = &self.a + u * x;
+        let s = base.modpow(&exponent, n);
+        wipe(&mut exponent);
+        s
+    }
+}
+
+/// The private value lives only as long as one sign-in, and leaves no trace after it.
+impl Drop for SrpClient {
+    fn drop(&mut self) {
+        wipe(&mut self.a);
+    }
+}
+
+/// Overwrites a number's digits with zeros in place (num-bigint has no zeroize): clearing its
+/// bits from the lowest up writes zeros into the digits it holds, then frees them.
+fn wipe(number: &mut BigUint) {
+    for bit in 0..number.bits() {
+        number.set_bit(bit, false);
     }
 }
 
@@ -229,8 +254,17 @@ fn private_key_in_realm(
     salt_hex: &str,
     password: &str,
 ) -> Result<BigUint, SrpError> {
-    let identity = Zeroizing::new(format!("{realm}{user_id}:{password}"));
+    // Built in one allocation of the exact size: format! may grow its buffer midway, and free
+    // the old one holding part of the password.
+    let mut identity = Zeroizing::new(String::with_capacity(
+        realm.len() + user_id.len() + 1 + password.len(),
+    ));
+    for part in [realm, user_id, ":", password] {
+        identity.push_str(part);
+    }
     let inner: Zeroizing<[u8; 32]> = Zeroizing::new(Sha256::digest(identity.as_bytes()).into());
+    // The hasher kept the identity's last block, the password's end, on the stack.
+    scrub_stack();
     let salt = salt_bytes(salt_hex)?;
     Ok(hash_to_int(&[&salt, inner.as_slice()]))
 }
@@ -273,7 +307,13 @@ fn pool_name(pool_id: &str) -> &str {
 fn padded(value: &BigUint) -> Vec<u8> {
     let mut bytes = value.to_bytes_be();
     if bytes[0] & 0x80 != 0 {
-        bytes.insert(0, 0);
+        // A new buffer rather than an insert, whose growth would free the old one as it is (S
+        // is padded too).
+        let mut signed = Vec::with_capacity(bytes.len() + 1);
+        signed.push(0);
+        signed.extend_from_slice(&bytes);
+        bytes.zeroize();
+        return signed;
     }
     bytes
 }
@@ -350,7 +390,10 @@ pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> Stri
         .expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     mac.update(client_id.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
+    let hash = BASE64.encode(mac.finalize().into_bytes());
+    // The HMAC's key block, the client secret padded, was built on the stack.
+    scrub_stack();
+    hash
 }
 
 #[cfg(test)]

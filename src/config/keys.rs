@@ -155,7 +155,7 @@ keys! {
         file: "global.auth_secret",
         file_path: Some("global.auth_secret_file"),
         credential: true,
-        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_deref().map(Input::Text))),
+        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_ref().map(|s| Input::Text(s.expose())))),
         flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
         holds: Some("the shared secret"),
     }

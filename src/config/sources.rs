@@ -809,7 +809,7 @@ mod tests {
             "{err}"
         );
         let empty = ServeArgs {
-            auth_secret: Some(String::new()),
+            auth_secret: Some("".into()),
             ..Default::default()
         };
         let err = load(&empty, &env).unwrap_err().to_string();

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
@@ -33,7 +35,14 @@ pub const MAX_TOKENS: usize = 1024;
 pub struct Imds {
     role: String,
     region: String,
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// The live tokens by their SHA-256 digest: a token is handed to its client and never kept
+    /// (a secret held once, in the client), and a lookup compares digests only.
+    tokens: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// The key of a token in the table.
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 impl Imds {
@@ -53,9 +62,9 @@ impl Imds {
 
     /// A new random token valid for `ttl`.
     fn issue(&self, ttl: Duration) -> String {
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::thread_rng().fill_bytes(bytes.as_mut());
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref());
         let now = Instant::now();
         let mut tokens = self
             .tokens
@@ -66,12 +75,12 @@ impl Imds {
             if let Some(oldest) = tokens
                 .iter()
                 .min_by_key(|(_, expires)| **expires)
-                .map(|(t, _)| t.clone())
+                .map(|(t, _)| *t)
             {
                 tokens.remove(&oldest);
             }
         }
-        tokens.insert(token.clone(), now + ttl);
+        tokens.insert(digest(&token), now + ttl);
         token
     }
 
@@ -82,7 +91,7 @@ impl Imds {
             .lock()
             .expect("token table lock is never poisoned");
         tokens
-            .get(token)
+            .get(&digest(token))
             .is_some_and(|expires| *expires > Instant::now())
     }
 
