@@ -17,7 +17,7 @@ use crate::cli::{
     ConfigureArgs, CredentialType, InstallArgs, OwnerArgs, ServeArgs, SharedSecretChoice,
 };
 use crate::config::{self, check_answer, Environment, Question};
-use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
+use crate::secret::{generate_secret, write_private, zeroize_json, Secret, SecretFileError};
 use crate::transport::Transport;
 
 /// All answers, however they were given.
@@ -73,7 +73,7 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
 
     // Asked once the answers are known to make a valid configuration.
     let mut login = args.login.then_some(true);
-    let document = loop {
+    let mut document = loop {
         let document = render(&answers, &secret_file);
         // Validated with the new secret inline: its file is written only once everything checks
         // out.
@@ -86,7 +86,9 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 .remove("auth_secret_file");
             global["auth_secret"] = json!(secret.expose());
         }
-        let config = validate(&candidate, &output)?;
+        let config = validate(&candidate, &output);
+        zeroize_json(&mut candidate);
+        let config = config?;
         let wanted = match login {
             Some(wanted) => wanted,
             None => *login
@@ -141,6 +143,8 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
+    let text = zeroize::Zeroizing::new(text);
+    zeroize_json(&mut document);
     write_private(&output, &text)?;
     println!("wrote {} (mode 0600)", output.display());
 
@@ -257,7 +261,7 @@ fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
         .prefix("cognitod-configure-")
         .tempdir()?;
     let path = dir.path().join("config.json");
-    write_private(&path, &document.to_string())?;
+    write_private(&path, &zeroize::Zeroizing::new(document.to_string()))?;
     let args = ServeArgs {
         config_file: Some(path.clone()),
         ..ServeArgs::default()

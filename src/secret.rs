@@ -105,6 +105,18 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// Zeroes every string of a JSON document (a configuration, which holds secrets) before it is
+/// dropped: serde_json's values do not zero themselves.
+pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_json),
+        Value::Object(map) => map.values_mut().for_each(zeroize_json),
+        _ => {}
+    }
+}
+
 /// The largest file read as configuration or secret; real ones are a few hundred bytes, and
 /// `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
 pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use crate::secret::zeroize_json;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use zeroize::Zeroize;
 
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
@@ -115,15 +115,7 @@ struct Values(BTreeMap<&'static str, Value>);
 
 impl Drop for Values {
     fn drop(&mut self) {
-        fn zeroize(value: &mut Value) {
-            match value {
-                Value::String(text) => text.zeroize(),
-                Value::Array(items) => items.iter_mut().for_each(zeroize),
-                Value::Object(map) => map.values_mut().for_each(zeroize),
-                _ => {}
-            }
-        }
-        self.0.values_mut().for_each(zeroize);
+        self.0.values_mut().for_each(zeroize_json);
     }
 }
 
