@@ -43,7 +43,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Signs in once as the daemon would and describes the result: who, which pools, and when what
 /// was obtained expires. Nothing secret is in it.
-pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
+pub(crate) async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
     let settings = Arc::new(config.cognito.clone());
     let sdk = cognito::sdk(&settings.region).await;
     let identity = match config.credential_type {

@@ -198,7 +198,7 @@ pub(crate) fn from_file_text(mut text: String) -> Option<Secret> {
 
 /// Why a secret file given to `cognitod configure` or `cognitod get` was not read.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
+pub(crate) enum SecretFileError {
     /// It could not be read (missing, unreadable, too large, not UTF-8).
     #[error("{0}")]
     Unreadable(io::Error),
@@ -215,7 +215,7 @@ pub enum SecretFileError {
 
 /// Who besides its owner may read a secret file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readers {
+pub(crate) enum Readers {
     /// No one: a secret of cognitod's own (a password, a client secret for `configure`).
     OwnerOnly,
     /// Its group too: the shared secret as a client reads it, which an administrator shares
@@ -226,7 +226,7 @@ pub enum Readers {
 /// Reads a secret file named on the command line, with the checks the daemon applies to its own:
 /// size cap, mode (private, or readable by its group where `readers` allows), one trailing
 /// newline, not empty.
-pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
+pub(crate) fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
     let mut file = read_capped(path).map_err(SecretFileError::Unreadable)?;
     let refused = match readers {
         Readers::OwnerOnly if file.mode & GROUP_OR_OTHER_READ != 0 => {

@@ -271,7 +271,7 @@ fn private_key_in_realm(
 
 /// What ConfirmDevice stores for a remembered device, in the API's base64.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceVerifier {
+pub(crate) struct DeviceVerifier {
     /// `PasswordVerifier`: base64(pad(g^x)).
     pub password_verifier_b64: String,
     /// `Salt`: base64(pad(salt)).
@@ -280,7 +280,7 @@ pub struct DeviceVerifier {
 
 /// The verifier of a device password, with a salt made of 16 random bytes (as a number, padded
 /// like every other: amazon-cognito-identity-js's and pycognito's generateHashDevice).
-pub fn device_verifier(
+pub(crate) fn device_verifier(
     device_group_key: &str,
     device_key: &str,
     device_password: &str,
@@ -366,7 +366,7 @@ fn hkdf16(ikm: &[u8], salt: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// TIMESTAMP as Cognito wants it: `Sat Nov 28 11:29:04 UTC 2026`, English names, day unpadded.
-pub fn cognito_timestamp(at: OffsetDateTime) -> String {
+pub(crate) fn cognito_timestamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
@@ -385,7 +385,7 @@ pub fn cognito_timestamp(at: OffsetDateTime) -> String {
 }
 
 /// SECRET_HASH = base64(HMAC-SHA256(client secret, user name | client id)).
-pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
+pub(crate) fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
         .expect("HMAC takes any key length");
     mac.update(username.as_bytes());

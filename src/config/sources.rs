@@ -218,7 +218,7 @@ fn config_file(
 /// path is given: /etc/cognitod/config.json for root, else `$XDG_CONFIG_HOME/cognitod/config.json`
 /// (`~/.config/cognitod/config.json` when XDG_CONFIG_HOME is unset), as the XDG base directory
 /// specification says. `None` for a user with neither variable set.
-pub fn default_config_path(env: &Environment, root: bool) -> Option<PathBuf> {
+pub(crate) fn default_config_path(env: &Environment, root: bool) -> Option<PathBuf> {
     if root {
         return Some(PathBuf::from("/etc/cognitod/config.json"));
     }

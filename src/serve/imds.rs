@@ -23,13 +23,13 @@ use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
 
 /// Header of the TTL asked for and echoed back.
-pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+pub(crate) const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 /// Header carrying the session token.
-pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+pub(crate) const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Longest token life EC2 allows.
-pub const MAX_TTL: u64 = 21_600;
+pub(crate) const MAX_TTL: u64 = 21_600;
 /// Tokens kept at once; the one expiring first makes room for a new one.
-pub const MAX_TOKENS: usize = 1024;
+pub(crate) const MAX_TOKENS: usize = 1024;
 
 /// The IMDS state: the role name and region it reports, and the live session tokens.
 pub struct Imds {
@@ -111,7 +111,7 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Answers a request under `/latest/`.
-pub async fn respond<B>(
+pub(crate) async fn respond<B>(
     request: &Request<B>,
     ctx: &Context,
     imds: &Imds,

@@ -200,7 +200,9 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
 /// Refuses a tcp client because no shared secret is configured and the operator did not allow
 /// that ([`super::Context::allow_no_secret`]), reading nothing from it: whatever it sent, an HTTP
 /// request forged through some local application included, gets the refusal and no credentials.
-pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+pub(crate) async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+) -> Outcome {
     let mut answer = serde_json::to_vec(&serde_json::json!({ "error": NO_SECRET_REFUSAL }))
         .expect("a JSON object of strings serializes");
     answer.push(b'\n');
@@ -209,7 +211,7 @@ pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream
 }
 
 /// Refuses a peer the allow-lists do not name, reading nothing from it.
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
     finish(&mut stream, NOT_AUTHORIZED_LINE, Then::AwaitClientClose).await;
     Outcome::PeerRefused
 }
