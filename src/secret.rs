@@ -117,6 +117,48 @@ pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
     }
 }
 
+/// Overwrites the values of `names` with zeros where the kernel put the environment at exec (the
+/// range /proc/self/stat gives as env_start..env_end, which /proc/PID/environ shows), through
+/// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called while
+/// the process has one thread, before anything else reads the environment. Best effort: where
+/// /proc is not mounted the copy stays, as it always did.
+pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
+    use std::os::unix::fs::FileExt;
+    if names.is_empty() {
+        return;
+    }
+    let range = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which may hold spaces, start with field 3 (state).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.get(47)?.parse().ok()?, fields.get(48)?.parse().ok()?))
+    };
+    let Some((start, end)) = range() else { return };
+    let Ok(mem) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")
+    else {
+        return;
+    };
+    let mut block = zeroize::Zeroizing::new(vec![0u8; end.saturating_sub(start) as usize]);
+    if mem.read_exact_at(&mut block, start).is_err() {
+        return;
+    }
+    let mut at = 0;
+    for entry in block.split(|b| *b == 0) {
+        let value_at = names.iter().find_map(|name| {
+            let prefix = [name.as_bytes(), b"="].concat();
+            entry.starts_with(&prefix).then_some(prefix.len())
+        });
+        if let Some(value_at) = value_at {
+            let zeros = vec![0u8; entry.len() - value_at];
+            let _ = mem.write_all_at(&zeros, start + (at + value_at) as u64);
+        }
+        at += entry.len() + 1;
+    }
+}
+
 /// The largest file read as configuration or secret; real ones are a few hundred bytes, and
 /// `-c /dev/zero`, or a log file named by mistake, must not eat the memory.
 pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;
