@@ -119,9 +119,10 @@ pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
 
 /// Overwrites the values of `names` with zeros where the kernel put the environment at exec (the
 /// range /proc/self/stat gives as env_start..env_end, which /proc/PID/environ shows), through
-/// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called while
-/// the process has one thread, before anything else reads the environment. Best effort: where
-/// /proc is not mounted the copy stays, as it always did.
+/// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called by
+/// `config::load` once it has read them: at start, while the process has one thread (a reload
+/// finds nothing left to overwrite). Best effort: where /proc is not mounted the copy stays, as it
+/// always did. Afterwards `std::env::var` sees these variables empty.
 pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
     use std::os::unix::fs::FileExt;
     if names.is_empty() {

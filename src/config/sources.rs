@@ -24,14 +24,20 @@ pub struct Environment {
     secrets: BTreeMap<String, Secret>,
     /// Variables whose value is not UTF-8, so that reading one is an error rather than "unset".
     not_unicode: BTreeSet<String>,
+    /// Whether this is the process's own environment, whose block [`load`] then clears of the
+    /// secrets it has read.
+    process: bool,
 }
 
 impl Environment {
-    /// A snapshot of this process's environment. The secret variables' values are then
-    /// overwritten in the process's environment block, which would otherwise keep a copy for the
-    /// life of the process (and show it in /proc/PID/environ).
+    /// A snapshot of this process's environment. Once [`load`] has read the secret variables,
+    /// their values are overwritten in the process's environment block, which would otherwise
+    /// keep a copy for the life of the process (and show it in /proc/PID/environ).
     pub fn from_process() -> Self {
-        let mut env = Environment::default();
+        let mut env = Environment {
+            process: true,
+            ..Environment::default()
+        };
         for (name, value) in std::env::vars_os() {
             let Ok(name) = name.into_string() else {
                 continue;
@@ -43,8 +49,6 @@ impl Environment {
                 }
             }
         }
-        let names: Vec<&str> = env.secrets.keys().map(String::as_str).collect();
-        crate::secret::overwrite_in_environment_block(&names);
         env
     }
 
@@ -134,6 +138,11 @@ pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> 
         None => Layer::default(),
     };
     let env_layer = env_layer(env)?;
+    if env.process {
+        // Read into `env`, which the configuration shares: the block's copy is one too many.
+        let names: Vec<&str> = env.secrets.keys().map(String::as_str).collect();
+        crate::secret::overwrite_in_environment_block(&names);
+    }
     let flag_layer = flag_layer(args, &files, &mut warnings)?;
 
     let merged = file_layer
