@@ -968,6 +968,278 @@ fn deb_installs_serves_upgrades_under_load_and_purges_clean_in_a_real_systemd() 
     );
 }
 
+/// Password sign-ins the emulator saw for a pool (SRP's second step: only a sign-in with the
+/// password answers PASSWORD_VERIFIER).
+fn password_sign_ins(emulator: &Emulator, pool: &Pool) -> u64 {
+    emulator
+        .calls(&pool.user_pool_id)
+        .get("RespondToAuthChallenge:PASSWORD_VERIFIER")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Runs the command given (if any), then asks the unix socket once (as `nc -U -N` would) and
+/// prints the answer and the moment it arrived on CLOCK_MONOTONIC in microseconds, as systemd
+/// states its timestamps. Python is started before the command, so its start-up is not counted.
+const TIMED_CLIENT: &str = r#"
+import json, socket, subprocess, sys, time
+if len(sys.argv) > 1:
+    subprocess.run(sys.argv[1:], check=True)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/cognitod.sock")
+s.shutdown(socket.SHUT_WR)
+data = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+except ConnectionResetError:
+    print(json.dumps({"reset": time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}))
+    sys.exit(0)
+arrived = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+print(json.dumps({"arrived_us": arrived, "answer": json.loads(data)}))
+"#;
+
+/// How long a start took to its first answer, in milliseconds.
+struct StartTiming {
+    /// From systemd's fork of the main process (ExecMainStartTimestamp): includes the sandbox
+    /// systemd sets up before exec (namespaces, mounts, the dynamic user, the credentials).
+    fork_to_answer: f64,
+    /// From the new process's first journal line (written right after it took its sockets) to
+    /// the answer: the daemon's own part.
+    process_to_answer: f64,
+    /// From the fork to READY=1 (ActiveEnterTimestamp).
+    fork_to_ready: f64,
+}
+
+/// One start, timed. The client connects right after `command` (a restart, or nothing: the
+/// connection starts the service) and waits in the socket's queue, which systemd holds across
+/// the restart. A round answered by the process before the restart (it still accepted) is
+/// repeated.
+fn time_a_start(b: &SystemdBox, command: &[&str]) -> StartTiming {
+    let property = |name: &str| -> i64 { show(b, name, "cognitod.service").parse().unwrap() };
+    for _ in 0..5 {
+        let mut cmd = vec!["python3", "/root/timed_client.py"];
+        cmd.extend_from_slice(command);
+        let out = json(&b.exec_ok(&cmd));
+        if let Some(at) = out.get("reset") {
+            let journal = b.sh_ok("journalctl -o short-monotonic --no-pager -n 60");
+            panic!("connection reset at {at} us (monotonic):\n{journal}");
+        }
+        common::assert_process_credentials(&out["answer"]);
+        let answered = out["arrived_us"].as_i64().unwrap();
+        let forked = property("ExecMainStartTimestampMonotonic");
+        if answered < forked {
+            continue;
+        }
+        let pid = property("MainPID");
+        let first_line = json(
+            b.exec_ok(&[
+                "journalctl",
+                &format!("_PID={pid}"),
+                "-o",
+                "json",
+                "--no-pager",
+            ])
+            .lines()
+            .next()
+            .expect("the new process logged nothing"),
+        );
+        let process_began: i64 = first_line["__MONOTONIC_TIMESTAMP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ms = |us: i64| us as f64 / 1000.0;
+        return StartTiming {
+            fork_to_answer: ms(answered - forked),
+            process_to_answer: ms(answered - process_began),
+            fork_to_ready: ms(property("ActiveEnterTimestampMonotonic") - forked),
+        };
+    }
+    panic!("every round was answered by the process before the restart");
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+#[test]
+fn the_sign_in_survives_restart_upgrade_and_reload_in_the_fd_store_and_stop_flushes_it() {
+    let p = packages();
+    let emulator = Emulator::shared();
+    let alice = Pool::seed(emulator, SeedOptions::default());
+    let bob = Pool::seed(emulator, SeedOptions::default());
+    let b = SystemdBox::boot();
+    b.copy_in(&p.deb, "/root/cognitod.deb", 0o644);
+    b.copy_in(&p.deb_next, "/root/cognitod-next.deb", 0o644);
+    b.write_file("/root/timed_client.py", TIMED_CLIENT.as_bytes(), 0o644);
+    for (name, pool) in [("alice", &alice), ("bob", &bob)] {
+        b.write_file(
+            &format!("/root/{name}.password"),
+            format!("{}\n", pool.password).as_bytes(),
+            0o600,
+        );
+    }
+    b.exec_ok(&["dpkg", "-i", "/root/cognitod.deb"]);
+    b.write_file(
+        "/etc/systemd/system/cognitod.service.d/test.conf",
+        format!(
+            // This test restarts the service far more often than the crash-loop guard of the
+            // unit allows (5 starts a minute), which would stop the socket.
+            "[Unit]\nStartLimitBurst=1000\n[Service]\nEnvironment=AWS_ENDPOINT_URL={} RUST_LOG=info\n",
+            emulator.url()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let configure = |name: &str, pool: &Pool| {
+        b.exec_ok(&[
+            "cognitod",
+            "configure",
+            "--non-interactive",
+            "--force",
+            "--username",
+            &pool.username,
+            "--password-file",
+            &format!("/root/{name}.password"),
+            "--app-id",
+            &pool.client_id,
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "--identity-pool-id",
+            &pool.identity_pool_id,
+        ])
+    };
+    configure("alice", &alice);
+    b.exec_ok(&["systemctl", "enable", "--now", "cognitod.socket"]);
+    let ask = || json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]));
+    let stored = || show(&b, "NFileDescriptorStore", "cognitod.service");
+
+    let first = ask();
+    common::assert_process_credentials(&first);
+    let signed_in = password_sign_ins(emulator, &alice);
+    let exchanged = || emulator.calls(&alice.user_pool_id)["GetCredentialsForIdentity"];
+    let exchanges = exchanged();
+    assert_eq!(signed_in, 1);
+    // The state is handed over after the renewal, which is logged just before it.
+    b.wait_for_journal(
+        "cognitod.service",
+        "credentials obtained",
+        Duration::from_secs(10),
+    );
+    assert_eq!(stored(), "1", "the state is in the store");
+
+    // Restart, upgrade (the new package's postinst try-restarts), reload (a restart): each new
+    // process answers with the kept credentials, without one call to Cognito.
+    let mut pids = vec![show(&b, "MainPID", "cognitod.service")];
+    for (what, command) in [
+        ("restart", "systemctl restart cognitod.service"),
+        ("upgrade", "dpkg -i /root/cognitod-next.deb"),
+        ("reload", "systemctl reload cognitod.service && sleep 1"),
+        (
+            "crash (Restart=on-failure)",
+            "systemctl kill -s KILL cognitod.service && sleep 2",
+        ),
+    ] {
+        b.sh_ok(command);
+        let answer = ask();
+        let pid = show(&b, "MainPID", "cognitod.service");
+        assert!(
+            !pids.contains(&pid),
+            "{what}: the process did not change ({pid})"
+        );
+        pids.push(pid);
+        // The emulator's keys are constant: the Expiration tells credentials apart.
+        assert_eq!(
+            (&answer["AccessKeyId"], &answer["Expiration"]),
+            (&first["AccessKeyId"], &first["Expiration"]),
+            "{what}: not the kept credentials"
+        );
+        assert_eq!(
+            password_sign_ins(emulator, &alice),
+            signed_in,
+            "{what}: signed in again"
+        );
+        assert_eq!(exchanged(), exchanges, "{what}: called Cognito");
+        assert_eq!(stored(), "1", "{what}");
+    }
+    let journal = b.journal("cognitod.service");
+    assert_eq!(
+        journal
+            .matches("credentials restored from the state systemd kept")
+            .count(),
+        4,
+        "{journal}"
+    );
+    assert!(!journal.contains(&alice.password));
+
+    // The figure: exec to first answer, with the kept state and cold (after a stop).
+    let (mut kept, mut cold) = (vec![], vec![]);
+    for _ in 0..5 {
+        kept.push(time_a_start(
+            &b,
+            &["systemctl", "restart", "--no-block", "cognitod.service"],
+        ));
+        b.exec_ok(&["systemctl", "stop", "cognitod.service"]);
+        cold.push(time_a_start(&b, &[]));
+        // The cold start signed in again and handed its state over: the next round has one.
+        b.sh_ok("for i in $(seq 50); do [ \"$(systemctl show -p NFileDescriptorStore --value cognitod.service)\" = 1 ] && exit 0; sleep 0.1; done; exit 1");
+    }
+    let summary = |timings: &[StartTiming]| {
+        let pick = |f: fn(&StartTiming) -> f64| median(timings.iter().map(f).collect());
+        format!(
+            "process to answer {:.1} ms, fork to answer {:.1} ms, fork to READY=1 {:.1} ms \
+             (medians of {}; process to answer {:.1?})",
+            pick(|t| t.process_to_answer),
+            pick(|t| t.fork_to_answer),
+            pick(|t| t.fork_to_ready),
+            timings.len(),
+            timings
+                .iter()
+                .map(|t| t.process_to_answer)
+                .collect::<Vec<_>>()
+        )
+    };
+    println!("start with the kept state: {}", summary(&kept));
+    println!("cold start (sign-in):      {}", summary(&cold));
+
+    // Stop flushes the store: the next connection starts a new process that signs in.
+    let before = password_sign_ins(emulator, &alice);
+    b.exec_ok(&["systemctl", "stop", "cognitod.service"]);
+    assert_eq!(stored(), "0", "stop flushed the store");
+    let after_stop = ask();
+    common::assert_process_credentials(&after_stop);
+    assert_eq!(
+        password_sign_ins(emulator, &alice),
+        before + 1,
+        "a fresh sign-in"
+    );
+    assert_ne!(after_stop["Expiration"], first["Expiration"]);
+
+    // Another user in the configuration, alice's state in the store: discarded, bob signs in.
+    configure("bob", &bob);
+    let bob_before = password_sign_ins(emulator, &bob);
+    let alice_before = password_sign_ins(emulator, &alice);
+    b.exec_ok(&["systemctl", "restart", "cognitod.service"]);
+    let bobs = ask();
+    common::assert_process_credentials(&bobs);
+    assert_eq!(password_sign_ins(emulator, &bob), bob_before + 1);
+    assert_eq!(password_sign_ins(emulator, &alice), alice_before);
+    let journal = b.journal("cognitod.service");
+    assert_eq!(
+        journal
+            .matches("the kept state belongs to another configuration")
+            .count(),
+        1,
+        "{journal}"
+    );
+    assert_eq!(stored(), "1", "bob's state replaced alice's");
+}
+
 /// The packages hold the stripped, size-optimised release binary (7.7 MB, Cargo.toml's
 /// [profile.release]) and little else: each is compressed to less than what it installs, and
 /// an unstripped or debug build, or a stray large asset, would break the bounds.
