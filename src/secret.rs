@@ -82,19 +82,36 @@ impl SharedSecret {
 }
 
 /// SHA-256 of a secret, leaving no copy behind: the hasher (sha2 0.10 has no zeroize) keeps the
-/// last partial block, the secret itself, in its buffer on the stack, which is overwritten here.
+/// last partial block, the secret itself, in its buffer on the stack.
 fn digest(secret: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(&Sha256::digest(secret));
+    scrubbed(|| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&Sha256::digest(secret));
+        out
+    })
+}
+
+/// Runs `work`, which handles a secret, in frames below this one, then overwrites the stack those
+/// frames used, where copies of what they handled stay (a hasher's buffer, an HMAC's key block):
+/// the stack is never zeroed by itself, and what is written deep in it once may stay for the life
+/// of the thread.
+#[inline(never)]
+pub(crate) fn scrubbed<T>(work: impl FnOnce() -> T) -> T {
+    let out = below(work);
     scrub_stack();
     out
 }
 
-/// Overwrites the stack below the caller's frame, where the frames of the functions it called
-/// left copies of what they handled (a hasher's buffer, a parser's scratch): a plain array of
-/// zeros that the optimiser must write because `black_box` may read it.
+/// Runs `work` in a frame of its own, so that its locals lie below the caller's frame.
 #[inline(never)]
-pub(crate) fn scrub_stack() {
+fn below<T>(work: impl FnOnce() -> T) -> T {
+    work()
+}
+
+/// Overwrites the stack below the caller's frame: a plain array of zeros that the optimiser must
+/// write because `black_box` may read it.
+#[inline(never)]
+fn scrub_stack() {
     let mut zeros = [0u8; 16 * 1024];
     std::hint::black_box(&mut zeros);
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::secret::scrub_stack;
+use crate::secret::scrubbed;
 
 /// The 3072-bit group of RFC 5054 that Cognito uses.
 const N_HEX: &str = concat!(
@@ -132,19 +132,21 @@ impl SrpClient {
         if u.is_zero() {
             return Err(SrpError::ZeroU);
         }
-        let mut x = private_key_in_realm(
-            realm,
-            challenge.user_id_for_srp,
-            challenge.salt_hex,
-            password,
-        )?;
-        let mut s = self.premaster(&b, &u, &x);
-        let padded_s = Zeroizing::new(padded(&s));
-        let key = hkdf16(&padded_s, &padded(&u));
-        wipe(&mut x);
-        wipe(&mut s);
-        scrub_stack();
-        Ok(key)
+        // The password, x and S pass through hashers and arithmetic on the stack: scrubbed.
+        scrubbed(|| {
+            let mut x = private_key_in_realm(
+                realm,
+                challenge.user_id_for_srp,
+                challenge.salt_hex,
+                password,
+            )?;
+            let mut s = self.premaster(&b, &u, &x);
+            let padded_s = Zeroizing::new(padded(&s));
+            let key = hkdf16(&padded_s, &padded(&u));
+            wipe(&mut x);
+            wipe(&mut s);
+            Ok(key)
+        })
     }
 
     /// PASSWORD_CLAIM_SIGNATURE: base64(HMAC-SHA256(key, pool name | user id | secret block | timestamp)).
@@ -262,9 +264,9 @@ fn private_key_in_realm(
     for part in [realm, user_id, ":", password] {
         identity.push_str(part);
     }
-    let inner: Zeroizing<[u8; 32]> = Zeroizing::new(Sha256::digest(identity.as_bytes()).into());
-    // The hasher kept the identity's last block, the password's end, on the stack.
-    scrub_stack();
+    // The hasher keeps the identity's last block, the password's end, on the stack.
+    let inner: Zeroizing<[u8; 32]> =
+        scrubbed(|| Zeroizing::new(Sha256::digest(identity.as_bytes()).into()));
     let salt = salt_bytes(salt_hex)?;
     Ok(hash_to_int(&[&salt, inner.as_slice()]))
 }
@@ -386,14 +388,14 @@ pub(crate) fn cognito_timestamp(at: OffsetDateTime) -> String {
 
 /// SECRET_HASH = base64(HMAC-SHA256(client secret, user name | client id)).
 pub(crate) fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(username.as_bytes());
-    mac.update(client_id.as_bytes());
-    let hash = BASE64.encode(mac.finalize().into_bytes());
-    // The HMAC's key block, the client secret padded, was built on the stack.
-    scrub_stack();
-    hash
+    // The HMAC's key block, the client secret padded, is built on the stack.
+    scrubbed(|| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(username.as_bytes());
+        mac.update(client_id.as_bytes());
+        BASE64.encode(mac.finalize().into_bytes())
+    })
 }
 
 #[cfg(test)]
