@@ -114,7 +114,9 @@ fn secret_variables() -> impl Iterator<Item = &'static str> {
 /// Names only: the values include passwords.
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.vars.keys()).finish()
+        f.debug_set()
+            .entries(self.vars.keys().chain(self.secrets.keys()))
+            .finish()
     }
 }
 
