@@ -209,17 +209,19 @@ impl Drop for FileText {
 pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
-    let mut buffer = Zeroizing::new(vec![0u8; meta.len().min(MAX_FILE_SIZE) as usize + 1]);
+    // One byte more than the cap: filling it shows the file is too large.
+    let cap = MAX_FILE_SIZE as usize + 1;
+    let mut buffer = Zeroizing::new(vec![0u8; (meta.len() as usize).min(cap - 1) + 1]);
     let mut filled = 0;
     loop {
         if filled == buffer.len() {
-            if filled as u64 > MAX_FILE_SIZE {
+            if filled == cap {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "it is larger than 1 MiB, which no configuration or secret file is",
                 ));
             }
-            let mut larger = Zeroizing::new(vec![0u8; (filled * 2).max(4096)]);
+            let mut larger = Zeroizing::new(vec![0u8; (filled * 2).clamp(4096, cap)]);
             larger[..filled].copy_from_slice(&buffer[..filled]);
             buffer = larger;
         }
@@ -429,6 +431,30 @@ mod tests {
             read_file(&path, Readers::OwnerOnly),
             Err(SecretFileError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn a_pipe_is_read_whole_up_to_the_cap_and_refused_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (len, refused) in [
+            (5000, false),
+            (MAX_FILE_SIZE as usize, false),
+            (1 << 21, true),
+        ] {
+            let fifo = dir.path().join(format!("fifo{len}"));
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+            let path = fifo.clone();
+            // A pipe has no length: the buffer grows as it fills.
+            let writer = std::thread::spawn(move || {
+                let _ = std::fs::write(path, "x".repeat(len));
+            });
+            let read = read_capped(&fifo);
+            if let Ok(file) = &read {
+                assert_eq!(file.text.len(), len);
+            }
+            assert_eq!(read.is_err(), refused, "{len} bytes");
+            writer.join().unwrap();
+        }
     }
 
     #[test]
