@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::secret::zeroize_json;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
 use super::keys::{wrong_type, Input, Layer, KEYS};
+use crate::secret::zeroize_json;
 
 /// The file's objects.
 const SECTIONS: &[&str] = &["global", "server", "cognito"];

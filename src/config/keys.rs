@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use zeroize::Zeroize;
 
 use super::error::{ConfigError, Origin, Setting};
 use super::values::{self, Principal};
@@ -315,11 +314,7 @@ fn scalar<T>(
     let value = match input {
         Input::Text(text) => parse(text, &at)?,
         Input::Secret(secret) => parse(secret.expose(), &at)?,
-        Input::Json(Value::String(mut text)) => {
-            let value = parse(&text, &at);
-            text.zeroize();
-            value?
-        }
+        Input::Json(Value::String(text)) => parse(&text, &at)?,
         Input::Json(Value::Number(n)) if numeric => parse(&n.to_string(), &at)?,
         Input::Json(other) => {
             let expected = if numeric { "a number" } else { "a string" };
