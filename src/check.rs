@@ -44,7 +44,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Signs in once as the daemon would and describes the result: who, which pools, and when what
 /// was obtained expires. Nothing secret is in it.
-pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
+pub(crate) async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
     sign_in_once_enrolling(config, None).await
 }
 
@@ -52,7 +52,7 @@ pub async fn sign_in_once(config: &Config) -> Result<String, UpstreamError> {
 /// answering MFA_SETUP, or, when the sign-in needed no set-up, with the tokens it gave. The new
 /// seed is then in the enrolment. The tokens of that sign-in go on to the identity pool: a
 /// second sign-in would need a TOTP code, and the code of this 30 s step may not be used twice.
-pub async fn sign_in_once_enrolling(
+pub(crate) async fn sign_in_once_enrolling(
     config: &Config,
     enrolment: Option<Arc<Enrolment>>,
 ) -> Result<String, UpstreamError> {

@@ -50,6 +50,48 @@ impl CredentialType {
     }
 }
 
+/// A secret given as a flag's value: redacted in `Debug` (the arguments are a `Debug` struct),
+/// zeroed when dropped. Not `crate::secret::Secret`, because build.rs compiles this file alone.
+#[derive(Clone, Default)]
+pub struct FlagSecret(String);
+
+impl FlagSecret {
+    /// The secret itself, for the configuration to check and keep.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for FlagSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlagSecret([redacted])")
+    }
+}
+
+impl From<&str> for FlagSecret {
+    fn from(text: &str) -> Self {
+        FlagSecret(text.to_owned())
+    }
+}
+
+impl std::str::FromStr for FlagSecret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(text.into())
+    }
+}
+
+impl Drop for FlagSecret {
+    fn drop(&mut self) {
+        // zeroize's job, by hand (no dependency here): `black_box` keeps the zeros from being
+        // optimised away as stores to memory about to be freed.
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.fill(0);
+        std::hint::black_box(&bytes);
+    }
+}
+
 /// Flags of `cognitod serve`: the original `cognito-auth-server` flags, same short and long names.
 #[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
@@ -100,7 +142,7 @@ pub struct ServeArgs {
 
     /// Shared secret clients must send (visible to every local user in `ps`: prefer --auth-secret-file).
     #[arg(short = 'a', long = "auth-secret", alias = "auth_secret")]
-    pub auth_secret: Option<String>,
+    pub auth_secret: Option<FlagSecret>,
 
     /// File holding the shared secret clients must send.
     #[arg(long = "auth-secret-file")]

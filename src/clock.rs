@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 /// The wall clock now: one `clock_gettime(CLOCK_REALTIME)`.
 #[cfg(not(test))]
 #[inline]
-pub fn wall_now() -> SystemTime {
+pub(crate) fn wall_now() -> SystemTime {
     SystemTime::now()
 }
 
@@ -28,7 +28,7 @@ pub fn wall_now() -> SystemTime {
 }
 
 /// The wall clock now, as a date.
-pub fn wall_date() -> OffsetDateTime {
+pub(crate) fn wall_date() -> OffsetDateTime {
     OffsetDateTime::from(wall_now())
 }
 

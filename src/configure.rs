@@ -25,7 +25,7 @@ use crate::cli::{
 use crate::cognito::auth::Enrolment;
 use crate::cognito::UpstreamError;
 use crate::config::{self, check_answer, Environment, Question};
-use crate::secret::{generate_secret, write_private, Secret, SecretFileError};
+use crate::secret::{generate_secret, write_private, zeroize_json, Secret, SecretFileError};
 use crate::transport::Transport;
 
 /// All answers, however they were given.
@@ -99,10 +99,9 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     let mut login = (args.login || args.enrol_totp).then_some(true);
     let mut enrol = args.enrol_totp;
     loop {
-        let document = render(&answers, &secret_file);
         // Validated with the new secret inline: its file is written only once everything checks
         // out.
-        let mut candidate = document;
+        let mut candidate = render(&answers, &secret_file);
         if let Some(secret) = &shared_secret {
             let global = &mut candidate["global"];
             global
@@ -111,7 +110,9 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
                 .remove("auth_secret_file");
             global["auth_secret"] = json!(secret.expose());
         }
-        let config = validate(&candidate, &output)?;
+        let config = validate(&candidate, &output);
+        zeroize_json(&mut candidate);
+        let config = config?;
         let wanted = match login {
             Some(wanted) => wanted,
             None => *login
@@ -274,8 +275,10 @@ fn write_configuration(
             secret_file.display()
         );
     }
-    let document = render(answers, secret_file);
+    let mut document = render(answers, secret_file);
     let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
+    let text = zeroize::Zeroizing::new(text);
+    zeroize_json(&mut document);
     write_private(output, &text)?;
     println!("wrote {} (mode 0600)", output.display());
     Ok(())
@@ -467,7 +470,7 @@ fn validate(document: &Value, output: &Path) -> anyhow::Result<config::Config> {
         .prefix("cognitod-configure-")
         .tempdir()?;
     let path = dir.path().join("config.json");
-    write_private(&path, &document.to_string())?;
+    write_private(&path, &zeroize::Zeroizing::new(document.to_string()))?;
     let args = ServeArgs {
         config_file: Some(path.clone()),
         ..ServeArgs::default()

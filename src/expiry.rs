@@ -126,7 +126,7 @@ impl CutOff {
 }
 
 /// A time as RFC 3339 in UTC without fractions, e.g. `2026-11-28T10:41:08Z`.
-pub fn rfc3339(at: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -120,16 +120,16 @@ pub enum StateError {
 /// The fingerprint of what a state belongs to: a digest over the settings the sign-in depends
 /// on (the caller chooses them), each part length-prefixed so that parts cannot run together.
 pub fn fingerprint(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // The parts include the secrets, and the hasher's buffer on the stack keeps the last of them.
+    let digest = crate::secret::scrubbed(|| {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher.finalize()
+    });
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl KeptState {

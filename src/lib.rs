@@ -16,7 +16,7 @@ pub mod credentials;
 pub mod daemon;
 pub(crate) mod documents;
 pub mod expiry;
-pub mod fd_state;
+pub(crate) mod fd_state;
 pub mod install;
 pub(crate) mod listeners;
 pub(crate) mod logging;

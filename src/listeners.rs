@@ -74,7 +74,7 @@ impl Retirement {
 
 /// Why a listener could not be set up; each names the socket and the fix.
 #[derive(Debug, thiserror::Error)]
-pub enum ListenError {
+pub(crate) enum ListenError {
     /// Another process serves on the unix socket path.
     #[error("{path}: another process is listening on this socket; stop it or choose another path with -S/--socket-path")]
     InUse {
@@ -129,7 +129,7 @@ fn io_err(
 }
 
 /// Binds every configured listener (standalone mode).
-pub fn bind_all(config: &[ListenerConfig]) -> Result<Vec<Bound>, ListenError> {
+pub(crate) fn bind_all(config: &[ListenerConfig]) -> Result<Vec<Bound>, ListenError> {
     let mut bound = Vec::new();
     for listener in config {
         match listener {
@@ -147,7 +147,7 @@ pub fn bind_all(config: &[ListenerConfig]) -> Result<Vec<Bound>, ListenError> {
 /// descriptors of the directory and of the private staging directory, never by path: a user who
 /// could rename entries of the directory still could not steer the owner and mode meant for the
 /// socket onto another file.
-pub fn bind_unix(config: &UnixSocketConfig) -> Result<Bound, ListenError> {
+pub(crate) fn bind_unix(config: &UnixSocketConfig) -> Result<Bound, ListenError> {
     let path = &config.path;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -215,7 +215,7 @@ pub fn bind_unix(config: &UnixSocketConfig) -> Result<Bound, ListenError> {
 /// Gives a self-bound unix socket the owner, group and mode of `config` in place (a reload that
 /// changed them). Like binding, relative to the directory's descriptor; the directory was checked
 /// when the socket was bound there.
-pub fn set_owner_and_mode(config: &UnixSocketConfig) -> Result<(), ListenError> {
+pub(crate) fn set_owner_and_mode(config: &UnixSocketConfig) -> Result<(), ListenError> {
     let path = &config.path;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -34,7 +34,7 @@ const CAPPED: &[&str] = &[
 /// directives the most specific wins, so `aws_smithy_runtime::client::orchestrator=trace` (or a
 /// span directive such as `[try_attempt]=trace`) beat `aws_smithy_runtime=warn` and printed the
 /// identity pool's answer, session token included.
-pub fn filter<S>(directives: Option<&str>) -> impl Filter<S>
+pub(crate) fn filter<S>(directives: Option<&str>) -> impl Filter<S>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -49,7 +49,7 @@ where
 
 /// Whether `journal_stream` (JOURNAL_STREAM's value, `DEVICE:INODE`) names the file stderr is,
 /// as systemd.exec(5) says to check: a service's stderr passed on to a child is not the journal's.
-pub fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
+pub(crate) fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Some((dev, ino)) = journal_stream.and_then(|v| v.split_once(':')) else {
         return false;
@@ -65,7 +65,7 @@ pub fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
 
 /// Where log lines went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     /// The systemd journal, with structured fields.
     Journal,
     /// Human-readable lines on stderr.
@@ -73,7 +73,7 @@ pub enum Destination {
 }
 
 /// Installs the subscriber: the journal when stderr is connected to it, stderr otherwise.
-pub fn init() -> Destination {
+pub(crate) fn init() -> Destination {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let directives = std::env::var("RUST_LOG").ok();

@@ -17,17 +17,17 @@ fn send(states: &[NotifyState<'_>]) {
 }
 
 /// Readiness, with the status line.
-pub fn ready(status: &str) {
+pub(crate) fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
 /// The one-line status.
-pub fn status(status: &str) {
+pub(crate) fn status(status: &str) {
     send(&[NotifyState::Status(status)]);
 }
 
 /// A reload has begun (systemd wants the monotonic time with it, for Type=notify-reload).
-pub fn reloading() {
+pub(crate) fn reloading() {
     match NotifyState::monotonic_usec_now() {
         Ok(now) => send(&[
             NotifyState::Reloading,
@@ -39,7 +39,7 @@ pub fn reloading() {
 }
 
 /// Shutdown has begun.
-pub fn stopping() {
+pub(crate) fn stopping() {
     send(&[
         NotifyState::Stopping,
         NotifyState::Status("stopping: finishing requests in flight"),
@@ -47,17 +47,17 @@ pub fn stopping() {
 }
 
 /// Keep-alive for WatchdogSec=.
-pub fn watchdog() {
+pub(crate) fn watchdog() {
     send(&[NotifyState::Watchdog]);
 }
 
 /// How often to send WATCHDOG=1: half the interval systemd set, or `None` without a watchdog.
-pub fn watchdog_period() -> Option<Duration> {
+pub(crate) fn watchdog_period() -> Option<Duration> {
     sd_notify::watchdog_enabled().map(|interval| interval / 2)
 }
 
 /// The status line for a snapshot, e.g. `serving on unix, tcp; credentials valid until 12:34:56Z`.
-pub fn status_line(snapshot: &Snapshot, transports: &str) -> String {
+pub(crate) fn status_line(snapshot: &Snapshot, transports: &str) -> String {
     let valid = snapshot
         .issued
         .as_ref()
@@ -83,7 +83,7 @@ pub fn status_line(snapshot: &Snapshot, transports: &str) -> String {
 
 /// Keeps STATUS= in step with the credential store; sends READY=1 once the first sign-in has
 /// succeeded or definitively failed.
-pub async fn follow(store: CredentialStore, transports: String, ready_sent: bool) {
+pub(crate) async fn follow(store: CredentialStore, transports: String, ready_sent: bool) {
     let mut updates = store.subscribe();
     let mut ready_sent = ready_sent;
     loop {

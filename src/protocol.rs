@@ -4,30 +4,30 @@
 use hyper::header::HeaderName;
 
 /// Where the unix socket is when nothing says otherwise, for the daemon and for `cognitod get`.
-pub const DEFAULT_SOCKET_PATH: &str = "/run/cognitod.sock";
+pub(crate) const DEFAULT_SOCKET_PATH: &str = "/run/cognitod.sock";
 
 /// The HTTP header that carries the shared secret on `GET /`. A static, not a const, because a
 /// custom name holds `Bytes`, which a const would copy at every use.
-pub static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
+pub(crate) static SECRET_HEADER: HeaderName = HeaderName::from_static("cognito-api-key");
 
 /// The `error` of a client that sent no secret or the wrong one.
-pub const NOT_AUTHORIZED: &str = "not authorized";
+pub(crate) const NOT_AUTHORIZED: &str = "not authorized";
 /// The raw protocol's answer to such a client, and `GET /`'s body.
 pub const NOT_AUTHORIZED_LINE: &[u8] = b"{\"error\":\"not authorized\"}\n";
 /// How an `error` that refuses a client for a reason it can fix begins; the reason follows.
-pub const REFUSED_PREFIX: &str = "not authorized: ";
+pub(crate) const REFUSED_PREFIX: &str = "not authorized: ";
 /// How an `error` begins when the daemon has no credentials to give; the reason follows.
-pub const UNAVAILABLE_PREFIX: &str = "credentials unavailable: ";
+pub(crate) const UNAVAILABLE_PREFIX: &str = "credentials unavailable: ";
 
 /// Why tcp and http refuse credentials when no shared secret is configured and the operator did
 /// not opt in, with both fixes; the raw protocol's and `GET /`'s `error`, `/ecs`'s `Message`.
-pub const NO_SECRET_REFUSAL: &str = "not authorized: this listener has no shared secret, and \
+pub(crate) const NO_SECRET_REFUSAL: &str = "not authorized: this listener has no shared secret, and \
      without one any local process or forged request (SSRF) could take the credentials; set a \
      secret file (--auth-secret-file, global.auth_secret_file; cognitod configure --shared-secret \
      generate writes one), or accept the risk with --allow-no-secret (global.allow_no_secret: true)";
 
 /// `{"error":"credentials unavailable: <reason>"}` and a newline.
-pub fn unavailable_body(reason: &str) -> Vec<u8> {
+pub(crate) fn unavailable_body(reason: &str) -> Vec<u8> {
     let mut body = serde_json::to_vec(&serde_json::json!({
         "error": format!("{UNAVAILABLE_PREFIX}{reason}")
     }))

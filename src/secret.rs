@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -17,9 +18,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-/// A secret string. Cloning copies the secret into a second zero-on-drop allocation.
+/// A secret string. Clones share the one zero-on-drop allocation (the configuration, a reload's
+/// snapshot of the environment and the sign-in engine each hold the password, and memory holds
+/// it once: tests/secrets_in_memory.rs).
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(Arc<SecretString>);
 
 impl Secret {
     /// Wraps a secret. The value is copied into an exact-size allocation and the original is
@@ -28,7 +31,7 @@ impl Secret {
     pub fn new(mut value: String) -> Self {
         let exact: Box<str> = Box::from(value.as_str());
         value.zeroize();
-        Secret(SecretString::new(exact))
+        Secret(Arc::new(SecretString::new(exact)))
     }
 
     /// The secret itself, for the few places that must send it (upstream calls, answers).
@@ -66,23 +69,111 @@ pub struct SharedSecret(Zeroizing<[u8; 32]>);
 impl SharedSecret {
     /// Digests the configured secret.
     pub fn new(secret: &Secret) -> Self {
-        let mut digest = Zeroizing::new([0u8; 32]);
-        digest.copy_from_slice(&Sha256::digest(secret.expose().as_bytes()));
-        SharedSecret(digest)
+        SharedSecret(digest(secret.expose().as_bytes()))
     }
 
     /// Compares with what a client sent, in time independent of where they differ and of the
     /// length of either: the offered bytes are hashed, so only fixed-size digests are compared,
     /// and in constant time.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        let offered = Sha256::digest(candidate);
+        let offered = digest(candidate);
         self.0.as_slice().ct_eq(offered.as_slice()).into()
     }
+}
+
+/// SHA-256 of a secret, leaving no copy behind: the hasher (sha2 0.10 has no zeroize) keeps the
+/// last partial block, the secret itself, in its buffer on the stack.
+fn digest(secret: &[u8]) -> Zeroizing<[u8; 32]> {
+    scrubbed(|| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&Sha256::digest(secret));
+        out
+    })
+}
+
+/// Runs `work`, which handles a secret, in frames below this one, then overwrites the stack those
+/// frames used, where copies of what they handled stay (a hasher's buffer, an HMAC's key block):
+/// the stack is never zeroed by itself, and what is written deep in it once may stay for the life
+/// of the thread.
+#[inline(never)]
+pub(crate) fn scrubbed<T>(work: impl FnOnce() -> T) -> T {
+    let out = below(work);
+    scrub_stack();
+    out
+}
+
+/// Runs `work` in a frame of its own, so that its locals lie below the caller's frame.
+#[inline(never)]
+fn below<T>(work: impl FnOnce() -> T) -> T {
+    work()
+}
+
+/// Overwrites the stack below the caller's frame: a plain array of zeros that the optimiser must
+/// write because `black_box` may read it.
+#[inline(never)]
+fn scrub_stack() {
+    let mut zeros = [0u8; 16 * 1024];
+    std::hint::black_box(&mut zeros);
 }
 
 impl fmt::Debug for SharedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedSecret([redacted])")
+    }
+}
+
+/// Zeroes every string of a JSON document (a configuration, which holds secrets) before it is
+/// dropped: serde_json's values do not zero themselves.
+pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_json),
+        Value::Object(map) => map.values_mut().for_each(zeroize_json),
+        _ => {}
+    }
+}
+
+/// Overwrites the values of `names` with zeros where the kernel put the environment at exec (the
+/// range /proc/self/stat gives as env_start..env_end, which /proc/PID/environ shows), through
+/// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called by
+/// `config::load` once it has read them: at start, while the process has one thread (a reload
+/// finds nothing left to overwrite). Best effort: where /proc is not mounted the copy stays, as it
+/// always did. Afterwards `std::env::var` sees these variables empty.
+pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
+    use std::os::unix::fs::FileExt;
+    if names.is_empty() {
+        return;
+    }
+    let range = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which may hold spaces, start with field 3 (state).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.get(47)?.parse().ok()?, fields.get(48)?.parse().ok()?))
+    };
+    let Some((start, end)) = range() else { return };
+    let Ok(mem) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")
+    else {
+        return;
+    };
+    let mut block = zeroize::Zeroizing::new(vec![0u8; end.saturating_sub(start) as usize]);
+    if mem.read_exact_at(&mut block, start).is_err() {
+        return;
+    }
+    let mut at = 0;
+    for entry in block.split(|b| *b == 0) {
+        let value_at = names.iter().find_map(|name| {
+            let prefix = [name.as_bytes(), b"="].concat();
+            entry.starts_with(&prefix).then_some(prefix.len())
+        });
+        if let Some(value_at) = value_at {
+            let zeros = vec![0u8; entry.len() - value_at];
+            let _ = mem.write_all_at(&zeros, start + (at + value_at) as u64);
+        }
+        at += entry.len() + 1;
     }
 }
 
@@ -94,7 +185,7 @@ pub(crate) const MAX_FILE_SIZE: u64 = 1 << 20;
 pub(crate) const GROUP_OR_OTHER_READ: u32 = 0o044;
 
 /// A file's text, with the mode and owner it had when it was opened (from the open handle, so a
-/// rename cannot swap it).
+/// rename cannot swap it). The text is zeroed when dropped: a configuration file holds secrets.
 pub(crate) struct FileText {
     /// The text.
     pub text: String,
@@ -104,23 +195,52 @@ pub(crate) struct FileText {
     pub uid: u32,
 }
 
-/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
-/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files).
-pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    let mut text = String::new();
-    file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_SIZE {
-        text.zeroize();
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "it is larger than 1 MiB, which no configuration or secret file is",
-        ));
+impl Drop for FileText {
+    fn drop(&mut self) {
+        self.text.zeroize();
     }
+}
+
+/// Reads a whole UTF-8 file of at most [`MAX_FILE_SIZE`]: the one reader of every file that may
+/// hold a secret (the configuration's files, `configure`'s and `get`'s secret files). The bytes
+/// go straight into one buffer sized from the file's length (a larger one, zeroing the smaller,
+/// only if the file grows meanwhile or has no length, as a pipe): `read_to_string` would pass
+/// them through a stack buffer and leave the old buffers of each growth in freed memory.
+pub(crate) fn read_capped(path: &Path) -> io::Result<FileText> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    // One byte more than the cap: filling it shows the file is too large.
+    let cap = MAX_FILE_SIZE as usize + 1;
+    let mut buffer = Zeroizing::new(vec![0u8; (meta.len() as usize).min(cap - 1) + 1]);
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            if filled == cap {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "it is larger than 1 MiB, which no configuration or secret file is",
+                ));
+            }
+            let mut larger = Zeroizing::new(vec![0u8; (filled * 2).clamp(4096, cap)]);
+            larger[..filled].copy_from_slice(&buffer[..filled]);
+            buffer = larger;
+        }
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = std::str::from_utf8(&buffer[..filled]).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })?;
     let mode = meta.permissions().mode() & 0o7777;
     Ok(FileText {
-        text,
+        text: text.to_owned(),
         mode,
         uid: meta.uid(),
     })
@@ -140,7 +260,7 @@ pub(crate) fn from_file_text(mut text: String) -> Option<Secret> {
 
 /// Why a secret file given to `cognitod configure` or `cognitod get` was not read.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
+pub(crate) enum SecretFileError {
     /// It could not be read (missing, unreadable, too large, not UTF-8).
     #[error("{0}")]
     Unreadable(io::Error),
@@ -157,7 +277,7 @@ pub enum SecretFileError {
 
 /// Who besides its owner may read a secret file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readers {
+pub(crate) enum Readers {
     /// No one: a secret of cognitod's own (a password, a client secret for `configure`).
     OwnerOnly,
     /// Its group too: the shared secret as a client reads it, which an administrator shares
@@ -168,8 +288,8 @@ pub enum Readers {
 /// Reads a secret file named on the command line, with the checks the daemon applies to its own:
 /// size cap, mode (private, or readable by its group where `readers` allows), one trailing
 /// newline, not empty.
-pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
-    let file = read_capped(path).map_err(SecretFileError::Unreadable)?;
+pub(crate) fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileError> {
+    let mut file = read_capped(path).map_err(SecretFileError::Unreadable)?;
     let refused = match readers {
         Readers::OwnerOnly if file.mode & GROUP_OR_OTHER_READ != 0 => {
             Some(SecretFileError::Exposed(file.mode))
@@ -180,11 +300,9 @@ pub fn read_file(path: &Path, readers: Readers) -> Result<Secret, SecretFileErro
         _ => None,
     };
     if let Some(refused) = refused {
-        let mut text = file.text;
-        text.zeroize();
         return Err(refused);
     }
-    from_file_text(file.text).ok_or(SecretFileError::Empty)
+    from_file_text(std::mem::take(&mut file.text)).ok_or(SecretFileError::Empty)
 }
 
 /// A random shared secret: 32 bytes, URL-safe base64, no padding (safe on a command line and in
@@ -313,6 +431,30 @@ mod tests {
             read_file(&path, Readers::OwnerOnly),
             Err(SecretFileError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn a_pipe_is_read_whole_up_to_the_cap_and_refused_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (len, refused) in [
+            (5000, false),
+            (MAX_FILE_SIZE as usize, false),
+            (1 << 21, true),
+        ] {
+            let fifo = dir.path().join(format!("fifo{len}"));
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+            let path = fifo.clone();
+            // A pipe has no length: the buffer grows as it fills.
+            let writer = std::thread::spawn(move || {
+                let _ = std::fs::write(path, "x".repeat(len));
+            });
+            let read = read_capped(&fifo);
+            if let Ok(file) = &read {
+                assert_eq!(file.text.len(), len);
+            }
+            assert_eq!(read.is_err(), refused, "{len} bytes");
+            writer.join().unwrap();
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Inputs the fuzz targets (fuzz/fuzz_targets/) found to break a promise, minimised, one test
 //! each, so that the fix stays fixed without running the fuzzer.
 //!
-//! The ignored tests fail until the bug they name is fixed in src/; remove the `ignore` with the
-//! fix. The fuzz target that found each is named in its doc comment.
+//! Every bug they name is fixed, so every test passes; a new finding comes with its fix, as a new
+//! test here. The fuzz target that found each is named in its doc comment.
 
 use std::path::PathBuf;
 

@@ -1240,19 +1240,33 @@ fn the_sign_in_survives_restart_upgrade_and_reload_in_the_fd_store_and_stop_flus
     assert_eq!(stored(), "1", "bob's state replaced alice's");
 }
 
+/// The packages hold the stripped, size-optimised release binary (7.7 MB, Cargo.toml's
+/// [profile.release]) and little else: each is compressed to less than what it installs, and
+/// an unstripped or debug build, or a stray large asset, would break the bounds.
 #[test]
 fn package_sizes() {
+    const MIB: u64 = 1 << 20;
     let p = packages();
-    for path in [&p.deb, &p.rpm] {
-        println!(
-            "{}: {} bytes",
-            path.file_name().unwrap().to_string_lossy(),
-            std::fs::metadata(path).unwrap().len()
-        );
-    }
-    let installed = output(
+    let installed_kib: u64 = output(
         "dpkg-deb",
         &["--field", p.deb.to_str().unwrap(), "Installed-Size"],
+    )
+    .trim()
+    .parse()
+    .expect("Installed-Size is a number of KiB");
+    println!("deb Installed-Size: {installed_kib} KiB");
+    let installed = installed_kib * 1024;
+    assert!(
+        (4 * MIB..16 * MIB).contains(&installed),
+        "the .deb installs {installed} bytes, not the 4-16 MiB of a stripped release binary"
     );
-    println!("deb Installed-Size: {} KiB", installed.trim());
+    for path in [&p.deb, &p.rpm] {
+        let size = std::fs::metadata(path).unwrap().len();
+        println!("{}: {size} bytes", path.display());
+        assert!(
+            (MIB..8 * MIB).contains(&size) && size < installed,
+            "{} is {size} bytes: not 1-8 MiB, or not smaller than the {installed} it installs",
+            path.display()
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The http listener: raw bytes fed to `serve::http::handle`, i.e. hyper's HTTP/1 server with the
-//! daemon's own service (`serve::http::respond` and the IMDS routes), over an in-memory duplex on
+//! daemon's own service (`serve::http::handle` and the IMDS routes), over an in-memory duplex on
 //! paused time. The bytes may hold several pipelined requests, smuggling attempts, garbage.
 //!
 //! Input: one flags byte, then what the client sends.

@@ -357,6 +357,7 @@ impl UserPool {
         previous: &Tokens,
         refresh_token: &Secret,
     ) -> Result<Tokens, UpstreamError> {
+        // The SDK forces a plain String (see sign_in_password); dropped when the call returns.
         let params = HashMap::from([(
             "REFRESH_TOKEN".to_owned(),
             refresh_token.expose().to_owned(),
@@ -385,6 +386,9 @@ impl UserPool {
     }
 
     async fn sign_in_password(&self) -> Result<Tokens, UpstreamError> {
+        // The SDK forces a plain String here: its parameter map takes Strings by value, and it
+        // serialises them into a request body of its own. This copy and the SDK's are dropped
+        // (not zeroed) when the call returns; SRP, the default, sends no password at all.
         let params = HashMap::from([
             ("USERNAME".to_owned(), self.settings.username.clone()),
             (
@@ -489,7 +493,7 @@ impl UserPool {
             responses.insert("SRP_A".to_owned(), srp.public_a_hex());
         } else if available.contains(&ChallengeNameType::Password) {
             responses.insert("ANSWER".to_owned(), "PASSWORD".to_owned());
-            // The SDK takes plain Strings; this copy lives until the call returns.
+            // The SDK forces a plain String (see sign_in_password); dropped when the call returns.
             responses.insert(
                 "PASSWORD".to_owned(),
                 self.settings.password.expose().to_owned(),

@@ -14,10 +14,10 @@ use super::{classify, UpstreamError};
 
 /// How long the lookup may take: it runs before fresh credentials are served, so it is kept
 /// short; a slow STS costs at most this once per renewal until the account is known.
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The account field of an ARN (`arn:aws:iam::123456789012:role/Name` -> `123456789012`).
-pub fn account_of_arn(arn: &str) -> Option<&str> {
+pub(crate) fn account_of_arn(arn: &str) -> Option<&str> {
     arn.split(':')
         .nth(4)
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
@@ -25,13 +25,13 @@ pub fn account_of_arn(arn: &str) -> Option<&str> {
 
 /// The account of one identity, looked up at most once successfully.
 #[derive(Default)]
-pub struct AccountCache(Mutex<Option<String>>);
+pub(crate) struct AccountCache(Mutex<Option<String>>);
 
 impl AccountCache {
     /// The account of the credentials `signing` gives: from `role_arn` when given, else cached,
     /// else asked of STS (`None`, and asked again next time, when that fails). `signing` is only
     /// called for that call, so the SDK's plain-`String` copy of the secrets is made only then.
-    pub async fn account_id(
+    pub(crate) async fn account_id(
         &self,
         sts: &sts::Client,
         role_arn: Option<&str>,
@@ -57,7 +57,7 @@ impl AccountCache {
     }
 
     /// Forgets the account (the identity changed).
-    pub async fn forget(&self) {
+    pub(crate) async fn forget(&self) {
         *self.0.lock().await = None;
     }
 }

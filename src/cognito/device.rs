@@ -22,7 +22,7 @@ pub struct Device {
 impl Device {
     /// A new device for the metadata Cognito returned, with a random password (40 random bytes,
     /// base64, as amazon-cognito-identity-js makes it) and the verifier ConfirmDevice takes.
-    pub fn new(key: String, group_key: String) -> (Device, DeviceVerifier) {
+    pub(crate) fn new(key: String, group_key: String) -> (Device, DeviceVerifier) {
         let mut rng = rand::thread_rng();
         let mut password = zeroize::Zeroizing::new([0u8; 40]);
         rng.fill_bytes(password.as_mut());
@@ -43,7 +43,7 @@ impl Device {
 }
 
 /// The name ConfirmDevice gives the device in the user pool's console: this host's name.
-pub fn device_name() -> String {
+pub(crate) fn device_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|name| name.into_string().ok())

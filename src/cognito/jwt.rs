@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 /// The claims the daemon uses.
 #[derive(Debug, Default, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: Option<i64>,
     /// The user's internal name (what SECRET_HASH is computed over on refresh).
@@ -18,7 +18,7 @@ pub struct Claims {
 }
 
 /// The claims of a JWT's payload, or `None` when it is not a readable JWT.
-pub fn claims(token: &str) -> Option<Claims> {
+pub(crate) fn claims(token: &str) -> Option<Claims> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     serde_json::from_slice(&bytes).ok()

@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use crate::config::CognitoConfig;
 
 /// Where the identity id is kept, and for which user and pools.
-pub struct KeptIdentity {
+pub(crate) struct KeptIdentity {
     /// `$STATE_DIRECTORY/identity-id.json`; none without a state directory (nothing is kept).
     path: Option<PathBuf>,
     /// The user and pools the identity id belongs to.
@@ -39,7 +39,7 @@ struct Kept {
 
 impl KeptIdentity {
     /// For the configured user, in `$STATE_DIRECTORY` (the first one, when systemd lists several).
-    pub fn for_settings(settings: &CognitoConfig) -> KeptIdentity {
+    pub(crate) fn for_settings(settings: &CognitoConfig) -> KeptIdentity {
         let path = std::env::var_os("STATE_DIRECTORY")
             .and_then(|dirs| std::env::split_paths(&dirs).next())
             .filter(|dir| dir.is_absolute())
@@ -56,7 +56,7 @@ impl KeptIdentity {
     }
 
     /// The kept identity id, when there is one for this user and these pools.
-    pub fn load(&self) -> Option<String> {
+    pub(crate) fn load(&self) -> Option<String> {
         let path = self.path.as_ref()?;
         let text = std::fs::read_to_string(path).ok()?;
         match serde_json::from_str::<Kept>(&text) {
@@ -77,7 +77,7 @@ impl KeptIdentity {
 
     /// Keeps the identity id (written whole and renamed into place, so a crash leaves the old
     /// file or the new one). Failing to keep it costs a GetId at the next start, nothing more.
-    pub fn store(&self, identity_id: &str) {
+    pub(crate) fn store(&self, identity_id: &str) {
         let Some(path) = &self.path else { return };
         let kept = Kept {
             belongs_to: self.belongs_to.clone(),
@@ -96,7 +96,7 @@ impl KeptIdentity {
     }
 
     /// Forgets it (the identity pool no longer knows it).
-    pub fn forget(&self) {
+    pub(crate) fn forget(&self) {
         if let Some(path) = &self.path {
             let _ = std::fs::remove_file(path);
         }

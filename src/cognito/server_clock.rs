@@ -22,7 +22,7 @@ use crate::clock;
 
 /// Beyond this difference the host clock is reported as wrong: SRP sign-in starts failing at
 /// about five minutes, and credentials look a minute shorter or longer to every client.
-pub const SKEW_WORTH_REPORTING: time::Duration = time::Duration::minutes(1);
+pub(crate) const SKEW_WORTH_REPORTING: time::Duration = time::Duration::minutes(1);
 /// `Date` has whole seconds and arrives after a round trip, so a difference below this is noise
 /// and counts as none.
 const DATE_RESOLUTION: time::Duration = time::Duration::seconds(2);

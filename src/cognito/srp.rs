@@ -14,7 +14,9 @@ use num_traits::Zero;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::secret::scrubbed;
 
 /// The 3072-bit group of RFC 5054 that Cognito uses.
 const N_HEX: &str = concat!(
@@ -89,12 +91,13 @@ impl SrpClient {
     }
 
     /// A client with a given private value (test vectors).
-    pub fn with_private_value(a: BigUint) -> Self {
+    pub fn with_private_value(mut raw: BigUint) -> Self {
         let n = BigUint::parse_bytes(N_HEX.as_bytes(), 16).expect("N_HEX is a valid constant");
         let g = BigUint::from(G);
         // k = H(N | g) with Cognito's padding: "00" + N and "02".
         let k = hash_to_int(&[&padded(&n), &padded(&g)]);
-        let a = a % &n;
+        let a = &raw % &n;
+        wipe(&mut raw);
         let big_a = g.modpow(&a, &n);
         SrpClient { n, g, k, a, big_a }
     }
@@ -129,14 +132,21 @@ impl SrpClient {
         if u.is_zero() {
             return Err(SrpError::ZeroU);
         }
-        let x = private_key_in_realm(
-            realm,
-            challenge.user_id_for_srp,
-            challenge.salt_hex,
-            password,
-        )?;
-        let s = self.premaster(&b, &u, &x);
-        Ok(hkdf16(&padded(&s), &padded(&u)))
+        // The password, x and S pass through hashers and arithmetic on the stack: scrubbed.
+        scrubbed(|| {
+            let mut x = private_key_in_realm(
+                realm,
+                challenge.user_id_for_srp,
+                challenge.salt_hex,
+                password,
+            )?;
+            let mut s = self.premaster(&b, &u, &x);
+            let padded_s = Zeroizing::new(padded(&s));
+            let key = hkdf16(&padded_s, &padded(&u));
+            wipe(&mut x);
+            wipe(&mut s);
+            Ok(key)
+        })
     }
 
     /// PASSWORD_CLAIM_SIGNATURE: base64(HMAC-SHA256(key, pool name | user id | secret block | timestamp)).
@@ -211,8 +221,25 @@ impl SrpClient {
         let kgx = (&self.k * self.g.modpow(x, n)) % n;
         // B - k·g^x may be negative; add N first so the unsigned arithmetic stays in range.
         let base = ((b % n) + n - kgx) % n;
-        let exponent = &self.a + u * x;
-        base.modpow(&exponent, n)
+        let mut exponent = &self.a + u * x;
+        let s = base.modpow(&exponent, n);
+        wipe(&mut exponent);
+        s
+    }
+}
+
+/// The private value lives only as long as one sign-in, and leaves no trace after it.
+impl Drop for SrpClient {
+    fn drop(&mut self) {
+        wipe(&mut self.a);
+    }
+}
+
+/// Overwrites a number's digits with zeros in place (num-bigint has no zeroize): clearing its
+/// bits from the lowest up writes zeros into the digits it holds, then frees them.
+fn wipe(number: &mut BigUint) {
+    for bit in 0..number.bits() {
+        number.set_bit(bit, false);
     }
 }
 
@@ -229,15 +256,24 @@ fn private_key_in_realm(
     salt_hex: &str,
     password: &str,
 ) -> Result<BigUint, SrpError> {
-    let identity = Zeroizing::new(format!("{realm}{user_id}:{password}"));
-    let inner: Zeroizing<[u8; 32]> = Zeroizing::new(Sha256::digest(identity.as_bytes()).into());
+    // Built in one allocation of the exact size: format! may grow its buffer midway, and free
+    // the old one holding part of the password.
+    let mut identity = Zeroizing::new(String::with_capacity(
+        realm.len() + user_id.len() + 1 + password.len(),
+    ));
+    for part in [realm, user_id, ":", password] {
+        identity.push_str(part);
+    }
+    // The hasher keeps the identity's last block, the password's end, on the stack.
+    let inner: Zeroizing<[u8; 32]> =
+        scrubbed(|| Zeroizing::new(Sha256::digest(identity.as_bytes()).into()));
     let salt = salt_bytes(salt_hex)?;
     Ok(hash_to_int(&[&salt, inner.as_slice()]))
 }
 
 /// What ConfirmDevice stores for a remembered device, in the API's base64.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceVerifier {
+pub(crate) struct DeviceVerifier {
     /// `PasswordVerifier`: base64(pad(g^x)).
     pub password_verifier_b64: String,
     /// `Salt`: base64(pad(salt)).
@@ -246,7 +282,7 @@ pub struct DeviceVerifier {
 
 /// The verifier of a device password, with a salt made of 16 random bytes (as a number, padded
 /// like every other: amazon-cognito-identity-js's and pycognito's generateHashDevice).
-pub fn device_verifier(
+pub(crate) fn device_verifier(
     device_group_key: &str,
     device_key: &str,
     device_password: &str,
@@ -273,7 +309,13 @@ fn pool_name(pool_id: &str) -> &str {
 fn padded(value: &BigUint) -> Vec<u8> {
     let mut bytes = value.to_bytes_be();
     if bytes[0] & 0x80 != 0 {
-        bytes.insert(0, 0);
+        // A new buffer rather than an insert, whose growth would free the old one as it is (S
+        // is padded too).
+        let mut signed = Vec::with_capacity(bytes.len() + 1);
+        signed.push(0);
+        signed.extend_from_slice(&bytes);
+        bytes.zeroize();
+        return signed;
     }
     bytes
 }
@@ -326,7 +368,7 @@ fn hkdf16(ikm: &[u8], salt: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// TIMESTAMP as Cognito wants it: `Sat Nov 28 11:29:04 UTC 2026`, English names, day unpadded.
-pub fn cognito_timestamp(at: OffsetDateTime) -> String {
+pub(crate) fn cognito_timestamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
@@ -345,12 +387,15 @@ pub fn cognito_timestamp(at: OffsetDateTime) -> String {
 }
 
 /// SECRET_HASH = base64(HMAC-SHA256(client secret, user name | client id)).
-pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(username.as_bytes());
-    mac.update(client_id.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
+pub(crate) fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
+    // The HMAC's key block, the client secret padded, is built on the stack.
+    scrubbed(|| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(username.as_bytes());
+        mac.update(client_id.as_bytes());
+        BASE64.encode(mac.finalize().into_bytes())
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ const STEP_S: u64 = 30;
 static LAST_STEP: Mutex<Option<u64>> = Mutex::new(None);
 
 /// Makes codes from one seed, never one already handed out by this process.
-pub struct Totp {
+pub(crate) struct Totp {
     totp: totp_rs::Totp,
 }
 
@@ -30,11 +30,11 @@ impl std::fmt::Debug for Totp {
 /// The seed is not base32.
 #[derive(Debug, thiserror::Error)]
 #[error("the TOTP seed is not base32 (letters A-Z and digits 2-7)")]
-pub struct NotBase32;
+pub(crate) struct NotBase32;
 
 impl Totp {
     /// From a base32 seed; spaces, lower case and `=` padding are accepted, as apps show seeds.
-    pub fn new(seed: &Secret) -> Result<Totp, NotBase32> {
+    pub(crate) fn new(seed: &Secret) -> Result<Totp, NotBase32> {
         let secret = parse_seed(seed)?;
         // Noncompliant: RFC 4226 asks for 128-bit seeds and the crate refuses shorter ones, but
         // the seed is whatever the user pool issued (Cognito's are 160 bits; test pools' shorter).
@@ -47,7 +47,7 @@ impl Totp {
 
     /// The code at `unix_s` (seconds since the epoch, on Cognito's clock), or how long to wait
     /// for the next step because this step's code was already handed out.
-    pub fn code_at(&self, unix_s: u64) -> Result<String, Duration> {
+    pub(crate) fn code_at(&self, unix_s: u64) -> Result<String, Duration> {
         let step = unix_s / STEP_S;
         let mut last = LAST_STEP.lock().unwrap_or_else(|e| e.into_inner());
         if *last == Some(step) {

@@ -8,7 +8,7 @@ use super::values;
 
 /// A question of `cognitod configure`, named by the flag that answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Question {
+pub(crate) enum Question {
     /// `--user-pool-id`.
     UserPoolId,
     /// `--identity-pool-id`.
@@ -29,7 +29,7 @@ pub enum Question {
 
 impl Question {
     /// The flag that answers it.
-    pub fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             Question::UserPoolId => "--user-pool-id",
             Question::IdentityPoolId => "--identity-pool-id",
@@ -44,7 +44,7 @@ impl Question {
 }
 
 /// Checks one answer; the error says what is wrong and how to write it.
-pub fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
     let at = Origin::Flag {
         name: question.flag(),
     };

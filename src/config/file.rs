@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
 use super::keys::{wrong_type, Input, Layer, KEYS};
+use crate::secret::zeroize_json;
 
 /// The file's objects.
 const SECTIONS: &[&str] = &["global", "server", "cognito"];
@@ -43,10 +44,13 @@ pub(super) fn load(
         ConfigError::unreadable(path, std::io::ErrorKind::NotFound.into(), fix.clone())
     })?;
     let mut parser = serde_json::Deserializer::from_str(&contents.text);
-    let mut values = Section(None)
-        .deserialize(&mut parser)
-        .and_then(|values| parser.end().map(|()| values))
-        .map_err(|err| syntax_error(path, &err))?;
+    let mut values = Values(
+        Section(None)
+            .deserialize(&mut parser)
+            .and_then(|values| parser.end().map(|()| values))
+            .map_err(|err| syntax_error(path, &err))?,
+    );
+    let values = &mut values.0;
 
     // Refused before any value is looked at: an exposed secret is the first thing to fix.
     // The user's own secrets are named first: a password, a client secret, a TOTP seed.
@@ -104,6 +108,15 @@ pub(super) fn load(
         ));
     }
     Ok(layer)
+}
+
+/// The file's values by key, zeroed when dropped: among them are the secrets' text.
+struct Values(BTreeMap<&'static str, Value>);
+
+impl Drop for Values {
+    fn drop(&mut self) {
+        self.0.values_mut().for_each(zeroize_json);
+    }
 }
 
 /// The error for the shared secret given both as a value and as a file in one source (the one

@@ -150,11 +150,11 @@ keys! {
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
     /// round. Not read from the environment: the fewer places a secret can hide in, the better.
-    auth_secret: Secret = scalar(values::shared_secret, Text) {
+    auth_secret: Secret = secret(values::shared_secret) {
         file: "global.auth_secret",
         file_path: Some("global.auth_secret_file"),
         credential: true,
-        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_deref().map(Input::Text))),
+        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_ref().map(|s| Input::Text(s.expose())))),
         flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
         holds: Some("the shared secret"),
     }
@@ -221,7 +221,7 @@ keys! {
         file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
     }
     /// Cognito password.
-    password: Secret = scalar(values::secret, Text) {
+    password: Secret = secret(values::secret) {
         file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
         holds: Some("a password"),
     }
@@ -230,12 +230,12 @@ keys! {
         file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
     }
     /// App client secret.
-    client_secret: Secret = scalar(values::secret, Text) {
+    client_secret: Secret = secret(values::secret) {
         file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
         credential: true, holds: Some("a client secret"),
     }
     /// TOTP seed, for SOFTWARE_TOKEN_MFA.
-    totp_secret: Secret = scalar(values::totp_secret, Text) {
+    totp_secret: Secret = secret(values::totp_secret) {
         file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
         credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
@@ -322,6 +322,24 @@ fn scalar<T>(
         }
     };
     store(slot, value, at)
+}
+
+/// A secret, checked by `check` (whose messages never show it). One that came as a [`Secret`]
+/// is kept as it is, sharing its one allocation; text is moved into a new one and zeroed.
+fn secret(
+    slot: &mut Option<Setting<Secret>>,
+    input: Input,
+    at: Origin,
+    check: fn(&Secret, &Origin) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    let secret = match input {
+        Input::Secret(secret) => secret,
+        Input::Text(text) => Secret::new(text.to_owned()),
+        Input::Json(Value::String(text)) => Secret::new(text),
+        Input::Json(other) => return Err(wrong_type(&at, &other, "a string")),
+    };
+    check(&secret, &at)?;
+    store(slot, secret, at)
 }
 
 /// `true` or `false`.

@@ -28,10 +28,11 @@ use clap::ValueEnum;
 
 pub(crate) use answers::{check_answer, Question};
 pub use error::ConfigError;
-pub use sources::{default_config_path, load, Environment};
+pub(crate) use sources::default_config_path;
+pub use sources::{load, Environment};
 
 pub use crate::cli::CredentialType;
-pub use crate::protocol::DEFAULT_SOCKET_PATH;
+pub(crate) use crate::protocol::DEFAULT_SOCKET_PATH;
 use crate::secret::Secret;
 pub use crate::transport::Transport;
 

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use ini::{Ini, ParseOption};
+use zeroize::Zeroize;
 
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
@@ -49,14 +50,16 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         enabled_escape: false,
         ..ParseOption::default()
     };
-    let ini =
+    let ini = Zeroed(
         Ini::load_from_str_opt(&contents.text, options).map_err(|err| ConfigError::Syntax {
             path: path.to_owned(),
             line: err.line,
             column: err.col,
             problem: one_line(err.msg.trim_end_matches('.')).into_owned(),
             fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
-        })?;
+        })?,
+    );
+    let ini = &ini.0;
 
     if let Some((key, _)) = ini.general_section().iter().next() {
         return Err(ConfigError::invalid(
@@ -80,10 +83,21 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         files.refuse_if_exposed(path, &contents, holds)?;
     }
 
-    let Some(section) = find_section(&ini, request)? else {
+    let Some(section) = find_section(ini, request)? else {
         return Ok(Layer::default());
     };
-    section_layer(&ini, path, &section)
+    section_layer(ini, path, &section)
+}
+
+/// The parsed file, its values zeroed when dropped: among them are passwords.
+struct Zeroed(Ini);
+
+impl Drop for Zeroed {
+    fn drop(&mut self) {
+        for (_, properties) in self.0.iter_mut() {
+            properties.iter_mut().for_each(|(_, value)| value.zeroize());
+        }
+    }
 }
 
 /// rust-ini reads a `[` not closed on its line as a section name, and a line without `=` or `:` as

@@ -12,28 +12,38 @@ use super::error::{ConfigError, Origin, Setting};
 use super::keys::{Input, Layer, KEYS};
 use super::{file, profile, validate, values, Config, CredentialType};
 use crate::cli::ServeArgs;
+use crate::secret::Secret;
 
 /// The process environment as a map: taken once, then passed around.
 #[derive(Clone, Default)]
 pub struct Environment {
-    /// Variables with UTF-8 values.
+    /// Variables with UTF-8 values, but for the secrets.
     vars: BTreeMap<String, String>,
+    /// The variables that hold a secret (COGNITO_PASSWORD, ...): held as the secret each becomes,
+    /// so that the configuration and this snapshot (kept for reloads) share one copy.
+    secrets: BTreeMap<String, Secret>,
     /// Variables whose value is not UTF-8, so that reading one is an error rather than "unset".
     not_unicode: BTreeSet<String>,
+    /// Whether this is the process's own environment, whose block [`load`] then clears of the
+    /// secrets it has read.
+    process: bool,
 }
 
 impl Environment {
-    /// A snapshot of this process's environment.
+    /// A snapshot of this process's environment. Once [`load`] has read the secret variables,
+    /// their values are overwritten in the process's environment block, which would otherwise
+    /// keep a copy for the life of the process (and show it in /proc/PID/environ).
     pub fn from_process() -> Self {
-        let mut env = Environment::default();
+        let mut env = Environment {
+            process: true,
+            ..Environment::default()
+        };
         for (name, value) in std::env::vars_os() {
             let Ok(name) = name.into_string() else {
                 continue;
             };
             match value.into_string() {
-                Ok(value) => {
-                    env.vars.insert(name, value);
-                }
+                Ok(value) => env.insert(name, value),
                 Err(_) => {
                     env.not_unicode.insert(name);
                 }
@@ -49,24 +59,34 @@ impl Environment {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Environment {
-            vars,
-            not_unicode: BTreeSet::new(),
+        let mut env = Environment::default();
+        for (name, value) in pairs {
+            env.insert(name.into(), value.into());
+        }
+        env
+    }
+
+    /// Files a variable, a secret one as a [`Secret`].
+    fn insert(&mut self, name: String, value: String) {
+        if secret_variables().any(|secret| secret == name) {
+            self.secrets.insert(name, Secret::new(value));
+        } else {
+            self.vars.insert(name, value);
         }
     }
 
     /// The value of `name`, if it is set (and UTF-8).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
+        match self.secrets.get(name) {
+            Some(secret) => Some(secret.expose()),
+            None => self.vars.get(name).map(String::as_str),
+        }
     }
 
     /// The value of a configuration variable: an empty value counts as unset (`VAR=` is how a
-    /// shell clears a variable), a value that is not UTF-8 is an error.
-    fn setting(&self, name: &'static str) -> Result<Option<(&str, Origin)>, ConfigError> {
+    /// shell clears a variable), a value that is not UTF-8 is an error. A secret variable's value
+    /// comes as the secret itself.
+    fn setting(&self, name: &'static str) -> Result<Option<(Input<'_>, Origin)>, ConfigError> {
         if self.not_unicode.contains(name) {
             return Err(ConfigError::invalid(
                 Origin::Env { name },
@@ -74,17 +94,29 @@ impl Environment {
                 "set it to UTF-8 text or unset it",
             ));
         }
-        Ok(self
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .map(|v| (v, Origin::Env { name })))
+        let input = match self.secrets.get(name) {
+            Some(secret) => {
+                Some(Input::Secret(secret.clone())).filter(|_| !secret.expose().is_empty())
+            }
+            None => self.get(name).filter(|v| !v.is_empty()).map(Input::Text),
+        };
+        Ok(input.map(|input| (input, Origin::Env { name })))
     }
+}
+
+/// The variables that hold a secret: those of the keys that say what secret they hold.
+fn secret_variables() -> impl Iterator<Item = &'static str> {
+    KEYS.iter()
+        .filter(|k| k.holds.is_some())
+        .flat_map(|k| k.env.iter().copied())
 }
 
 /// Names only: the values include passwords.
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.vars.keys()).finish()
+        f.debug_set()
+            .entries(self.vars.keys().chain(self.secrets.keys()))
+            .finish()
     }
 }
 
@@ -108,6 +140,11 @@ pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> 
         None => Layer::default(),
     };
     let env_layer = env_layer(env)?;
+    if env.process {
+        // Read into `env`, which the configuration shares: the block's copy is one too many.
+        let names: Vec<&str> = env.secrets.keys().map(String::as_str).collect();
+        crate::secret::overwrite_in_environment_block(&names);
+    }
     let flag_layer = flag_layer(args, &files, &mut warnings)?;
 
     let merged = file_layer
@@ -150,7 +187,7 @@ fn config_file(
 /// path is given: /etc/cognitod/config.json for root, else `$XDG_CONFIG_HOME/cognitod/config.json`
 /// (`~/.config/cognitod/config.json` when XDG_CONFIG_HOME is unset), as the XDG base directory
 /// specification says. `None` for a user with neither variable set.
-pub fn default_config_path(env: &Environment, root: bool) -> Option<PathBuf> {
+pub(crate) fn default_config_path(env: &Environment, root: bool) -> Option<PathBuf> {
     if root {
         return Some(PathBuf::from("/etc/cognitod/config.json"));
     }
@@ -214,8 +251,8 @@ fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
     for key in KEYS {
         // Lowest first, so that the specific name beats the generic AWS one.
         for name in key.env.iter().rev() {
-            if let Some((text, origin)) = env.setting(name)? {
-                (key.set)(&mut layer, Input::Text(text), origin)?;
+            if let Some((input, origin)) = env.setting(name)? {
+                (key.set)(&mut layer, input, origin)?;
             }
         }
     }
@@ -225,7 +262,7 @@ fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
 /// The region AWS tools would use, which ranks below an explicit region from any source.
 fn fallback_region(env: &Environment) -> Result<Option<Setting<String>>, ConfigError> {
     for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some((text, origin)) = env.setting(name)? {
+        if let Some((Input::Text(text), origin)) = env.setting(name)? {
             let value = values::region(text, &origin)?;
             return Ok(Some(Setting { value, origin }));
         }
@@ -741,7 +778,7 @@ mod tests {
             "{err}"
         );
         let empty = ServeArgs {
-            auth_secret: Some(String::new()),
+            auth_secret: Some("".into()),
             ..Default::default()
         };
         let err = load(&empty, &env).unwrap_err().to_string();

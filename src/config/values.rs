@@ -229,17 +229,17 @@ fn filled<'a>(
     }
 }
 
-/// A password or client secret.
-pub(super) fn secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
+/// A password or client secret: not empty.
+pub(super) fn secret(secret: &Secret, at: &Origin) -> Result<(), ConfigError> {
     let fix = "give the secret or remove the setting";
-    filled(text, at, "the value is empty", fix).map(|text| Secret::new(text.to_owned()))
+    filled(secret.expose(), at, "the value is empty", fix).map(drop)
 }
 
 /// A TOTP seed: the base32 `SecretCode` of AssociateSoftwareToken (spaces and lower case, as
 /// authenticator apps show it, are accepted). The value is never repeated in an error.
-pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
-    let seed = secret(text, at)?;
-    if crate::cognito::totp::Totp::new(&seed).is_err() {
+pub(super) fn totp_secret(seed: &Secret, at: &Origin) -> Result<(), ConfigError> {
+    secret(seed, at)?;
+    if crate::cognito::totp::Totp::new(seed).is_err() {
         return Err(ConfigError::invalid(
             at,
             "the value is not a base32 TOTP seed",
@@ -247,14 +247,14 @@ pub(super) fn totp_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError
              TOTP (letters A-Z and digits 2-7)",
         ));
     }
-    Ok(seed)
+    Ok(())
 }
 
 /// The shared secret clients must send: empty is refused because it would let everyone in.
-pub(super) fn shared_secret(text: &str, at: &Origin) -> Result<Secret, ConfigError> {
+pub(super) fn shared_secret(secret: &Secret, at: &Origin) -> Result<(), ConfigError> {
     let problem = "the value is empty, which would let every client in";
     let fix = "give a secret, or remove the setting to run without one";
-    filled(text, at, problem, fix).map(|text| Secret::new(text.to_owned()))
+    filled(secret.expose(), at, problem, fix).map(drop)
 }
 
 /// A region name: lower-case letters, digits and dashes (`us-east-1`, `eu-central-2`).
@@ -547,7 +547,7 @@ mod tests {
         assert!(role_session_name("cognitod@host", &at()).is_ok());
         assert!(region("us_east_1", &at()).is_err());
         assert!(socket_path(&"x".repeat(200), &at()).is_err());
-        assert!(shared_secret("", &at())
+        assert!(shared_secret(&Secret::new(String::new()), &at())
             .unwrap_err()
             .to_string()
             .contains("every client"));

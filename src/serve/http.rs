@@ -33,7 +33,7 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Time a connection told to close (its lifetime is nearly over, or a stop was asked for) has to
 /// finish the answer in flight before it is cut: a client that reads gets it in milliseconds,
 /// one that never reads would otherwise hold it open for ever.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The health document: nothing secret, enough to tell what is wrong.
 #[derive(Serialize)]
@@ -90,11 +90,6 @@ fn method_not_allowed(allow: &'static str) -> (Response<Body>, Outcome) {
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
     (response, Outcome::Malformed)
-}
-
-/// Answers one request. Generic over the body so that it can be driven without a socket.
-pub async fn respond<B>(request: Request<B>, ctx: &Context) -> (Response<Body>, Outcome) {
-    answer(route(request, ctx), ctx).await
 }
 
 /// What a request needs once its head has been looked at.

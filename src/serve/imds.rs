@@ -14,26 +14,35 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use super::response::{document, error_response, json_response, Body, Format};
 use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
 
 /// Header of the TTL asked for and echoed back.
-pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+pub(crate) const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 /// Header carrying the session token.
-pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+pub(crate) const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Longest token life EC2 allows.
-pub const MAX_TTL: u64 = 21_600;
+pub(crate) const MAX_TTL: u64 = 21_600;
 /// Tokens kept at once; the one expiring first makes room for a new one.
-pub const MAX_TOKENS: usize = 1024;
+pub(crate) const MAX_TOKENS: usize = 1024;
 
 /// The IMDS state: the role name and region it reports, and the live session tokens.
 pub struct Imds {
     role: String,
     region: String,
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// The live tokens by their SHA-256 digest: a token is handed to its client and never kept
+    /// (a secret held once, in the client), and a lookup compares digests only.
+    tokens: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// The key of a token in the table.
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 impl Imds {
@@ -53,9 +62,9 @@ impl Imds {
 
     /// A new random token valid for `ttl`.
     fn issue(&self, ttl: Duration) -> String {
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::thread_rng().fill_bytes(bytes.as_mut());
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref());
         let now = Instant::now();
         let mut tokens = self
             .tokens
@@ -66,12 +75,12 @@ impl Imds {
             if let Some(oldest) = tokens
                 .iter()
                 .min_by_key(|(_, expires)| **expires)
-                .map(|(t, _)| t.clone())
+                .map(|(t, _)| *t)
             {
                 tokens.remove(&oldest);
             }
         }
-        tokens.insert(token.clone(), now + ttl);
+        tokens.insert(digest(&token), now + ttl);
         token
     }
 
@@ -82,7 +91,7 @@ impl Imds {
             .lock()
             .expect("token table lock is never poisoned");
         tokens
-            .get(token)
+            .get(&digest(token))
             .is_some_and(|expires| *expires > Instant::now())
     }
 
@@ -102,7 +111,7 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Answers a request under `/latest/`.
-pub async fn respond<B>(
+pub(crate) async fn respond<B>(
     request: &Request<B>,
     ctx: &Context,
     imds: &Imds,

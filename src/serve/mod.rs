@@ -28,7 +28,7 @@ use crate::transport::Transport;
 /// [`connection_cap`]); more wait in the kernel's backlog. Per listener,
 /// so that idle connections on a port every local user can reach (tcp, http) cannot hold up the
 /// clients of another listener, such as the unix socket only its group can reach.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
 /// Descriptors kept out of the connection caps: the listeners, the log, the connections to
 /// Cognito, the runtime's own.
 const RESERVED_DESCRIPTORS: usize = 64;
@@ -48,7 +48,7 @@ pub(crate) fn connection_cap(listeners: usize) -> usize {
 }
 
 /// How long in-flight requests may take to finish after a stop was asked for.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest pause after a failed accept() (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -113,7 +113,7 @@ pub enum Outcome {
 /// connections up to [`DRAIN_TIMEOUT`] to finish.
 /// `contexts` holds the current configuration's context; a reload replaces it, and each new
 /// connection takes the one current when it is accepted.
-pub async fn run(
+pub(crate) async fn run(
     listeners: Vec<Bound>,
     contexts: watch::Receiver<Arc<Context>>,
     shutdown: impl Future<Output = ()>,

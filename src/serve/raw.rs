@@ -19,6 +19,7 @@ use super::{Context, Outcome};
 use crate::credentials::FIRST_ANSWER_WAIT;
 use crate::protocol::{unavailable_body, NOT_AUTHORIZED_LINE, NO_SECRET_REFUSAL};
 use crate::secret::SharedSecret;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Longest secret line accepted, newline excluded; anything longer is refused unread.
 pub const MAX_SECRET_LINE: usize = 1024;
@@ -82,12 +83,13 @@ pub async fn read_secret_line<'b, S: AsyncRead + Unpin>(
             Scan::Full => {}
         }
         // One byte more than the cap: filling it shows the line is too long.
-        let mut line = vec![0u8; MAX_SECRET_LINE + 1];
+        // Zeroed when dropped: it may hold the secret (the caller zeroes a line it is given).
+        let mut line = Zeroizing::new(vec![0u8; MAX_SECRET_LINE + 1]);
         line[..SCRATCH].copy_from_slice(scratch);
         match scan(stream, &mut line, SCRATCH, secret).await? {
             Scan::Line(end) => {
                 line.truncate(end);
-                Ok(Offered::Line(Cow::Owned(line)))
+                Ok(Offered::Line(Cow::Owned(std::mem::take(&mut *line))))
             }
             Scan::Secret => Ok(Offered::Secret),
             Scan::Full => Err(LineError::TooLong),
@@ -157,21 +159,27 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
     // Without a secret nothing is read, so whatever the client sends is still unread at the end.
     let mut then = Then::AwaitClientClose;
     if let Some(secret) = &ctx.secret {
-        let mut scratch = [0u8; SCRATCH];
+        // What the client sent is the secret itself when it is right, and the task's memory,
+        // where `scratch` lives, is freed as it is when the connection ends: zeroed on every path.
+        let mut scratch = Zeroizing::new([0u8; SCRATCH]);
         let refused = match read_secret_line(&mut stream, &mut scratch, Some(secret)).await {
             // The client may still send a newline, or nothing until we close: wait for it to
             // close after the answer, so that its late bytes cannot reset the connection.
             Ok(Offered::Secret) => None,
-            Ok(Offered::Line(line)) => {
+            Ok(Offered::Line(mut line)) => {
                 // The whole line is read: the client has said all the protocol lets it say.
                 then = Then::CloseUnlessMoreArrived;
-                if secret.matches(trim(&line)) {
+                let refused = if secret.matches(trim(&line)) {
                     None
                 } else if line.is_empty() {
                     Some(Outcome::MissingSecret)
                 } else {
                     Some(Outcome::WrongSecret)
+                };
+                if let Cow::Owned(long) = &mut line {
+                    long.zeroize();
                 }
+                refused
             }
             Err(LineError::TooLong) => Some(Outcome::OversizedSecret),
             Err(LineError::Timeout) => Some(Outcome::SecretTimeout),
@@ -200,7 +208,9 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &Cont
 /// Refuses a tcp client because no shared secret is configured and the operator did not allow
 /// that ([`super::Context::allow_no_secret`]), reading nothing from it: whatever it sent, an HTTP
 /// request forged through some local application included, gets the refusal and no credentials.
-pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+pub(crate) async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+) -> Outcome {
     let mut answer = serde_json::to_vec(&serde_json::json!({ "error": NO_SECRET_REFUSAL }))
         .expect("a JSON object of strings serializes");
     answer.push(b'\n');
@@ -209,7 +219,7 @@ pub async fn refuse_without_secret<S: AsyncRead + AsyncWrite + Unpin>(mut stream
 }
 
 /// Refuses a peer the allow-lists do not name, reading nothing from it.
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
+pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Outcome {
     finish(&mut stream, NOT_AUTHORIZED_LINE, Then::AwaitClientClose).await;
     Outcome::PeerRefused
 }

@@ -11,7 +11,7 @@ use hyper::{Response, StatusCode};
 use crate::credentials::Issued;
 
 /// The body type of every response.
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// Lets a response body point into the zero-on-drop answer instead of copying it.
 struct IssuedBytes(Arc<Issued>, Format);
