@@ -101,11 +101,12 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
     } else if let Some(address) = &args.tcp {
         over_tcp(address, secret.as_ref())?
     } else {
-        let path = args
-            .socket
-            .as_deref()
-            .unwrap_or(Path::new(DEFAULT_SOCKET_PATH));
-        over_unix(path, secret.as_ref())?
+        let path = match (&args.socket, &args.instance) {
+            (Some(path), _) => path.clone(),
+            (None, Some(instance)) => instance.socket_path(),
+            (None, None) => PathBuf::from(DEFAULT_SOCKET_PATH),
+        };
+        over_unix(&path, secret.as_ref())?
     };
     check(answer)
 }
@@ -129,7 +130,7 @@ fn unreachable(target: &str, err: &std::io::Error) -> GetError {
     use std::io::ErrorKind::*;
     let fix = match err.kind() {
         NotFound => {
-            "is cognitod running? (systemctl enable --now cognitod.socket, or give --socket)"
+            "is cognitod running? (systemctl enable --now cognitod.socket, or cognitod@INSTANCE.socket for --instance; or give --socket)"
         }
         PermissionDenied => {
             "this user may not use the socket: join the socket's group (ls -l on it)"
