@@ -144,7 +144,8 @@ pub(crate) fn render_service(plan: &UnitPlan) -> String {
             format!(
                 "\
 # Each instance its own user and state: instances cannot read each other's credentials.
-# `journalctl -u {name}@NAME` shows one instance (journald knows the unit of every line).
+# `journalctl -u {name}@NAME` shows one instance; its lines say {name}@NAME (the daemon takes
+# its journal identifier from its unit; SyslogIdentifier= names what it writes to stderr).
 User={name}-%i
 DynamicUser=yes
 # /var/lib/{name}-instances/%i: the identity id only (not a secret), kept so a restart or a
