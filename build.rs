@@ -116,6 +116,13 @@ fn main_page(cli: &clap::Command, dir: &Path) -> std::io::Result<()> {
             "/usr/lib/systemd/system/cognitod.service",
             "The service and its socket units, as cognitod install writes them.",
         ),
+        (
+            "/etc/cognitod/NAME.json, /run/cognitod/NAME.sock",
+            "The configuration and the unix socket of template instance NAME \
+             (cognitod@NAME.socket, cognitod@NAME.service; cognitod configure --instance NAME, \
+             cognitod get --instance NAME); it runs as the user cognitod-NAME and logs as \
+             cognitod@NAME.",
+        ),
     ] {
         roff.control("TP", []);
         roff.text([italic(path)]);

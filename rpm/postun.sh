@@ -17,4 +17,5 @@ if [ "$1" -eq 0 ]; then
     rm -f /etc/systemd/system/sockets.target.wants/cognitod@*.socket \
         /etc/systemd/system/sockets.target.wants/cognitod-tcp@*.socket \
         /etc/systemd/system/sockets.target.wants/cognitod-http@*.socket
+    rmdir /etc/systemd/system/sockets.target.wants 2>/dev/null || :
 fi

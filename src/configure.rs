@@ -72,6 +72,13 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     } else {
         from_flags(args)?
     };
+    if let Some(instance) = &args.instance {
+        // Where cognitod@NAME.socket listens: said in the configuration too, for `serve -c`
+        // by hand and for the configuration the daemon logs.
+        answers
+            .socket_path
+            .get_or_insert_with(|| instance.socket_path());
+    }
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
 

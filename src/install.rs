@@ -264,13 +264,17 @@ pub(crate) fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
     };
     let mut access = String::new();
     if transport == Transport::Unix {
-        if let Some(user) = &plan.socket_user {
-            let _ = writeln!(access, "SocketUser={user}");
+        if plan.template {
+            // Who may read an instance's credentials is that instance's choice: its owner,
+            // group and mode go in its own drop-in (render_instance), the template has root's.
+            let _ = writeln!(
+                access,
+                "SocketMode={:04o}",
+                crate::config::DEFAULT_SOCKET_MODE
+            );
+        } else {
+            access.push_str(&socket_access(plan));
         }
-        if let Some(group) = &plan.socket_group {
-            let _ = writeln!(access, "SocketGroup={group}");
-        }
-        let _ = writeln!(access, "SocketMode={:04o}", plan.socket_mode);
         access.push_str("RemoveOnStop=yes\n");
     } else {
         // [::1] and 127.0.0.1 on one port are two sockets; keep the IPv6 one IPv6-only.
@@ -310,6 +314,19 @@ Service={service}.service
 WantedBy=sockets.target
 "
     )
+}
+
+/// SocketUser=, SocketGroup= and SocketMode= of the plan's unix socket.
+fn socket_access(plan: &UnitPlan) -> String {
+    let mut access = String::new();
+    if let Some(user) = &plan.socket_user {
+        let _ = writeln!(access, "SocketUser={user}");
+    }
+    if let Some(group) = &plan.socket_group {
+        let _ = writeln!(access, "SocketGroup={group}");
+    }
+    let _ = writeln!(access, "SocketMode={:04o}", plan.socket_mode);
+    access
 }
 
 fn listen_streams(hosts: &[String], port: u16) -> String {
@@ -575,8 +592,9 @@ pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
     })
 }
 
-/// The drop-ins one instance of the template units needs: its own ports for the tcp and http
-/// sockets of the plan (every instance on the template's would collide), and its shared secret.
+/// The drop-ins one instance of the template units needs: its socket's owner, group and mode
+/// (when not root's 0660), its own ports for the tcp and http sockets of the plan (every
+/// instance on the template's would collide), and its shared secret.
 pub(crate) fn render_instance(
     plan: &UnitPlan,
     instance: &Instance,
@@ -587,6 +605,21 @@ pub(crate) fn render_instance(
          Change them here\n# (then systemctl daemon-reload) or in a drop-in of your own.\n"
     );
     let mut dropins = Vec::new();
+    let default_access = plan.socket_user.is_none()
+        && plan.socket_group.is_none()
+        && plan.socket_mode == crate::config::DEFAULT_SOCKET_MODE;
+    if !default_access {
+        dropins.push(UnitFile {
+            name: format!(
+                "{}.d/access.conf",
+                UnitPlan::instance_unit(&plan.socket_unit_name(Transport::Unix), instance)
+            ),
+            text: format!(
+                "{header}\n[Socket]\n# Who may read this instance's credentials.\n{}",
+                socket_access(plan)
+            ),
+        });
+    }
     for transport in &plan.transports {
         let port = match transport {
             Transport::Unix => continue,
@@ -811,7 +844,13 @@ fn remove_instance(
         ..plan.clone()
     };
     let templates = render(&every);
-    let dropins = render_instance(&every, instance, Some(Path::new("/")));
+    // Every drop-in an install of this instance can have written: with a group (access.conf)
+    // and a secret (auth-secret.conf) too.
+    let with_all = UnitPlan {
+        socket_group: Some("any".into()),
+        ..every.clone()
+    };
+    let dropins = render_instance(&with_all, instance, Some(Path::new("/")));
     let present = |u: &&UnitFile| dir.join(&u.name).exists();
     if !templates.iter().any(|u| present(&u)) && !dropins.iter().any(|u| present(&u)) {
         println!(
@@ -1050,19 +1089,27 @@ mod tests {
         assert_eq!(
             names,
             [
+                "cognitod@alice.socket.d/access.conf",
                 "cognitod-tcp@alice.socket.d/listen.conf",
                 "cognitod-http@alice.socket.d/listen.conf",
                 "cognitod@alice.service.d/auth-secret.conf"
             ]
         );
+        // The plan's group (cognitod-clients) is alice's, not the template's.
         assert!(dropins[0].text.contains(
+            "[Socket]\n# Who may read this instance's credentials.\nSocketGroup=cognitod-clients\nSocketMode=0660\n"
+        ));
+        assert!(!render(&p)[1].text.contains("SocketGroup"));
+        assert!(dropins[1].text.contains(
             "[Socket]\n# Replaces the template's addresses.\nListenStream=\nListenStream=127.0.0.1:5501\nListenStream=[::1]:5501\n"
         ));
-        assert!(dropins[1].text.contains("ListenStream=127.0.0.1:8081\n"));
-        assert!(dropins[2]
+        assert!(dropins[2].text.contains("ListenStream=127.0.0.1:8081\n"));
+        assert!(dropins[3]
             .text
             .contains("[Service]\n# The shared secret tcp and http clients send; the file stays root:root 0600.\nLoadCredential=auth_secret:/etc/cognitod/alice.auth-secret\n"));
-        assert!(render_instance(&template_plan(vec![Transport::Unix]), &alice, None).is_empty());
+        let mut root_only = template_plan(vec![Transport::Unix]);
+        root_only.socket_group = None;
+        assert!(render_instance(&root_only, &alice, None).is_empty());
 
         // Written under UNIT.d/, and removed again.
         let dir = tempfile::tempdir().unwrap();
@@ -1073,7 +1120,7 @@ mod tests {
             .path()
             .join("cognitod-tcp@alice.socket.d/listen.conf")
             .is_file());
-        assert_eq!(remove_units(dir.path(), &units).unwrap().len(), 7);
+        assert_eq!(remove_units(dir.path(), &units).unwrap().len(), 8);
     }
 
     fn install_args(flags: &[&str]) -> Result<InstallArgs, String> {

@@ -379,11 +379,14 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
         "{configured}"
     );
     let tcp_port = tcp.to_string();
+    b.sh_ok("groupadd carols");
     let installed = b.exec_ok(&[
         "cognitod",
         "install",
         "--instance",
         "carol",
+        "-g",
+        "carols",
         "-s",
         "unix,tcp",
         "-H",
@@ -397,6 +400,7 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
         "/etc/systemd/system/cognitod@.service",
         "/etc/systemd/system/cognitod@.socket",
         "/etc/systemd/system/cognitod-tcp@.socket",
+        "/etc/systemd/system/cognitod@carol.socket.d/access.conf",
         "/etc/systemd/system/cognitod-tcp@carol.socket.d/listen.conf",
         "/etc/systemd/system/cognitod@carol.service.d/auth-secret.conf",
     ] {
@@ -420,12 +424,20 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
         "--secret-file",
         "/etc/cognitod/carol.auth-secret",
     ]));
-    assert_eq!(carol_tcp["AccessKeyId"], carol["AccessKeyId"]);
-    assert_ne!(carol["AccessKeyId"], plain["AccessKeyId"]);
+    assert_eq!(carol_tcp["SessionToken"], carol["SessionToken"]);
+    common::assert_process_credentials(&plain);
+    // The instance's own group, from its drop-in; the plain socket's is root's.
+    assert_eq!(
+        b.exec_ok(&["stat", "-c", "%U:%G %a", "/run/cognitod/carol.sock"])
+            .trim(),
+        "root:carols 660"
+    );
     let kept = json(&b.read_file("/var/lib/cognitod-instances/carol/identity-id.json"));
     assert_eq!(kept["username"], carol_pool.username.as_str(), "{kept}");
     let kept_plain = json(&b.read_file("/var/lib/cognitod/identity-id.json"));
     assert_eq!(kept_plain["username"], plain_pool.username.as_str());
+    // (The emulator hands every identity the same keys: the identities tell apart.)
+    assert_ne!(kept["identity_id"], kept_plain["identity_id"]);
     // A wrong secret is refused: the instance's tcp listener has the instance's secret.
     b.write_file("/root/wrong-secret", b"wrong", 0o600);
     let wrong = b.exec(&[
