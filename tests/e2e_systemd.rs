@@ -415,7 +415,15 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
     );
 
     let plain = json(&b.exec_ok(&["cognitod", "get"]));
-    let carol = json(&b.exec_ok(&["cognitod", "get", "--instance", "carol"]));
+    // A secret configured is asked on every listener, the unix socket's too.
+    let carol = json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--instance",
+        "carol",
+        "--secret-file",
+        "/etc/cognitod/carol.auth-secret",
+    ]));
     let carol_tcp = json(&b.exec_ok(&[
         "cognitod",
         "get",
