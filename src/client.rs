@@ -294,6 +294,46 @@ pub fn check(answer: String) -> Result<String, GetError> {
 mod tests {
     use super::*;
 
+    fn get_args(flags: &[&str]) -> Result<GetArgs, String> {
+        use clap::Parser;
+        let mut argv = vec!["cognitod", "get"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())? {
+            crate::cli::Cli {
+                command: crate::cli::Command::Get(args),
+            } => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_instance_is_reached_on_its_socket_and_its_name_is_checked() {
+        let args = get_args(&["--instance", "nosuch-x9"]).unwrap();
+        let err = fetch(&args).unwrap_err();
+        assert!(
+            matches!(&err, GetError::Unreachable { target, .. } if target == "/run/cognitod/nosuch-x9.sock"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("cognitod@INSTANCE.socket"),
+            "{err}"
+        );
+        for (flags, says) in [
+            (&["--instance", "../alice"][..], "'/' or '..'"),
+            (
+                &["--instance", "alice", "--socket", "/x.sock"][..],
+                "cannot be used with",
+            ),
+            (
+                &["--instance", "alice", "--url", "http://127.0.0.1/"][..],
+                "cannot be used with",
+            ),
+        ] {
+            let err = get_args(flags).unwrap_err();
+            assert!(err.contains(says), "{flags:?}: {err}");
+        }
+    }
+
     #[test]
     fn passes_credentials_and_names_each_failure() {
         let good = r#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"2026-01-01T00:00:00Z"}"#;
