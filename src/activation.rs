@@ -52,32 +52,55 @@ pub fn transport_for_name(name: &str) -> Result<Transport, ActivationError> {
     })
 }
 
-/// Takes the sockets systemd passed, if any, and removes LISTEN_* from the environment.
-/// `Ok(None)` means not socket-activated: the daemon binds its own listeners.
+/// What systemd passed: the listening sockets, and the state the previous process of the service
+/// left in the file descriptor store.
+#[derive(Default)]
+pub struct Passed {
+    /// The sockets; `None` when none were passed (not socket-activated: the daemon binds its own).
+    pub sockets: Option<Vec<Bound>>,
+    /// The descriptor named `state` (see `fd_state`), when the store held one.
+    pub kept_state: Option<OwnedFd>,
+}
+
+/// Takes the sockets (and the kept state) systemd passed, if any, and removes LISTEN_* from the
+/// environment.
 ///
 /// Must be called before any thread is started.
 #[allow(unsafe_code)]
-pub fn take_from_environment() -> Result<Option<Vec<Bound>>, ActivationError> {
+pub fn take_from_environment() -> Result<Passed, ActivationError> {
     if std::env::var_os("LISTEN_FDS").is_none() {
-        return Ok(None);
+        return Ok(Passed::default());
     }
     // SAFETY: called from the synchronous main before the runtime or any other thread exists, so
     // nothing reads the environment concurrently while LISTEN_* are removed.
     let passed = unsafe { sd_notify::listen_fds_with_names_and_unset_env() }
         .map_err(|e| ActivationError::Environment(e.to_string()))?;
     let passed: Vec<(RawFd, String)> = passed.collect();
-    if passed.is_empty() {
-        // LISTEN_PID named another process: these variables were not meant for us.
-        return Ok(None);
-    }
     let mut sockets = Vec::with_capacity(passed.len());
+    let mut kept_state = None;
     for (fd, name) in passed {
         // SAFETY: systemd passes these descriptors to this process (LISTEN_PID was checked by
         // sd-notify) and nothing else in the process has taken ownership of them.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        sockets.push((owned, name));
+        if name == crate::fd_state::FD_NAME {
+            // A second one (FileDescriptorStoreMax= above 1 and a replacement cut short) is
+            // dropped: the later one is the newer.
+            kept_state = Some(owned);
+        } else {
+            sockets.push((owned, name));
+        }
     }
-    assign(sockets).map(Some)
+    let sockets = if sockets.is_empty() {
+        // LISTEN_PID named another process, or only the kept state came (the service started
+        // without its sockets): the daemon binds its own listeners.
+        None
+    } else {
+        Some(assign(sockets)?)
+    };
+    Ok(Passed {
+        sockets,
+        kept_state,
+    })
 }
 
 /// Turns named descriptors into listeners, checking each is the kind of socket its name says.

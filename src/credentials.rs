@@ -28,6 +28,7 @@ use crate::cognito::{ClockReading, UpstreamError};
 use crate::documents::Documents;
 pub use crate::documents::Material;
 use crate::expiry::{CutOff, Expiry};
+use crate::fd_state::{SignInState, StateKeeper};
 use crate::policy::{self, renewal_margin, serve_margin, Failure, BACKOFF_BASE};
 
 /// How long a client that arrives before the first sign-in finished (or while a renewal after a
@@ -76,6 +77,20 @@ impl Issued {
             documents: Documents::render(material, expose_refresh_token),
             serve_until: expiry.cut_off(serve_margin(life_here)),
             renew_at: expiry.cut_off(renewal_margin(life_here, &mut rand::thread_rng())),
+            expiry,
+        }
+    }
+
+    /// Renders material a previous process kept. Its margins come from the lifetime it had when
+    /// received (as they did in that process), not from the life left: kept credentials close to
+    /// their end are renewed (from the kept refresh token) rather than served for their last
+    /// seconds.
+    pub fn render_kept(material: &Material, expose_refresh_token: bool) -> Issued {
+        let expiry = material.expiry();
+        Issued {
+            documents: Documents::render(material, expose_refresh_token),
+            serve_until: expiry.cut_off(serve_margin(expiry.lifetime)),
+            renew_at: expiry.cut_off(renewal_margin(expiry.lifetime, &mut rand::thread_rng())),
             expiry,
         }
     }
@@ -228,6 +243,12 @@ pub trait Upstream: Send + 'static {
     fn clock_skew(&self) -> Option<ClockReading> {
         None
     }
+
+    /// Material a previous process of the service kept (systemd's FD store), asked once before
+    /// the first call: when still servable, it is served at once and renewed when due.
+    fn restored(&mut self) -> Option<Material> {
+        None
+    }
 }
 
 /// How hard the refresher tries.
@@ -325,30 +346,51 @@ async fn refresh_loop<U: Upstream>(
     stale: Arc<Notify>,
 ) {
     let mut attempts = policy::Attempts::default();
+    let mut restored = upstream
+        .restored()
+        .map(|material| Issued::render_kept(&material, policy.expose_refresh_token))
+        .filter(Issued::is_servable);
+    if restored.is_none() {
+        debug!("nothing servable was kept: obtaining credentials");
+    }
     loop {
         let started = Instant::now();
-        let outcome = upstream.obtain().await.and_then(|material| {
-            let issued = Issued::render(&material, policy.expose_refresh_token);
-            if issued.is_servable() {
-                Ok(issued)
-            } else {
-                Err(arrived_stale(&issued, upstream.clock_skew()))
-            }
-        });
+        let from_kept_state = restored.is_some();
+        let outcome = match restored.take() {
+            Some(issued) => Ok(issued),
+            None => upstream.obtain().await.and_then(|material| {
+                let issued = Issued::render(&material, policy.expose_refresh_token);
+                if issued.is_servable() {
+                    Ok(issued)
+                } else {
+                    Err(arrived_stale(&issued, upstream.clock_skew()))
+                }
+            }),
+        };
         let took = started.elapsed();
         let clock_skew = upstream.clock_skew();
         let previous = publish.borrow().issued.clone();
         let next_attempt = match outcome {
             Ok(issued) => {
                 let issued = Arc::new(issued);
-                info!(
-                    event = "renewed",
-                    valid_until = %issued.expiry.rfc3339(),
-                    lifetime_s = issued.expiry.lifetime.as_secs(),
-                    next_renewal_in_s = issued.renew_at.time_left().as_secs(),
-                    took_ms = took.as_millis() as u64,
-                    "credentials obtained"
-                );
+                if from_kept_state {
+                    info!(
+                        event = "restored",
+                        valid_until = %issued.expiry.rfc3339(),
+                        next_renewal_in_s = issued.renew_at.time_left().as_secs(),
+                        "credentials restored from the state systemd kept: serving without \
+                         signing in"
+                    );
+                } else {
+                    info!(
+                        event = "renewed",
+                        valid_until = %issued.expiry.rfc3339(),
+                        lifetime_s = issued.expiry.lifetime.as_secs(),
+                        next_renewal_in_s = issued.renew_at.time_left().as_secs(),
+                        took_ms = took.as_millis() as u64,
+                        "credentials obtained"
+                    );
+                }
                 let due = issued.renew_at;
                 publish.send_replace(Arc::new(Snapshot {
                     issued: Some(issued),
@@ -429,6 +471,10 @@ pub struct CognitoUpstream {
     pool: UserPool,
     identity: Option<IdentityPool>,
     tokens: Option<Tokens>,
+    /// Hands the sign-in state to systemd after each renewal, under a service manager.
+    keeper: Option<StateKeeper>,
+    /// What a previous process kept, until the refresher takes it.
+    restored: Option<Material>,
 }
 
 impl CognitoUpstream {
@@ -438,7 +484,71 @@ impl CognitoUpstream {
             pool,
             identity,
             tokens: None,
+            keeper: None,
+            restored: None,
         }
+    }
+
+    /// Keeps the sign-in state with `keeper` from now on, and starts from what a previous process
+    /// kept in `kept` when it belongs to this configuration: its tokens (so a renewal refreshes
+    /// rather than signing in with the password), identity id, device, and its credentials
+    /// (served at once while still valid).
+    pub fn keeping_state(
+        mut self,
+        keeper: Option<StateKeeper>,
+        kept: Option<std::os::fd::OwnedFd>,
+        role_arn: Option<&str>,
+    ) -> Self {
+        let restored = match (&keeper, kept) {
+            (Some(keeper), Some(fd)) => keeper.take_back(fd, role_arn),
+            _ => None,
+        };
+        self.keeper = keeper;
+        let Some(restored) = restored else {
+            return self;
+        };
+        if let Some(device) = restored.device {
+            self.pool.remember_device(device);
+        }
+        if let (Some(identity), Some(id)) = (&self.identity, restored.identity_id) {
+            identity.remember_identity_id(id);
+        }
+        self.restored = match (&self.identity, restored.credentials, &restored.tokens) {
+            (Some(_), Some(credentials), _) => Some(Material::Iam(credentials)),
+            (None, _, Some(tokens)) => Some(Material::Tokens(tokens.clone())),
+            _ => None,
+        };
+        self.tokens = restored.tokens;
+        info!(
+            event = "kept_state_taken",
+            refresh_token = self
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.refresh_token.is_some()),
+            "took back the sign-in state systemd kept"
+        );
+        self
+    }
+
+    /// Hands the state after a renewal to systemd (see `fd_state`).
+    async fn keep(&self, material: &Material) {
+        let Some(keeper) = &self.keeper else {
+            return;
+        };
+        let identity_id = match &self.identity {
+            Some(identity) => identity.known_identity_id().await,
+            None => None,
+        };
+        let credentials = match material {
+            Material::Iam(credentials) => Some(credentials),
+            Material::Tokens(_) => None,
+        };
+        keeper.keep(SignInState {
+            identity_id,
+            tokens: self.tokens.as_ref(),
+            credentials,
+            device: self.pool.remembered_device(),
+        });
     }
 
     /// Tokens good enough for the next step: in tokens mode always new ones (that is what is being
@@ -478,7 +588,19 @@ impl Upstream for CognitoUpstream {
         self.pool.server_clock().skew()
     }
 
+    fn restored(&mut self) -> Option<Material> {
+        self.restored.take()
+    }
+
     async fn obtain(&mut self) -> Result<Material, UpstreamError> {
+        let material = self.obtain_material().await?;
+        self.keep(&material).await;
+        Ok(material)
+    }
+}
+
+impl CognitoUpstream {
+    async fn obtain_material(&mut self) -> Result<Material, UpstreamError> {
         let tokens = self.fresh_tokens().await?;
         let Some(identity) = &self.identity else {
             return Ok(Material::Tokens(tokens));
@@ -519,6 +641,9 @@ mod tests {
         /// How far the fake Cognito's clock is ahead of the host's. It states expiries on its
         /// own clock, and the daemon learns the difference (as from the `Date` header).
         upstream_ahead_by: Arc<Mutex<time::Duration>>,
+        /// Credentials a previous process kept, as `restored` gives them (expiring this long
+        /// from now).
+        kept: Option<Duration>,
     }
 
     /// Makes the error a failing fake upstream returns.
@@ -549,11 +674,24 @@ mod tests {
                 script: Arc::default(),
                 failing: Arc::default(),
                 upstream_ahead_by: Arc::default(),
+                kept: None,
             }
         }
     }
 
     impl Upstream for Fake {
+        fn restored(&mut self) -> Option<Material> {
+            let left = self.kept.take()?;
+            Some(Material::Iam(AwsCredentials {
+                access_key_id: "AKIAKEPT".into(),
+                secret_access_key: Secret::new("kept-secret".into()),
+                session_token: Secret::new("kept-token".into()),
+                expiry: Expiry::restored(clock::wall_date() + left, self.lifetime),
+                account_id: None,
+                role_arn: None,
+            }))
+        }
+
         async fn obtain(&mut self) -> Result<Material, UpstreamError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             sleep(self.latency).await;
@@ -599,6 +737,52 @@ mod tests {
 
     fn parse(issued: &Issued) -> serde_json::Value {
         serde_json::from_slice(&issued.documents.raw).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_credentials_are_served_at_once_and_renewed_when_due_not_before() {
+        let mut fake = Fake::new(Duration::from_secs(3600));
+        fake.kept = Some(Duration::from_secs(3000));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        let first = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        assert_eq!(parse(&first)["AccessKeyId"], "AKIAKEPT");
+        assert!(store.snapshot().settled(), "READY waits for nothing");
+        pass(Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "no upstream call on start");
+        // Renewed ahead of the kept credentials' expiry, like any others.
+        pass(Duration::from_secs(3000)).await;
+        assert!(calls.load(Ordering::SeqCst) >= 1);
+        let later = store.answer(Duration::ZERO).await.unwrap();
+        assert_ne!(parse(&later)["AccessKeyId"], "AKIAKEPT");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_credentials_past_their_margin_are_never_served() {
+        let mut fake = Fake::new(Duration::from_secs(3600));
+        // Within the serve margin of one-hour credentials (a minute): a restart after a long
+        // stop, or a clock that moved.
+        fake.kept = Some(Duration::from_secs(30));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        let first = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        assert_ne!(parse(&first)["AccessKeyId"], "AKIAKEPT");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_credentials_due_for_renewal_are_served_while_renewed_at_once() {
+        let mut fake = Fake::new(Duration::from_secs(3600));
+        // Past the renewal margin of one-hour credentials (20 min), well before the serve margin.
+        fake.kept = Some(Duration::from_secs(900));
+        let calls = fake.calls.clone();
+        let (store, _task) = start(fake, policy(3));
+        let first = store.answer(FIRST_ANSWER_WAIT).await.unwrap();
+        assert_eq!(parse(&first)["AccessKeyId"], "AKIAKEPT");
+        pass(Duration::from_secs(3)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "renewed within seconds");
+        let renewed = store.answer(Duration::ZERO).await.unwrap();
+        assert_ne!(parse(&renewed)["AccessKeyId"], "AKIAKEPT");
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,6 +2,7 @@
 //! the accept loops, and the service-manager conversation (readiness, status, reload, watchdog,
 //! stop), wired together.
 
+use std::os::fd::OwnedFd;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::cli::ServeArgs;
 use crate::cognito::{self, auth::UserPool, identity::IdentityPool};
 use crate::config::{self, Config, CredentialType, Environment, ListenerConfig, PeerPolicy};
 use crate::credentials::{self, CognitoUpstream, RefreshPolicy};
+use crate::fd_state::{self, StateKeeper};
 use crate::listeners::{self, Bound};
 use crate::notify;
 use crate::secret::SharedSecret;
@@ -114,7 +116,9 @@ struct Engine {
 }
 
 impl Engine {
-    async fn start(config: &Config) -> Engine {
+    /// Starts the engine for `config`; `kept` is the state a previous process of the service left
+    /// in systemd's FD store (used only when it belongs to this configuration).
+    async fn start(config: &Config, kept: Option<OwnedFd>) -> Engine {
         for warning in &config.warnings {
             warn!("{warning}");
         }
@@ -133,8 +137,13 @@ impl Engine {
             CredentialType::Iam => Some(IdentityPool::new(&sdk, settings.clone())),
             CredentialType::Tokens => None,
         };
+        let upstream = CognitoUpstream::new(pool, identity).keeping_state(
+            StateKeeper::under_service_manager(state_fingerprint(config)),
+            kept,
+            settings.role_arn.as_deref(),
+        );
         let (store, refresher) = credentials::start(
-            CognitoUpstream::new(pool, identity),
+            upstream,
             RefreshPolicy {
                 first_attempts: config.retries,
                 expose_refresh_token: config.expose_refresh_token,
@@ -170,15 +179,36 @@ impl Engine {
     }
 }
 
+/// What the kept state belongs to: the settings that decide whose tokens and credentials they
+/// are (user, pools, app client, region, role, credential type, identity flow) and the endpoint
+/// they came from. Not the password or the client secret: changing one does not make the
+/// identity another (SECURITY.md says how to drop the kept state when a password leaked).
+fn state_fingerprint(config: &Config) -> String {
+    let c = &config.cognito;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    fd_state::fingerprint(&[
+        &c.username,
+        &c.user_pool_id,
+        &c.app_id,
+        c.identity_pool_id.as_deref().unwrap_or(""),
+        &c.region,
+        c.role_arn.as_deref().unwrap_or(""),
+        &format!("{:?}", config.credential_type),
+        &format!("{:?}", c.auth_flow),
+        &c.role_session_name,
+        &endpoint,
+    ])
+}
+
 async fn run(
     args: ServeArgs,
     env: Environment,
     config: Config,
-    activated: Option<Vec<Bound>>,
+    passed: activation::Passed,
 ) -> anyhow::Result<()> {
     let stop = stop_requested()?;
     let hangups = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
-    let listeners = match activated {
+    let listeners = match passed.sockets {
         Some(sockets) => {
             info!(
                 sockets = %labels(&sockets),
@@ -212,7 +242,7 @@ async fn run(
     let self_bound = Arc::new(Mutex::new(self_bound));
     warn_of_refusing_listeners(&listeners, &config);
 
-    let engine = Engine::start(&config).await;
+    let engine = Engine::start(&config, passed.kept_state).await;
     let (contexts, context_updates) = watch::channel(engine.context.clone());
     let status = tokio::spawn(notify::follow(
         engine.context.store.clone(),
@@ -470,7 +500,7 @@ async fn reload_on_sighup(
                 continue;
             }
         };
-        let engine = Engine::start(&config).await;
+        let engine = Engine::start(&config, None).await;
         let _ = tokio::time::timeout(RELOAD_SIGN_IN_WAIT, engine.context.store.settled()).await;
         contexts.send_replace(engine.context.clone());
         let (restart, served) = {

@@ -49,6 +49,18 @@ impl Expiry {
         }
     }
 
+    /// An expiry kept by a previous process (see `fd_state`): the wall-clock time it stated, and
+    /// the lifetime it had when received. The monotonic bound starts again from the wall clock,
+    /// since the previous process's monotonic readings mean nothing here.
+    pub fn restored(at: OffsetDateTime, lifetime: Duration) -> Self {
+        let left = Duration::try_from(at - clock::wall_date()).unwrap_or(Duration::ZERO);
+        Expiry {
+            at,
+            deadline: Instant::now() + left,
+            lifetime,
+        }
+    }
+
     /// The earlier of two expiries, on each clock.
     pub fn min(self, other: Expiry) -> Expiry {
         Expiry {

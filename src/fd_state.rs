@@ -12,12 +12,20 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::cognito::auth::Tokens;
+use crate::cognito::device::Device;
+use crate::cognito::identity::AwsCredentials;
+use crate::expiry::Expiry;
+use crate::secret::Secret;
 
 /// The name systemd keeps the descriptor under (FDNAME=, and LISTEN_FDNAMES at the next start).
 pub const FD_NAME: &str = "state";
@@ -190,6 +198,172 @@ impl KeptState {
             &[NotifyState::FdStore, NotifyState::FdName(FD_NAME)],
             &[fd.as_fd()],
         )
+    }
+}
+
+/// Seconds since the epoch of an expiry (what the blob keeps).
+fn epoch_seconds(expiry: &Expiry) -> i64 {
+    expiry.at.unix_timestamp()
+}
+
+/// The expiry a kept one stands for, on this process's clocks.
+fn expiry_of(expires_at: i64, lifetime_s: u64) -> Option<Expiry> {
+    let at = OffsetDateTime::from_unix_timestamp(expires_at).ok()?;
+    Some(Expiry::restored(at, Duration::from_secs(lifetime_s)))
+}
+
+impl KeptTokens {
+    fn of(tokens: &Tokens) -> KeptTokens {
+        KeptTokens {
+            id_token: tokens.id_token.expose().to_owned(),
+            access_token: tokens.access_token.expose().to_owned(),
+            refresh_token: tokens.refresh_token.as_ref().map(|r| r.expose().to_owned()),
+            expires_at: epoch_seconds(&tokens.expiry),
+            lifetime_s: tokens.expiry.lifetime.as_secs(),
+            user_id: tokens.user_id.clone(),
+        }
+    }
+
+    fn tokens(&self) -> Option<Tokens> {
+        Some(Tokens {
+            id_token: Secret::new(self.id_token.clone()),
+            access_token: Secret::new(self.access_token.clone()),
+            refresh_token: self.refresh_token.clone().map(Secret::new),
+            expiry: expiry_of(self.expires_at, self.lifetime_s)?,
+            user_id: self.user_id.clone(),
+        })
+    }
+}
+
+impl KeptCredentials {
+    fn of(credentials: &AwsCredentials) -> KeptCredentials {
+        KeptCredentials {
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.expose().to_owned(),
+            session_token: credentials.session_token.expose().to_owned(),
+            expires_at: epoch_seconds(&credentials.expiry),
+            lifetime_s: credentials.expiry.lifetime.as_secs(),
+            account_id: credentials.account_id.clone(),
+        }
+    }
+
+    fn credentials(&self, role_arn: Option<&str>) -> Option<AwsCredentials> {
+        Some(AwsCredentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: Secret::new(self.secret_access_key.clone()),
+            session_token: Secret::new(self.session_token.clone()),
+            expiry: expiry_of(self.expires_at, self.lifetime_s)?,
+            account_id: self.account_id.clone(),
+            role_arn: role_arn.map(str::to_owned),
+        })
+    }
+}
+
+impl KeptDevice {
+    fn of(device: &Device) -> KeptDevice {
+        KeptDevice {
+            key: device.key.clone(),
+            group_key: device.group_key.clone(),
+            password: device.password.expose().to_owned(),
+        }
+    }
+
+    fn device(&self) -> Device {
+        Device {
+            key: self.key.clone(),
+            group_key: self.group_key.clone(),
+            password: Secret::new(self.password.clone()),
+        }
+    }
+}
+
+/// What the engine's sign-in state is at one moment, borrowed from where it lives.
+pub struct SignInState<'a> {
+    /// The identity id, once known.
+    pub identity_id: Option<String>,
+    /// The current user-pool tokens.
+    pub tokens: Option<&'a Tokens>,
+    /// The current credentials (IAM mode).
+    pub credentials: Option<&'a AwsCredentials>,
+    /// This host as a remembered device.
+    pub device: Option<Device>,
+}
+
+/// What a kept state gives back to the engine.
+pub struct Restored {
+    /// The identity id.
+    pub identity_id: Option<String>,
+    /// The tokens (with the refresh token that renews them without the password).
+    pub tokens: Option<Tokens>,
+    /// The credentials (IAM mode), servable at once when still valid.
+    pub credentials: Option<AwsCredentials>,
+    /// The remembered device.
+    pub device: Option<Device>,
+}
+
+/// Keeps the sign-in state in systemd's FD store for one configuration, and takes back what a
+/// previous process of the service kept. Only under a service manager (NOTIFY_SOCKET set).
+pub struct StateKeeper {
+    fingerprint: String,
+    /// Whether a handover failed already (said once, not on every renewal).
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+impl StateKeeper {
+    /// A keeper for the configuration with this fingerprint, when systemd is listening.
+    pub fn under_service_manager(fingerprint: String) -> Option<StateKeeper> {
+        std::env::var_os("NOTIFY_SOCKET").map(|_| StateKeeper {
+            fingerprint,
+            failed_once: Default::default(),
+        })
+    }
+
+    /// The state in a descriptor systemd passed, when it belongs to this configuration. Anything
+    /// else is logged in one line and removed from the store, so another configuration's tokens
+    /// do not stay there.
+    pub fn take_back(&self, fd: OwnedFd, role_arn: Option<&str>) -> Option<Restored> {
+        match KeptState::unseal(fd, &self.fingerprint) {
+            Ok(state) => Some(Restored {
+                identity_id: state.identity_id.clone(),
+                tokens: state.tokens.as_ref().and_then(KeptTokens::tokens),
+                credentials: (state.credentials.as_ref()).and_then(|c| c.credentials(role_arn)),
+                device: state.device.as_ref().map(KeptDevice::device),
+            }),
+            Err(e) => {
+                tracing::warn!(event = "kept_state_discarded", "{e}");
+                forget_in_systemd();
+                None
+            }
+        }
+    }
+
+    /// Hands the current sign-in state to systemd in place of the previous one.
+    pub fn keep(&self, now: SignInState<'_>) {
+        let mut state = KeptState::new(self.fingerprint.clone());
+        state.identity_id = now.identity_id;
+        state.tokens = now.tokens.map(KeptTokens::of);
+        state.credentials = now.credentials.map(KeptCredentials::of);
+        state.device = now.device.as_ref().map(KeptDevice::of);
+        if let Err(e) = state.hand_to_systemd() {
+            if !self
+                .failed_once
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    error = %e,
+                    "could not hand the sign-in state to systemd's file descriptor store: a \
+                     restart will sign in again (the unit needs FileDescriptorStoreMax=)"
+                );
+            }
+        }
+    }
+}
+
+/// Removes the kept state from systemd's store.
+fn forget_in_systemd() {
+    use sd_notify::NotifyState;
+    if let Err(e) = sd_notify::notify(&[NotifyState::FdStoreRemove, NotifyState::FdName(FD_NAME)]) {
+        tracing::debug!(error = %e, "could not remove the kept state from the store");
     }
 }
 

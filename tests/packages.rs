@@ -993,6 +993,239 @@ fn deb_installs_serves_upgrades_under_load_and_purges_clean_in_a_real_systemd() 
     );
 }
 
+/// Password sign-ins the emulator saw for a pool (SRP's second step: only a sign-in with the
+/// password answers PASSWORD_VERIFIER).
+fn password_sign_ins(emulator: &Emulator, pool: &Pool) -> u64 {
+    emulator
+        .calls(&pool.user_pool_id)
+        .get("RespondToAuthChallenge:PASSWORD_VERIFIER")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Runs the command given (if any), then asks the unix socket once (as `nc -U -N` would) and
+/// prints the answer and the moment it arrived on CLOCK_MONOTONIC in microseconds, as systemd
+/// states its timestamps. Python is started before the command, so its start-up is not counted.
+const TIMED_CLIENT: &str = r#"
+import json, socket, subprocess, sys, time
+if len(sys.argv) > 1:
+    subprocess.run(sys.argv[1:], check=True)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/cognitod.sock")
+s.shutdown(socket.SHUT_WR)
+data = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+except ConnectionResetError:
+    print(json.dumps({"reset": time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}))
+    sys.exit(0)
+arrived = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+print(json.dumps({"arrived_us": arrived, "answer": json.loads(data)}))
+"#;
+
+/// Exec of the service's process to the first answer, and to READY=1, in milliseconds. The
+/// client connects right after `command` (a restart, or nothing: the connection starts the
+/// service) and waits in the socket's queue, which systemd holds across the restart. A round
+/// answered by the process before the restart (it still accepted) is repeated.
+fn exec_to_first_answer_ms(b: &SystemdBox, command: &[&str]) -> (f64, f64) {
+    for _ in 0..5 {
+        let mut cmd = vec!["python3", "/root/timed_client.py"];
+        cmd.extend_from_slice(command);
+        let out = json(&b.exec_ok(&cmd));
+        if let Some(at) = out.get("reset") {
+            let journal = b.sh_ok("journalctl -o short-monotonic --no-pager -n 60");
+            panic!("connection reset at {at} us (monotonic):\n{journal}");
+        }
+        common::assert_process_credentials(&out["answer"]);
+        let since_exec = |property: &str| -> i64 {
+            let exec: i64 = show(b, "ExecMainStartTimestampMonotonic", "cognitod.service")
+                .parse()
+                .unwrap();
+            let at: i64 = match property {
+                "answer" => out["arrived_us"].as_i64().unwrap(),
+                p => show(b, p, "cognitod.service").parse().unwrap(),
+            };
+            at - exec
+        };
+        let answered = since_exec("answer");
+        if answered > 0 {
+            let ready = since_exec("ActiveEnterTimestampMonotonic");
+            return (answered as f64 / 1000.0, ready as f64 / 1000.0);
+        }
+    }
+    panic!("every round was answered by the process before the restart");
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+#[test]
+fn the_sign_in_survives_restart_upgrade_and_reload_in_the_fd_store_and_stop_flushes_it() {
+    let p = packages();
+    let emulator = Emulator::shared();
+    let alice = Pool::seed(emulator, SeedOptions::default());
+    let bob = Pool::seed(emulator, SeedOptions::default());
+    let b = SystemdBox::boot();
+    b.copy_in(&p.deb, "/root/cognitod.deb", 0o644);
+    b.copy_in(&p.deb_next, "/root/cognitod-next.deb", 0o644);
+    b.write_file("/root/timed_client.py", TIMED_CLIENT.as_bytes(), 0o644);
+    for (name, pool) in [("alice", &alice), ("bob", &bob)] {
+        b.write_file(
+            &format!("/root/{name}.password"),
+            format!("{}\n", pool.password).as_bytes(),
+            0o600,
+        );
+    }
+    b.exec_ok(&["dpkg", "-i", "/root/cognitod.deb"]);
+    b.write_file(
+        "/etc/systemd/system/cognitod.service.d/test.conf",
+        format!(
+            "[Service]\nEnvironment=AWS_ENDPOINT_URL={} RUST_LOG=info\n",
+            emulator.url()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let configure = |name: &str, pool: &Pool| {
+        b.exec_ok(&[
+            "cognitod",
+            "configure",
+            "--non-interactive",
+            "--force",
+            "--username",
+            &pool.username,
+            "--password-file",
+            &format!("/root/{name}.password"),
+            "--app-id",
+            &pool.client_id,
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "--identity-pool-id",
+            &pool.identity_pool_id,
+        ])
+    };
+    configure("alice", &alice);
+    b.exec_ok(&["systemctl", "enable", "--now", "cognitod.socket"]);
+    let ask = || json(&b.exec_ok(&["nc", "-U", "-N", "/run/cognitod.sock"]));
+    let stored = || show(&b, "NFileDescriptorStore", "cognitod.service");
+
+    let first = ask();
+    common::assert_process_credentials(&first);
+    let signed_in = password_sign_ins(emulator, &alice);
+    let exchanged = || emulator.calls(&alice.user_pool_id)["GetCredentialsForIdentity"];
+    let exchanges = exchanged();
+    assert_eq!(signed_in, 1);
+    // The state is handed over after the renewal, which is logged just before it.
+    b.wait_for_journal(
+        "cognitod.service",
+        "credentials obtained",
+        Duration::from_secs(10),
+    );
+    assert_eq!(stored(), "1", "the state is in the store");
+
+    // Restart, upgrade (the new package's postinst try-restarts), reload (a restart): each new
+    // process answers with the kept credentials, without one call to Cognito.
+    let mut pids = vec![show(&b, "MainPID", "cognitod.service")];
+    for (what, command) in [
+        ("restart", "systemctl restart cognitod.service"),
+        ("upgrade", "dpkg -i /root/cognitod-next.deb"),
+        ("reload", "systemctl reload cognitod.service && sleep 1"),
+    ] {
+        b.sh_ok(command);
+        let answer = ask();
+        let pid = show(&b, "MainPID", "cognitod.service");
+        assert!(
+            !pids.contains(&pid),
+            "{what}: the process did not change ({pid})"
+        );
+        pids.push(pid);
+        assert_eq!(
+            answer["AccessKeyId"], first["AccessKeyId"],
+            "{what}: not the kept credentials"
+        );
+        assert_eq!(
+            password_sign_ins(emulator, &alice),
+            signed_in,
+            "{what}: signed in again"
+        );
+        assert_eq!(exchanged(), exchanges, "{what}: called Cognito");
+        assert_eq!(stored(), "1", "{what}");
+    }
+    let journal = b.journal("cognitod.service");
+    assert_eq!(
+        journal
+            .matches("credentials restored from the state systemd kept")
+            .count(),
+        3,
+        "{journal}"
+    );
+    assert!(!journal.contains(&alice.password));
+
+    // The figure: exec to first answer, with the kept state and cold (after a stop).
+    let (mut kept, mut kept_ready, mut cold, mut cold_ready) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..5 {
+        let (answer, ready) = exec_to_first_answer_ms(
+            &b,
+            &["systemctl", "restart", "--no-block", "cognitod.service"],
+        );
+        kept.push(answer);
+        kept_ready.push(ready);
+        b.exec_ok(&["systemctl", "stop", "cognitod.service"]);
+        let (answer, ready) = exec_to_first_answer_ms(&b, &[]);
+        cold.push(answer);
+        cold_ready.push(ready);
+        // The cold start signed in again and handed its state over: the next round has one.
+        b.sh_ok("for i in $(seq 50); do [ \"$(systemctl show -p NFileDescriptorStore --value cognitod.service)\" = 1 ] && exit 0; sleep 0.1; done; exit 1");
+    }
+    println!(
+        "exec to first answer: with the kept state median {:.1} ms {kept:.1?} (to READY=1 {:.1} \
+         ms); cold, signing in, median {:.1} ms {cold:.1?} (to READY=1 {:.1} ms)",
+        median(kept.clone()),
+        median(kept_ready.clone()),
+        median(cold.clone()),
+        median(cold_ready.clone())
+    );
+
+    // Stop flushes the store: the next connection starts a new process that signs in.
+    let before = password_sign_ins(emulator, &alice);
+    b.exec_ok(&["systemctl", "stop", "cognitod.service"]);
+    assert_eq!(stored(), "0", "stop flushed the store");
+    let after_stop = ask();
+    common::assert_process_credentials(&after_stop);
+    assert_eq!(
+        password_sign_ins(emulator, &alice),
+        before + 1,
+        "a fresh sign-in"
+    );
+    assert_ne!(after_stop["AccessKeyId"], first["AccessKeyId"]);
+
+    // Another user in the configuration, alice's state in the store: discarded, bob signs in.
+    configure("bob", &bob);
+    let bob_before = password_sign_ins(emulator, &bob);
+    let alice_before = password_sign_ins(emulator, &alice);
+    b.exec_ok(&["systemctl", "restart", "cognitod.service"]);
+    let bobs = ask();
+    common::assert_process_credentials(&bobs);
+    assert_eq!(password_sign_ins(emulator, &bob), bob_before + 1);
+    assert_eq!(password_sign_ins(emulator, &alice), alice_before);
+    assert_ne!(bobs["AccessKeyId"], after_stop["AccessKeyId"]);
+    let journal = b.journal("cognitod.service");
+    assert_eq!(
+        journal
+            .matches("the kept state belongs to another configuration")
+            .count(),
+        1,
+        "{journal}"
+    );
+    assert_eq!(stored(), "1", "bob's state replaced alice's");
+}
+
 /// Two users side by side from the .deb's template units: `cognitod configure --instance` and
 /// `cognitod get --instance` as a user types them, two pools on /run/cognitod/alice.sock and
 /// /run/cognitod/bob.sock, each instance its own user, state and journal; stopping one leaves

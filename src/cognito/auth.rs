@@ -664,6 +664,19 @@ impl UserPool {
     }
 
     /// DEVICE_KEY for sign-ins and refreshes, once this host is a remembered device.
+    /// This host's device, when the pool remembers it (kept across restarts by `fd_state`).
+    pub fn remembered_device(&self) -> Option<Device> {
+        self.device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes back a device a previous process of the service had confirmed.
+    pub fn remember_device(&self, device: Device) {
+        *self.device.lock().unwrap_or_else(|e| e.into_inner()) = Some(device);
+    }
+
     fn device_key(&self) -> Option<String> {
         self.device
             .lock()
