@@ -1229,7 +1229,8 @@ fn the_sign_in_survives_restart_upgrade_and_reload_in_the_fd_store_and_stop_flus
 /// Two users side by side from the .deb's template units: `cognitod configure --instance` and
 /// `cognitod get --instance` as a user types them, two pools on /run/cognitod/alice.sock and
 /// /run/cognitod/bob.sock, each instance its own user, state and journal; stopping one leaves
-/// the other serving; no TCP or HTTP port; an upgrade restarts both, a purge leaves nothing.
+/// the other serving; no TCP or HTTP port; an upgrade restarts both, each keeping its sign-in in
+/// its own FD store; a purge leaves nothing.
 #[test]
 fn deb_serves_two_instances_side_by_side_in_a_real_systemd() {
     let p = packages();
@@ -1406,17 +1407,40 @@ fn deb_serves_two_instances_side_by_side_in_a_real_systemd() {
         println!("journalctl -u cognitod@{name}:\n{journal}");
     }
 
-    // An upgrade restarts every running instance; the sockets stay.
+    // An upgrade restarts every running instance; the sockets stay, and each instance keeps
+    // its own sign-in in its own FD store (no second password sign-in).
     let pids: Vec<String> = ["alice", "bob"]
         .iter()
         .map(|n| show(&b, "MainPID", &format!("cognitod@{n}.service")))
         .collect();
+    let before: Vec<u64> = pools
+        .iter()
+        .map(|(_, pool)| password_sign_ins(emulator, pool))
+        .collect();
+    for (name, _) in &pools {
+        // The state is handed over after the renewal, which is logged just before it.
+        b.wait_for_journal(
+            &format!("cognitod@{name}.service"),
+            "credentials obtained",
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            show(
+                &b,
+                "NFileDescriptorStore",
+                &format!("cognitod@{name}.service")
+            ),
+            "1",
+            "{name}"
+        );
+    }
     b.exec_ok(&["dpkg", "-i", "/root/cognitod-next.deb"]);
-    for (name, before) in ["alice", "bob"].iter().zip(&pids) {
+    for ((name, pool), (before_pid, before_sign_ins)) in pools.iter().zip(pids.iter().zip(&before))
+    {
         let after = show(&b, "MainPID", &format!("cognitod@{name}.service"));
         assert!(
-            after != *before && after != "0",
-            "{name}: {before} -> {after}"
+            after != *before_pid && after != "0",
+            "{name}: {before_pid} -> {after}"
         );
         common::assert_process_credentials(&json(&b.exec_ok(&[
             "cognitod",
@@ -1424,6 +1448,12 @@ fn deb_serves_two_instances_side_by_side_in_a_real_systemd() {
             "--instance",
             name,
         ])));
+        let sign_ins = password_sign_ins(emulator, pool);
+        assert_eq!(sign_ins, *before_sign_ins, "{name} signed in again");
+        println!(
+            "{name}: upgraded, process {before_pid} -> {after}, password sign-ins {before_sign_ins} \
+             before and {sign_ins} after"
+        );
     }
 
     // Stopping alice leaves bob serving, from the same process.
