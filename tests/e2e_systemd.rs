@@ -461,6 +461,23 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
         "{wrong:?}"
     );
 
+    // configure --instance --install: the instance installed and started with the answers.
+    let dave_pool = Pool::seed(emulator, SeedOptions::default());
+    let dave = configure(&dave_pool, &["--instance", "dave", "--install"]);
+    assert!(
+        dave.contains("wrote /etc/cognitod/dave.json")
+            && dave.contains("enabled and started cognitod@dave.socket"),
+        "{dave}"
+    );
+    common::assert_process_credentials(&json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--instance",
+        "dave",
+    ])));
+    let kept_dave = json(&b.read_file("/var/lib/cognitod-instances/dave/identity-id.json"));
+    assert_eq!(kept_dave["username"], dave_pool.username.as_str());
+
     let removed = b.exec_ok(&["cognitod", "install", "--remove", "--instance", "carol"]);
     println!("{removed}");
     assert!(removed.contains("kept the template units"), "{removed}");
