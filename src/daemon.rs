@@ -179,13 +179,19 @@ impl Engine {
     }
 }
 
-/// What the kept state belongs to: the settings that decide whose tokens and credentials they
-/// are (user, pools, app client, region, role, credential type, identity flow) and the endpoint
-/// they came from. Not the password or the client secret: changing one does not make the
-/// identity another (SECURITY.md says how to drop the kept state when a password leaked).
+/// What the kept state belongs to: every setting the sign-in depends on. The user, pools, app
+/// client, region, role, credential type and identity flow decide whose tokens and credentials
+/// they are; the password, client secret and TOTP seed are in too, so that changing one in the
+/// configuration (a leaked password, say) makes the next start sign in with it rather than carry
+/// on with the old session. Only a digest is kept; whoever could read it can read the
+/// configuration anyway (root, or the service's own user). The endpoint is in because tokens of
+/// another Cognito (an emulator, a proxy) mean nothing to this one.
 fn state_fingerprint(config: &Config) -> String {
     let c = &config.cognito;
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    fn secret(s: &Option<crate::secret::Secret>) -> &str {
+        s.as_ref().map_or("", |s| s.expose())
+    }
     fd_state::fingerprint(&[
         &c.username,
         &c.user_pool_id,
@@ -197,6 +203,9 @@ fn state_fingerprint(config: &Config) -> String {
         &format!("{:?}", c.auth_flow),
         &c.role_session_name,
         &endpoint,
+        c.password.expose(),
+        secret(&c.client_secret),
+        secret(&c.totp_secret),
     ])
 }
 

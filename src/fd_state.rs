@@ -113,13 +113,12 @@ pub enum StateError {
     #[error("the kept state is unreadable ({0}); signing in afresh")]
     Corrupt(String),
     /// Made for another configuration.
-    #[error("the kept state belongs to another configuration (user, pools, app client, role or credential type); signing in afresh")]
+    #[error("the kept state belongs to another configuration (user, pools, app client, role, credential type or a secret changed); signing in afresh")]
     OtherConfiguration,
 }
 
-/// The fingerprint of what a state belongs to: a digest over the settings that decide whose
-/// tokens and credentials they are (not over secrets: a changed password does not make the
-/// identity another one).
+/// The fingerprint of what a state belongs to: a digest over the settings the sign-in depends
+/// on (the caller chooses them), each part length-prefixed so that parts cannot run together.
 pub fn fingerprint(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
