@@ -10,6 +10,9 @@
 #[path = "src/cli.rs"]
 mod cli;
 #[allow(dead_code)]
+#[path = "src/instance.rs"]
+mod instance;
+#[allow(dead_code)]
 #[path = "src/transport.rs"]
 mod transport;
 
@@ -25,6 +28,7 @@ use clap_mangen::Man;
 fn main() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=src/cli.rs");
     println!("cargo:rerun-if-changed=src/transport.rs");
+    println!("cargo:rerun-if-changed=src/instance.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let (man, completions) = (out.join("man"), out.join("completions"));
@@ -111,6 +115,13 @@ fn main_page(cli: &clap::Command, dir: &Path) -> std::io::Result<()> {
         (
             "/usr/lib/systemd/system/cognitod.service",
             "The service and its socket units, as cognitod install writes them.",
+        ),
+        (
+            "/etc/cognitod/NAME.json, /run/cognitod/NAME.sock",
+            "The configuration and the unix socket of template instance NAME \
+             (cognitod@NAME.socket, cognitod@NAME.service; cognitod configure --instance NAME, \
+             cognitod get --instance NAME); it runs as the user cognitod-NAME and logs as \
+             cognitod@NAME.",
         ),
     ] {
         roff.control("TP", []);

@@ -2,8 +2,9 @@
 # Shared by debian/build.sh and rpm/build.sh: builds the release binary, then stages what both
 # packages take from the build into target/package/, at the fixed paths Cargo.toml's
 # [package.metadata.deb] and [package.metadata.generate-rpm] name:
-#   units/        the systemd units, written by the release binary itself (`cognitod install`),
-#                 so the packaged text is exactly what `cognitod install` renders
+#   units/        the systemd units, plain and template (cognitod@.service ...), written by the
+#                 release binary itself (`cognitod install`, `cognitod install --instance`), so
+#                 the packaged text is exactly what `cognitod install` renders
 #   man/          cognitod.1.gz and cognitod-SUBCOMMAND.1.gz (build.rs: clap_mangen)
 #   completions/  cognitod (bash), _cognitod (zsh), cognitod.fish (build.rs: clap_complete)
 #   copyright     debian/copyright plus the crates linked into the binary
@@ -43,6 +44,13 @@ mkdir -p "$STAGE/units" "$STAGE/man" "$STAGE/completions"
 # credentials until the administrator gives them one (README, "Packages").
 "$bin" install -i "$STAGE/units" --bin /usr/bin/cognitod -s unix,tcp,http --allow-no-secret --force >/dev/null
 "$bin" install -i "$STAGE/units" --bin /usr/bin/cognitod -s unix --force >/dev/null
+# The template units (cognitod@.service, cognitod@.socket, cognitod-tcp@.socket,
+# cognitod-http@.socket) as `cognitod install --instance` writes them; the instance's own
+# drop-ins (its ports) it writes beside them are not packaged: every instance sets its own.
+tmpl=$(mktemp -d)
+"$bin" install -i "$tmpl" --bin /usr/bin/cognitod -s unix,tcp,http --instance package --allow-no-secret --force >/dev/null
+cp "$tmpl"/*@.service "$tmpl"/*@.socket "$STAGE/units/"
+rm -rf "$tmpl"
 
 # -n: no name or time stamp in the gzip header, so equal pages give equal packages.
 for page in "$out"/man/*.1; do

@@ -12,7 +12,8 @@ if [ -d /run/systemd/system ]; then
     if [ "$1" -gt 1 ]; then
         # Only the service restarts (if it runs); the sockets stay open, so clients wait
         # instead of being refused, and their listening sockets pass to the new process.
-        systemctl try-restart cognitod.service >/dev/null 2>&1 || :
+        # Running instances of the template units too (a pattern matches loaded units only).
+        systemctl try-restart cognitod.service 'cognitod@*.service' >/dev/null 2>&1 || :
     fi
 fi
 if [ ! -e /etc/cognitod/config.json ]; then

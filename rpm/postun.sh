@@ -10,5 +10,12 @@ if [ "$1" -eq 0 ]; then
     rmdir /etc/cognitod 2>/dev/null || :
     # The service's StateDirectory= (under /var/lib/private with DynamicUser=yes): the identity
     # id it kept, nothing secret; there is no purge here, so erase removes it.
-    rm -rf /var/lib/private/cognitod /var/lib/cognitod
+    rm -rf /var/lib/private/cognitod /var/lib/cognitod \
+        /var/lib/private/cognitod-instances /var/lib/cognitod-instances
+    # Instances enabled with `systemctl enable cognitod@NAME.socket`: their links, as %preun's
+    # `systemctl disable` does for the plain sockets (disable takes no pattern for unit files).
+    rm -f /etc/systemd/system/sockets.target.wants/cognitod@*.socket \
+        /etc/systemd/system/sockets.target.wants/cognitod-tcp@*.socket \
+        /etc/systemd/system/sockets.target.wants/cognitod-http@*.socket
+    rmdir /etc/systemd/system/sockets.target.wants 2>/dev/null || :
 fi

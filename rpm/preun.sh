@@ -5,6 +5,9 @@
 if [ "$1" -eq 0 ]; then
     systemctl --no-reload disable cognitod.socket cognitod-tcp.socket cognitod-http.socket >/dev/null 2>&1 || :
     if [ -d /run/systemd/system ]; then
-        systemctl stop cognitod.socket cognitod-tcp.socket cognitod-http.socket cognitod.service >/dev/null 2>&1 || :
+        # Every instance of the template units too (patterns match the loaded units).
+        systemctl stop cognitod.socket cognitod-tcp.socket cognitod-http.socket \
+            'cognitod@*.socket' 'cognitod-tcp@*.socket' 'cognitod-http@*.socket' \
+            cognitod.service 'cognitod@*.service' >/dev/null 2>&1 || :
     fi
 fi

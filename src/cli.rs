@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::instance::Instance;
 use crate::transport::Transport;
 
 /// cognitod: turns a Cognito user into AWS credentials for the programs of one machine.
@@ -279,6 +280,19 @@ pub struct InstallArgs {
     #[arg(long = "allow-no-secret")]
     pub allow_no_secret: bool,
 
+    /// Install the template units (NAME@.service, NAME@.socket, and NAME-tcp@.socket,
+    /// NAME-http@.socket with -s tcp,http) for instance INSTANCE: it loads
+    /// /etc/cognitod/INSTANCE.json, listens on /run/cognitod/INSTANCE.sock and runs as its own
+    /// user; its ports and secret go in drop-ins. With --remove: stop, disable and remove that
+    /// instance (the template units stay, for the other instances).
+    #[arg(
+        long = "instance",
+        value_name = "INSTANCE",
+        value_parser = Instance::parse,
+        conflicts_with_all = ["socket_path", "config_file"]
+    )]
+    pub instance: Option<Instance>,
+
     /// Undo an install: stop and disable the units, remove their files.
     #[arg(long = "remove", conflicts_with_all = ["dry_run", "enable", "force"])]
     pub remove: bool,
@@ -316,6 +330,17 @@ pub struct ConfigureArgs {
     /// $XDG_CONFIG_HOME/cognitod/config.json: where serve and check look without -c].
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+
+    /// Configure template instance INSTANCE: write /etc/cognitod/INSTANCE.json (its shared
+    /// secret, if any, in /etc/cognitod/INSTANCE.auth-secret), which cognitod@INSTANCE.service
+    /// loads; with --install, install and start that instance.
+    #[arg(
+        long = "instance",
+        value_name = "INSTANCE",
+        value_parser = Instance::parse,
+        conflicts_with = "output"
+    )]
+    pub instance: Option<Instance>,
 
     /// Replace an existing configuration without asking.
     #[arg(long = "force")]
@@ -427,6 +452,15 @@ pub struct GetArgs {
     /// The daemon's unix socket [default: /run/cognitod.sock].
     #[arg(long = "socket", conflicts_with_all = ["tcp", "url"])]
     pub socket: Option<PathBuf>,
+
+    /// The unix socket of template instance INSTANCE: /run/cognitod/INSTANCE.sock.
+    #[arg(
+        long = "instance",
+        value_name = "INSTANCE",
+        value_parser = Instance::parse,
+        conflicts_with_all = ["socket", "tcp", "url"]
+    )]
+    pub instance: Option<Instance>,
 
     /// The daemon's raw TCP listener, HOST:PORT.
     #[arg(long = "tcp", conflicts_with = "url")]

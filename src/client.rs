@@ -101,11 +101,12 @@ pub fn fetch(args: &GetArgs) -> Result<String, GetError> {
     } else if let Some(address) = &args.tcp {
         over_tcp(address, secret.as_ref())?
     } else {
-        let path = args
-            .socket
-            .as_deref()
-            .unwrap_or(Path::new(DEFAULT_SOCKET_PATH));
-        over_unix(path, secret.as_ref())?
+        let path = match (&args.socket, &args.instance) {
+            (Some(path), _) => path.clone(),
+            (None, Some(instance)) => instance.socket_path(),
+            (None, None) => PathBuf::from(DEFAULT_SOCKET_PATH),
+        };
+        over_unix(&path, secret.as_ref())?
     };
     check(answer)
 }
@@ -129,7 +130,7 @@ fn unreachable(target: &str, err: &std::io::Error) -> GetError {
     use std::io::ErrorKind::*;
     let fix = match err.kind() {
         NotFound => {
-            "is cognitod running? (systemctl enable --now cognitod.socket, or give --socket)"
+            "is cognitod running? (systemctl enable --now cognitod.socket, or cognitod@INSTANCE.socket for --instance; or give --socket)"
         }
         PermissionDenied => {
             "this user may not use the socket: join the socket's group (ls -l on it)"
@@ -292,6 +293,46 @@ pub fn check(answer: String) -> Result<String, GetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get_args(flags: &[&str]) -> Result<GetArgs, String> {
+        use clap::Parser;
+        let mut argv = vec!["cognitod", "get"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())? {
+            crate::cli::Cli {
+                command: crate::cli::Command::Get(args),
+            } => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_instance_is_reached_on_its_socket_and_its_name_is_checked() {
+        let args = get_args(&["--instance", "nosuch-x9"]).unwrap();
+        let err = fetch(&args).unwrap_err();
+        assert!(
+            matches!(&err, GetError::Unreachable { target, .. } if target == "/run/cognitod/nosuch-x9.sock"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("cognitod@INSTANCE.socket"),
+            "{err}"
+        );
+        for (flags, says) in [
+            (&["--instance", "../alice"][..], "'/' or '..'"),
+            (
+                &["--instance", "alice", "--socket", "/x.sock"][..],
+                "cannot be used with",
+            ),
+            (
+                &["--instance", "alice", "--url", "http://127.0.0.1/"][..],
+                "cannot be used with",
+            ),
+        ] {
+            let err = get_args(flags).unwrap_err();
+            assert!(err.contains(says), "{flags:?}: {err}");
+        }
+    }
 
     #[test]
     fn passes_credentials_and_names_each_failure() {

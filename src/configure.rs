@@ -55,20 +55,24 @@ struct Answers {
 
 /// `cognitod configure`.
 pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
-    let output = match &args.output {
-        Some(path) => path.clone(),
-        None => config::default_config_path(
+    let output = match (&args.output, &args.instance) {
+        (Some(path), _) => path.clone(),
+        (None, Some(instance)) => instance.config_path(),
+        (None, None) => config::default_config_path(
             &Environment::from_process(),
             nix::unistd::geteuid().is_root(),
         )
         .context("no place for the configuration: HOME is not set; give one with -o/--output")?,
     };
-    let secret_file = args.shared_secret_file.clone().unwrap_or_else(|| {
-        output
+    // An instance's secret is its own: instances share /etc/cognitod.
+    let secret_file = match (&args.shared_secret_file, &args.instance) {
+        (Some(path), _) => path.clone(),
+        (None, Some(instance)) => instance.secret_path(),
+        (None, None) => output
             .parent()
             .unwrap_or(Path::new("."))
-            .join("auth-secret")
-    });
+            .join("auth-secret"),
+    };
     let interactive = !args.non_interactive;
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
@@ -78,6 +82,13 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     } else {
         from_flags(args)?
     };
+    if let Some(instance) = &args.instance {
+        // Where cognitod@NAME.socket listens: said in the configuration too, for `serve -c`
+        // by hand and for the configuration the daemon logs.
+        answers
+            .socket_path
+            .get_or_insert_with(|| instance.socket_path());
+    }
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
 
@@ -383,7 +394,9 @@ fn install_args(
         },
         permissions: answers.permissions.clone(),
         socket_path: answers.socket_path.clone(),
+        // With an instance, install finds its configuration by its name (it is `output`).
         config_file: absolute(output),
+        instance: args.instance.clone(),
         auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
             .then(|| absolute(secret_file)),
         allow_no_secret: answers.allow_no_secret,

@@ -17,6 +17,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context as _};
 
 use crate::cli::InstallArgs;
+use crate::instance::{Instance, CONFIG_DIR, SOCKET_DIR};
 use crate::transport::Transport;
 
 /// The service (and unit name prefix).
@@ -51,6 +52,9 @@ pub struct UnitPlan {
     pub config_path: PathBuf,
     /// A separate shared-secret file, loaded as the credential `auth_secret`.
     pub auth_secret_file: Option<PathBuf>,
+    /// Template units (NAME@.service, NAME@.socket, ...) rather than plain ones: every path
+    /// above may then hold `%i`, the instance.
+    pub template: bool,
 }
 
 /// One unit file: its name and text.
@@ -68,11 +72,30 @@ const HEADER: &str = "\
 ";
 
 impl UnitPlan {
-    fn socket_unit_name(&self, transport: Transport) -> String {
-        match transport {
-            Transport::Unix => format!("{}.socket", self.name),
-            other => format!("{}-{other}.socket", self.name),
+    /// `@` after the prefix of a template's units, nothing for plain ones.
+    fn at(&self) -> &'static str {
+        if self.template {
+            "@"
+        } else {
+            ""
         }
+    }
+
+    fn socket_unit_name(&self, transport: Transport) -> String {
+        let at = self.at();
+        match transport {
+            Transport::Unix => format!("{}{at}.socket", self.name),
+            other => format!("{}-{other}{at}.socket", self.name),
+        }
+    }
+
+    fn service_unit_name(&self) -> String {
+        format!("{}{}.service", self.name, self.at())
+    }
+
+    /// The unit of one instance of this template: `cognitod@.socket` -> `cognitod@alice.socket`.
+    fn instance_unit(unit: &str, instance: &Instance) -> String {
+        unit.replacen("@.", &format!("@{instance}."), 1)
     }
 
     fn socket_units(&self) -> Vec<String> {
@@ -86,7 +109,7 @@ impl UnitPlan {
 /// Renders every unit of the plan: the service first, then one socket unit per transport.
 pub fn render(plan: &UnitPlan) -> Vec<UnitFile> {
     let mut units = vec![UnitFile {
-        name: format!("{}.service", plan.name),
+        name: plan.service_unit_name(),
         text: render_service(plan),
     }];
     for transport in &plan.transports {
@@ -100,7 +123,13 @@ pub fn render(plan: &UnitPlan) -> Vec<UnitFile> {
 
 /// The service unit.
 pub(crate) fn render_service(plan: &UnitPlan) -> String {
-    let sockets = plan.socket_units().join(" ");
+    // A template's service requires its instance's unix socket only: the tcp and http sockets
+    // need a port of their own per instance (a drop-in), so they listen only when enabled.
+    let sockets = if plan.template {
+        format!("{}@%i.socket", plan.name)
+    } else {
+        plan.socket_units().join(" ")
+    };
     let mut credentials = format!("LoadCredential=config:{}\n", plan.config_path.display());
     if let Some(secret) = &plan.auth_secret_file {
         let _ = writeln!(
@@ -109,10 +138,42 @@ pub(crate) fn render_service(plan: &UnitPlan) -> String {
             secret.display()
         );
     }
+    let (description, identity) = if plan.template {
+        (
+            " (instance %i)",
+            format!(
+                "\
+# Each instance its own user and state: instances cannot read each other's credentials.
+# `journalctl -u {name}@NAME` shows one instance; its lines say {name}@NAME (the daemon takes
+# its journal identifier from its unit; SyslogIdentifier= names what it writes to stderr).
+User={name}-%i
+DynamicUser=yes
+# /var/lib/{name}-instances/%i: the identity id only (not a secret), kept so a restart or a
+# reboot skips GetId, the call with the smallest quota (25/s per account). Not under
+# /var/lib/{name}, the plain service's (DynamicUser= makes that a symlink into
+# /var/lib/private, under which systemd cannot link another unit's directory).
+StateDirectory={name}-instances/%i
+SyslogIdentifier={name}@%i
+",
+                name = plan.name
+            ),
+        )
+    } else {
+        (
+            "",
+            "\
+DynamicUser=yes
+# /var/lib/cognitod: the identity id only (not a secret), kept so a restart or a reboot skips
+# GetId, the call with the smallest quota (25/s per account).
+StateDirectory=cognitod
+"
+            .to_owned(),
+        )
+    };
     format!(
         "{HEADER}
 [Unit]
-Description=cognitod: AWS credentials from a Cognito user
+Description=cognitod{description}: AWS credentials from a Cognito user
 Documentation=man:cognitod(1)
 Requires={sockets}
 After={sockets} network-online.target
@@ -144,11 +205,7 @@ FileDescriptorStoreMax=4
 # The configuration and secrets stay root:root 0600 on disk; systemd hands the service a copy.
 {credentials}
 # Unprivileged and confined: the daemon needs the network and nothing else.
-DynamicUser=yes
-# /var/lib/cognitod: the identity id only (not a secret), kept so a restart or a reboot skips
-# GetId, the call with the smallest quota (25/s per account).
-StateDirectory=cognitod
-UMask=0077
+{identity}UMask=0077
 LimitCORE=0
 # Descriptors for 1,024 connections on each listener; systemd's default soft limit (1,024)
 # would make running out of descriptors, shared by all listeners, the cap instead.
@@ -207,34 +264,69 @@ pub(crate) fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
     };
     let mut access = String::new();
     if transport == Transport::Unix {
-        if let Some(user) = &plan.socket_user {
-            let _ = writeln!(access, "SocketUser={user}");
+        if plan.template {
+            // Who may read an instance's credentials is that instance's choice: its owner,
+            // group and mode go in its own drop-in (render_instance), the template has root's.
+            let _ = writeln!(
+                access,
+                "SocketMode={:04o}",
+                crate::config::DEFAULT_SOCKET_MODE
+            );
+        } else {
+            access.push_str(&socket_access(plan));
         }
-        if let Some(group) = &plan.socket_group {
-            let _ = writeln!(access, "SocketGroup={group}");
-        }
-        let _ = writeln!(access, "SocketMode={:04o}", plan.socket_mode);
         access.push_str("RemoveOnStop=yes\n");
     } else {
         // [::1] and 127.0.0.1 on one port are two sockets; keep the IPv6 one IPv6-only.
         access.push_str("BindIPv6Only=ipv6-only\n");
     }
     let name = transport.as_str();
+    let (of, service, ports) = if plan.template {
+        (
+            " of instance %i",
+            format!("{}@%i", plan.name),
+            // A template's addresses are every instance's: two instances on one port cannot
+            // both listen.
+            if transport == Transport::Unix {
+                ""
+            } else {
+                "\
+# Every instance needs a port of its own: set it in a drop-in,
+# /etc/systemd/system/UNIT.d/listen.conf (`cognitod install --instance NAME` writes one):
+# [Socket], then ListenStream= (empty, to drop these) and ListenStream=ADDRESS:PORT lines.
+"
+            },
+        )
+    } else {
+        ("", plan.name.clone(), "")
+    };
     format!(
         "{HEADER}
 [Unit]
-Description=cognitod {what}
+Description=cognitod {what}{of}
 Documentation=man:cognitod(1)
 
 [Socket]
-{listen}FileDescriptorName={name}
+{ports}{listen}FileDescriptorName={name}
 Service={service}.service
 {access}
 [Install]
 WantedBy=sockets.target
-",
-        service = plan.name,
+"
     )
+}
+
+/// SocketUser=, SocketGroup= and SocketMode= of the plan's unix socket.
+fn socket_access(plan: &UnitPlan) -> String {
+    let mut access = String::new();
+    if let Some(user) = &plan.socket_user {
+        let _ = writeln!(access, "SocketUser={user}");
+    }
+    if let Some(group) = &plan.socket_group {
+        let _ = writeln!(access, "SocketGroup={group}");
+    }
+    let _ = writeln!(access, "SocketMode={:04o}", plan.socket_mode);
+    access
 }
 
 fn listen_streams(hosts: &[String], port: u16) -> String {
@@ -322,6 +414,14 @@ pub(crate) fn write_units(
     let mut done = Vec::new();
     for (path, outcome, text) in plan {
         if outcome != WriteOutcome::Unchanged {
+            // A drop-in's directory (UNIT.d/).
+            if let Some(parent) = path.parent().filter(|p| *p != dir) {
+                std::fs::create_dir_all(parent).map_err(|source| InstallError::Io {
+                    what: "creating",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
             write_atomically(&path, text)?;
         }
         done.push((path, outcome));
@@ -383,7 +483,23 @@ pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             "-n/--server-name {name:?}: a unit name takes letters, digits, '-', '_' and '.' only"
         );
     }
+    if let Some(instance) = &args.instance {
+        // The instance's dynamic user is NAME-INSTANCE; systemd takes user names of at most 31
+        // characters, without dots.
+        let user = format!("{name}-{instance}");
+        if user.len() > 31 || name.contains('.') {
+            bail!(
+                "-n/--server-name {name:?} with --instance {instance}: the service's user would \
+                 be {user:?}, and a user name has at most 31 characters and no '.'; choose a \
+                 shorter name"
+            );
+        }
+    }
     let mut transports = Vec::new();
+    if args.instance.is_some() {
+        // The template service requires its instance's unix socket (render_service).
+        transports.push(Transport::Unix);
+    }
     for t in &args.server_type {
         if !transports.contains(t) {
             transports.push(*t);
@@ -443,35 +559,137 @@ pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             }
         }
     }
+    let template = args.instance.is_some();
+    let (socket_path, config_path) = if template {
+        // What Instance::socket_path and Instance::config_path say, for every instance.
+        (
+            PathBuf::from(format!("{SOCKET_DIR}/%i.sock")),
+            PathBuf::from(format!("{CONFIG_DIR}/%i.json")),
+        )
+    } else {
+        (
+            args.socket_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("/run/{name}.sock"))),
+            args.config_file.clone(),
+        )
+    };
     Ok(UnitPlan {
         name: name.clone(),
         binary,
         transports,
-        socket_path: args
-            .socket_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("/run/{name}.sock"))),
+        socket_path,
         socket_user: args.owner.user.clone(),
         socket_group: args.owner.group.clone(),
         socket_mode,
         hosts,
         tcp_port,
         http_port,
-        config_path: args.config_file.clone(),
-        auth_secret_file: args.auth_secret_file.clone(),
+        config_path,
+        // An instance's secret is in its own drop-in (render_instance), not in the template.
+        auth_secret_file: args.auth_secret_file.clone().filter(|_| !template),
+        template,
     })
+}
+
+/// The drop-ins one instance of the template units needs: its socket's owner, group and mode
+/// (when not root's 0660), its own ports for the tcp and http sockets of the plan (every
+/// instance on the template's would collide), and its shared secret.
+pub(crate) fn render_instance(
+    plan: &UnitPlan,
+    instance: &Instance,
+    auth_secret_file: Option<&Path>,
+) -> Vec<UnitFile> {
+    let header = format!(
+        "# Written by `cognitod install --instance {instance}`: settings of this instance only. \
+         Change them here\n# (then systemctl daemon-reload) or in a drop-in of your own.\n"
+    );
+    let mut dropins = Vec::new();
+    let default_access = plan.socket_user.is_none()
+        && plan.socket_group.is_none()
+        && plan.socket_mode == crate::config::DEFAULT_SOCKET_MODE;
+    if !default_access {
+        dropins.push(UnitFile {
+            name: format!(
+                "{}.d/access.conf",
+                UnitPlan::instance_unit(&plan.socket_unit_name(Transport::Unix), instance)
+            ),
+            text: format!(
+                "{header}\n[Socket]\n# Who may read this instance's credentials.\n{}",
+                socket_access(plan)
+            ),
+        });
+    }
+    for transport in &plan.transports {
+        let port = match transport {
+            Transport::Unix => continue,
+            Transport::Tcp => plan.tcp_port,
+            Transport::Http => plan.http_port,
+        };
+        dropins.push(UnitFile {
+            name: format!(
+                "{}.d/listen.conf",
+                UnitPlan::instance_unit(&plan.socket_unit_name(*transport), instance)
+            ),
+            text: format!(
+                "{header}\n[Socket]\n# Replaces the template's addresses.\nListenStream=\n{}",
+                listen_streams(&plan.hosts, port)
+            ),
+        });
+    }
+    if let Some(secret) = auth_secret_file {
+        dropins.push(UnitFile {
+            name: format!(
+                "{}.d/auth-secret.conf",
+                UnitPlan::instance_unit(&plan.service_unit_name(), instance)
+            ),
+            text: format!(
+                "{header}\n[Service]\n# The shared secret tcp and http clients send; the file \
+                 stays root:root 0600.\nLoadCredential=auth_secret:{}\n",
+                secret.display()
+            ),
+        });
+    }
+    dropins
 }
 
 /// `cognitod install`.
 pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     let mut plan = plan_from_args(args)?;
-    let new_secret = if args.remove {
-        None
-    } else {
-        network_secret(&mut plan, args.allow_no_secret)
+    let instance = args.instance.as_ref();
+    // The configuration this install serves, and where a new secret for it would go.
+    let (config, default_secret) = match instance {
+        Some(instance) => (instance.config_path(), instance.secret_path()),
+        None => (
+            plan.config_path.clone(),
+            plan.config_path
+                .parent()
+                .unwrap_or(Path::new("/etc/cognitod"))
+                .join("auth-secret"),
+        ),
     };
-    let units = render(&plan);
-    let sockets = plan.socket_units();
+    let (secret_file, new_secret) = if args.remove {
+        (args.auth_secret_file.clone(), None)
+    } else {
+        network_secret(
+            &plan.transports,
+            args.auth_secret_file.clone(),
+            &config,
+            default_secret,
+            args.allow_no_secret,
+        )
+    };
+    if instance.is_none() {
+        plan.auth_secret_file = secret_file.clone();
+    }
+    let mut units = render(&plan);
+    let mut sockets = plan.socket_units();
+    if let Some(instance) = instance {
+        units.extend(render_instance(&plan, instance, secret_file.as_deref()));
+        for socket in &mut sockets {
+            *socket = UnitPlan::instance_unit(socket, instance);
+        }
+    }
     if args.dry_run {
         for unit in &units {
             println!(
@@ -484,7 +702,10 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     let systemd_running = Path::new("/run/systemd/system").is_dir();
     if args.remove {
-        return remove(&plan, &args.install_dir, systemd_running);
+        return match instance {
+            Some(instance) => remove_instance(&plan, instance, &args.install_dir, systemd_running),
+            None => remove(&plan, &args.install_dir, systemd_running),
+        };
     }
     if let Some(hidden) = hidden_from_the_service(&plan.binary) {
         if !args.force {
@@ -515,10 +736,14 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     }
-    if !plan.config_path.exists() {
+    if !config.exists() {
+        let configure = match instance {
+            Some(instance) => format!("cognitod configure --instance {instance}"),
+            None => "cognitod configure".to_owned(),
+        };
         println!(
-            "note: {} does not exist yet; create it with `cognitod configure` before the first connection",
-            plan.config_path.display()
+            "note: {} does not exist yet; create it with `{configure}` before the first connection",
+            config.display()
         );
     }
     if args.enable {
@@ -606,20 +831,98 @@ fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// Gives tcp and http a shared secret when the flags name none: the one the configuration names
-/// (a file, loaded as the credential `auth_secret` since the service's dynamic user cannot read
-/// it), or else a new one in `auth-secret` beside the configuration. Nothing when the
+/// `cognitod install --remove --instance NAME`: stops and disables that instance's sockets and
+/// service and removes its drop-ins. The template units stay: other instances may run from them.
+fn remove_instance(
+    plan: &UnitPlan,
+    instance: &Instance,
+    dir: &Path,
+    systemd_running: bool,
+) -> anyhow::Result<ExitCode> {
+    let every = UnitPlan {
+        transports: vec![Transport::Unix, Transport::Tcp, Transport::Http],
+        ..plan.clone()
+    };
+    let templates = render(&every);
+    // Every drop-in an install of this instance can have written: with a group (access.conf)
+    // and a secret (auth-secret.conf) too.
+    let with_all = UnitPlan {
+        socket_group: Some("any".into()),
+        ..every.clone()
+    };
+    let dropins = render_instance(&with_all, instance, Some(Path::new("/")));
+    let present = |u: &&UnitFile| dir.join(&u.name).exists();
+    if !templates.iter().any(|u| present(&u)) && !dropins.iter().any(|u| present(&u)) {
+        println!(
+            "nothing to remove: no unit of {}@ and no drop-in of {instance} in {}",
+            plan.name,
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if systemd_running {
+        let sockets: Vec<String> = templates
+            .iter()
+            .filter(|u| u.name.ends_with(".socket") && present(u))
+            .map(|u| UnitPlan::instance_unit(&u.name, instance))
+            .collect();
+        if !sockets.is_empty() {
+            let mut disable = vec!["disable", "--now"];
+            disable.extend(sockets.iter().map(String::as_str));
+            systemctl(&disable)?;
+        }
+        let service = UnitPlan::instance_unit(&every.service_unit_name(), instance);
+        systemctl(&["stop", &service])?;
+    }
+    for path in remove_units(dir, &dropins)? {
+        println!("removed {}", path.display());
+        // The drop-in directory, when nothing of the administrator's is left in it.
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    if systemd_running {
+        systemctl(&["daemon-reload"])?;
+    }
+    let kept: Vec<String> = templates
+        .iter()
+        .filter(present)
+        .map(|u| dir.join(&u.name).display().to_string())
+        .collect();
+    if !kept.is_empty() {
+        println!(
+            "kept the template units, which other instances may use: {} (once no instance uses \
+             them: rm them, then systemctl daemon-reload)",
+            kept.join(" ")
+        );
+    }
+    println!(
+        "kept {} and the instance's state; delete them if nothing needs them",
+        instance.config_path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Gives tcp and http a shared secret when the flags name none (`given`): the one the
+/// configuration names (a file, loaded as the credential `auth_secret` since the service's
+/// dynamic user cannot read it), or else a new one in `default_file`. Nothing when the
 /// configuration holds a secret inline or sets `allow_no_secret`, or with `--allow-no-secret`.
-/// Returns the path of a secret file still to be written (an existing one is kept).
-fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf> {
-    let network = plan
-        .transports
+/// Returns the secret file to load, and the path of one still to be written (an existing file
+/// is kept).
+fn network_secret(
+    transports: &[Transport],
+    given: Option<PathBuf>,
+    config: &Path,
+    default_file: PathBuf,
+    allow_no_secret: bool,
+) -> (Option<PathBuf>, Option<PathBuf>) {
+    let network = transports
         .iter()
         .any(|t| matches!(t, Transport::Tcp | Transport::Http));
-    if !network || plan.auth_secret_file.is_some() || allow_no_secret {
-        return None;
+    if !network || given.is_some() || allow_no_secret {
+        return (given, None);
     }
-    let global = std::fs::read_to_string(&plan.config_path)
+    let global = std::fs::read_to_string(config)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .and_then(|config| config.get("global").cloned())
@@ -627,7 +930,7 @@ fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf>
     if global.get("auth_secret").is_some_and(|v| v.is_string())
         || global.get("allow_no_secret") == Some(&serde_json::Value::Bool(true))
     {
-        return None;
+        return (None, None);
     }
     if let Some(file) = global
         .get("auth_secret_file")
@@ -635,16 +938,10 @@ fn network_secret(plan: &mut UnitPlan, allow_no_secret: bool) -> Option<PathBuf>
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
     {
-        plan.auth_secret_file = Some(file);
-        return None;
+        return (Some(file), None);
     }
-    let path = plan
-        .config_path
-        .parent()
-        .unwrap_or(Path::new("/etc/cognitod"))
-        .join("auth-secret");
-    plan.auth_secret_file = Some(path.clone());
-    (!path.exists()).then_some(path)
+    let write = (!default_file.exists()).then(|| default_file.clone());
+    (Some(default_file), write)
 }
 
 fn systemctl(args: &[&str]) -> anyhow::Result<()> {
@@ -676,6 +973,7 @@ mod tests {
             http_port: 8080,
             config_path: "/etc/cognitod/config.json".into(),
             auth_secret_file: None,
+            template: false,
         }
     }
 
@@ -713,6 +1011,173 @@ mod tests {
         for unit in &units {
             golden(&unit.name, &unit.text);
         }
+    }
+
+    fn template_plan(transports: Vec<Transport>) -> UnitPlan {
+        UnitPlan {
+            template: true,
+            socket_path: "/run/cognitod/%i.sock".into(),
+            config_path: "/etc/cognitod/%i.json".into(),
+            ..plan(transports)
+        }
+    }
+
+    #[test]
+    fn renders_the_template_units_as_the_golden_files_show() {
+        let all = vec![Transport::Unix, Transport::Tcp, Transport::Http];
+        let units = render(&template_plan(all.clone()));
+        let names: Vec<_> = units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cognitod@.service",
+                "cognitod@.socket",
+                "cognitod-tcp@.socket",
+                "cognitod-http@.socket"
+            ]
+        );
+        for unit in &units {
+            golden(&unit.name, &unit.text);
+        }
+        let service = &units[0].text;
+        for line in [
+            "Requires=cognitod@%i.socket\n",
+            "After=cognitod@%i.socket network-online.target\n",
+            "LoadCredential=config:/etc/cognitod/%i.json\n",
+            "ExecReload=+/usr/bin/cognitod check -c /etc/cognitod/%i.json\n",
+            "User=cognitod-%i\nDynamicUser=yes\n",
+            "StateDirectory=cognitod-instances/%i\n",
+            "SyslogIdentifier=cognitod@%i\n",
+            "FileDescriptorStoreMax=4\n",
+        ] {
+            assert!(service.contains(line), "{line:?} not in:\n{service}");
+        }
+        assert!(!service.contains("auth_secret"), "{service}");
+        // Confined exactly as the plain service: every line from UMask= on is the same.
+        let plain = render_service(&plan(all));
+        let confinement = |text: &str| text[text.find("UMask=").unwrap()..].to_owned();
+        assert_eq!(confinement(service), confinement(&plain));
+        assert!(units[1]
+            .text
+            .contains("ListenStream=/run/cognitod/%i.sock\nFileDescriptorName=unix\nService=cognitod@%i.service\n"));
+        for unit in &units[2..] {
+            assert!(
+                unit.text.contains("Service=cognitod@%i.service\n"),
+                "{}",
+                unit.text
+            );
+            assert!(
+                unit.text.contains("ListenStream=127.0.0.1:"),
+                "{}",
+                unit.text
+            );
+        }
+    }
+
+    #[test]
+    fn an_instance_gets_its_ports_and_its_secret_in_drop_ins() {
+        let mut p = template_plan(vec![Transport::Unix, Transport::Tcp, Transport::Http]);
+        p.tcp_port = 5501;
+        p.http_port = 8081;
+        let alice = Instance::new("alice").unwrap();
+        let dropins = render_instance(
+            &p,
+            &alice,
+            Some(Path::new("/etc/cognitod/alice.auth-secret")),
+        );
+        let names: Vec<_> = dropins.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cognitod@alice.socket.d/access.conf",
+                "cognitod-tcp@alice.socket.d/listen.conf",
+                "cognitod-http@alice.socket.d/listen.conf",
+                "cognitod@alice.service.d/auth-secret.conf"
+            ]
+        );
+        // The plan's group (cognitod-clients) is alice's, not the template's.
+        assert!(dropins[0].text.contains(
+            "[Socket]\n# Who may read this instance's credentials.\nSocketGroup=cognitod-clients\nSocketMode=0660\n"
+        ));
+        assert!(!render(&p)[1].text.contains("SocketGroup"));
+        assert!(dropins[1].text.contains(
+            "[Socket]\n# Replaces the template's addresses.\nListenStream=\nListenStream=127.0.0.1:5501\nListenStream=[::1]:5501\n"
+        ));
+        assert!(dropins[2].text.contains("ListenStream=127.0.0.1:8081\n"));
+        assert!(dropins[3]
+            .text
+            .contains("[Service]\n# The shared secret tcp and http clients send; the file stays root:root 0600.\nLoadCredential=auth_secret:/etc/cognitod/alice.auth-secret\n"));
+        let mut root_only = template_plan(vec![Transport::Unix]);
+        root_only.socket_group = None;
+        assert!(render_instance(&root_only, &alice, None).is_empty());
+
+        // Written under UNIT.d/, and removed again.
+        let dir = tempfile::tempdir().unwrap();
+        let mut units = render(&p);
+        units.extend(dropins);
+        write_units(dir.path(), &units, false).unwrap();
+        assert!(dir
+            .path()
+            .join("cognitod-tcp@alice.socket.d/listen.conf")
+            .is_file());
+        assert_eq!(remove_units(dir.path(), &units).unwrap().len(), 8);
+    }
+
+    fn install_args(flags: &[&str]) -> Result<InstallArgs, String> {
+        use clap::Parser;
+        let mut argv = vec!["cognitod", "install", "--bin", "/usr/bin/cognitod"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())? {
+            crate::cli::Cli {
+                command: crate::cli::Command::Install(args),
+            } => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn install_instance_plans_template_units_and_refuses_bad_names() {
+        let args =
+            install_args(&["--instance", "alice", "-s", "tcp", "--tcp-port", "5501"]).unwrap();
+        let p = plan_from_args(&args).unwrap();
+        assert!(p.template);
+        assert_eq!(p.transports, [Transport::Unix, Transport::Tcp]);
+        assert_eq!(p.socket_path, PathBuf::from("/run/cognitod/%i.sock"));
+        assert_eq!(p.config_path, PathBuf::from("/etc/cognitod/%i.json"));
+        assert_eq!(p.tcp_port, 5501);
+        assert_eq!(
+            UnitPlan::instance_unit(
+                &p.socket_unit_name(Transport::Tcp),
+                &Instance::new("alice").unwrap()
+            ),
+            "cognitod-tcp@alice.socket"
+        );
+        // The plain install is as it was.
+        let plain = plan_from_args(&install_args(&[]).unwrap()).unwrap();
+        assert!(!plain.template);
+        assert_eq!(plain.socket_path, PathBuf::from("/run/cognitod.sock"));
+
+        for (flags, says) in [
+            (&["--instance", "../x"][..], "'/' or '..'"),
+            (&["--instance", ""][..], "cannot be empty"),
+            (&["--instance", "a.b"][..], "letters, digits"),
+            (&["--instance", "abcdefghijklmnopqrstuvw"][..], "at most 22"),
+            (
+                &["--instance", "alice", "-S", "/run/x.sock"][..],
+                "cannot be used with",
+            ),
+            (
+                &["--instance", "alice", "-c", "/etc/x.json"][..],
+                "cannot be used with",
+            ),
+        ] {
+            let err = install_args(flags).unwrap_err();
+            assert!(err.contains(says), "{flags:?}: {err}");
+        }
+        let long =
+            install_args(&["--instance", "abcdefghijklmnopqrstuv", "-n", "cognitod2"]).unwrap();
+        let err = plan_from_args(&long).unwrap_err().to_string();
+        assert!(err.contains("at most 31"), "{err}");
     }
 
     #[test]

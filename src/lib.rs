@@ -18,6 +18,7 @@ pub(crate) mod documents;
 pub mod expiry;
 pub(crate) mod fd_state;
 pub mod install;
+pub mod instance;
 pub(crate) mod listeners;
 pub(crate) mod logging;
 pub(crate) mod notify;

@@ -63,6 +63,26 @@ pub(crate) fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
     stderr.dev() == dev && stderr.ino() == ino
 }
 
+/// The journal's SYSLOG_IDENTIFIER: the service's unit name without `.service`, read from the
+/// process's cgroup (`/proc/self/cgroup`), where systemd puts every service. `cognitod` for the
+/// plain service, `cognitod@alice` for an instance of the template units, so the instances'
+/// lines tell apart in a merged journal (`journalctl -u 'cognitod@*'`); `cognitod` elsewhere.
+pub(crate) fn syslog_identifier(cgroup: Option<&str>) -> String {
+    cgroup
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.rsplit('/').next()?.strip_suffix(".service"))
+        })
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@-_.".contains(c))
+        })
+        .unwrap_or("cognitod")
+        .to_owned()
+}
+
 /// Where log lines went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Destination {
@@ -83,7 +103,9 @@ pub(crate) fn init() -> Destination {
             tracing_subscriber::registry()
                 .with(
                     journal
-                        .with_syslog_identifier("cognitod".into())
+                        .with_syslog_identifier(syslog_identifier(
+                            std::fs::read_to_string("/proc/self/cgroup").ok().as_deref(),
+                        ))
                         // Plain field names (EVENT, OUTCOME, LISTENER, PEER) for journalctl queries.
                         .with_field_prefix(None)
                         .with_filter(filter(directives.as_deref())),
@@ -108,6 +130,22 @@ pub(crate) fn init() -> Destination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identifier_is_the_service_unit() {
+        let instance = "0::/system.slice/system-cognitod.slice/cognitod@alice.service\n";
+        assert_eq!(syslog_identifier(Some(instance)), "cognitod@alice");
+        let plain = "0::/system.slice/cognitod.service\n";
+        assert_eq!(syslog_identifier(Some(plain)), "cognitod");
+        for elsewhere in [
+            None,
+            Some(""),
+            Some("0::/user.slice/user-0.slice/session-1.scope\n"),
+            Some("0::/system.slice/x\\x2dy.service\n"),
+        ] {
+            assert_eq!(syslog_identifier(elsewhere), "cognitod", "{elsewhere:?}");
+        }
+    }
     use std::os::unix::fs::MetadataExt;
 
     #[test]

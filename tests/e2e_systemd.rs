@@ -319,3 +319,188 @@ fn installed_with_configure_and_install_in_a_real_systemd() {
         b.boot_time()
     );
 }
+
+/// `cognitod configure --instance` and `cognitod install --instance --enable` as a user types
+/// them, in a real systemd: the template units and the instance's drop-ins (its own tcp port,
+/// its own secret), beside the plain unit; `--remove --instance` takes the instance away and
+/// leaves the plain unit serving.
+#[test]
+fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
+    let emulator = Emulator::shared();
+    let plain_pool = Pool::seed(emulator, SeedOptions::default());
+    let carol_pool = Pool::seed(emulator, SeedOptions::default());
+    let tcp = free_port();
+    let b = SystemdBox::boot();
+    b.copy_in(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cognitod")),
+        "/usr/bin/cognitod",
+        0o755,
+    );
+    for unit in ["cognitod.service", "cognitod@.service"] {
+        b.write_file(
+            &format!("/etc/systemd/system/{unit}.d/test.conf"),
+            format!(
+                "[Service]\nEnvironment=AWS_ENDPOINT_URL={}\n",
+                emulator.url()
+            )
+            .as_bytes(),
+            0o644,
+        );
+    }
+    let configure = |pool: &Pool, more: &[&str]| {
+        b.write_file(
+            "/root/password",
+            format!("{}\n", pool.password).as_bytes(),
+            0o600,
+        );
+        let mut cmd = vec![
+            "cognitod",
+            "configure",
+            "--non-interactive",
+            "--username",
+            &pool.username,
+            "--password-file",
+            "/root/password",
+            "--app-id",
+            &pool.client_id,
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "--identity-pool-id",
+            &pool.identity_pool_id,
+        ];
+        cmd.extend_from_slice(more);
+        b.exec_ok(&cmd)
+    };
+    configure(&plain_pool, &["--install"]);
+    let configured = configure(&carol_pool, &["--instance", "carol", "-s", "unix,tcp"]);
+    assert!(
+        configured.contains("wrote /etc/cognitod/carol.json")
+            && configured.contains("wrote a new shared secret to /etc/cognitod/carol.auth-secret"),
+        "{configured}"
+    );
+    let tcp_port = tcp.to_string();
+    b.sh_ok("groupadd carols");
+    let installed = b.exec_ok(&[
+        "cognitod",
+        "install",
+        "--instance",
+        "carol",
+        "-g",
+        "carols",
+        "-s",
+        "unix,tcp",
+        "-H",
+        "127.0.0.1",
+        "--tcp-port",
+        &tcp_port,
+        "--enable",
+    ]);
+    println!("{installed}");
+    for path in [
+        "/etc/systemd/system/cognitod@.service",
+        "/etc/systemd/system/cognitod@.socket",
+        "/etc/systemd/system/cognitod-tcp@.socket",
+        "/etc/systemd/system/cognitod@carol.socket.d/access.conf",
+        "/etc/systemd/system/cognitod-tcp@carol.socket.d/listen.conf",
+        "/etc/systemd/system/cognitod@carol.service.d/auth-secret.conf",
+    ] {
+        assert!(
+            installed.contains(&format!("created {path}")),
+            "{installed}"
+        );
+    }
+    assert!(
+        installed.contains("enabled and started cognitod@carol.socket cognitod-tcp@carol.socket"),
+        "{installed}"
+    );
+
+    let plain = json(&b.exec_ok(&["cognitod", "get"]));
+    // A secret configured is asked on every listener, the unix socket's too.
+    let carol = json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--instance",
+        "carol",
+        "--secret-file",
+        "/etc/cognitod/carol.auth-secret",
+    ]));
+    let carol_tcp = json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--tcp",
+        &format!("127.0.0.1:{tcp}"),
+        "--secret-file",
+        "/etc/cognitod/carol.auth-secret",
+    ]));
+    assert_eq!(carol_tcp["SessionToken"], carol["SessionToken"]);
+    common::assert_process_credentials(&plain);
+    // The instance's own group, from its drop-in; the plain socket's is root's.
+    assert_eq!(
+        b.exec_ok(&["stat", "-c", "%U:%G %a", "/run/cognitod/carol.sock"])
+            .trim(),
+        "root:carols 660"
+    );
+    let kept = json(&b.read_file("/var/lib/cognitod-instances/carol/identity-id.json"));
+    assert_eq!(kept["username"], carol_pool.username.as_str(), "{kept}");
+    let kept_plain = json(&b.read_file("/var/lib/cognitod/identity-id.json"));
+    assert_eq!(kept_plain["username"], plain_pool.username.as_str());
+    // (The emulator hands every identity the same keys: the identities tell apart.)
+    assert_ne!(kept["identity_id"], kept_plain["identity_id"]);
+    // A wrong secret is refused: the instance's tcp listener has the instance's secret.
+    b.write_file("/root/wrong-secret", b"wrong", 0o600);
+    let wrong = b.exec(&[
+        "cognitod",
+        "get",
+        "--tcp",
+        &format!("127.0.0.1:{tcp}"),
+        "--secret-file",
+        "/root/wrong-secret",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("refused the shared secret"),
+        "{wrong:?}"
+    );
+
+    // configure --instance --install: the instance installed and started with the answers.
+    let dave_pool = Pool::seed(emulator, SeedOptions::default());
+    let dave = configure(&dave_pool, &["--instance", "dave", "--install"]);
+    assert!(
+        dave.contains("wrote /etc/cognitod/dave.json")
+            && dave.contains("enabled and started cognitod@dave.socket"),
+        "{dave}"
+    );
+    common::assert_process_credentials(&json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--instance",
+        "dave",
+    ])));
+    let kept_dave = json(&b.read_file("/var/lib/cognitod-instances/dave/identity-id.json"));
+    assert_eq!(kept_dave["username"], dave_pool.username.as_str());
+
+    let removed = b.exec_ok(&["cognitod", "install", "--remove", "--instance", "carol"]);
+    println!("{removed}");
+    assert!(removed.contains("kept the template units"), "{removed}");
+    assert!(
+        removed.contains("removed /etc/systemd/system/cognitod-tcp@carol.socket.d/listen.conf"),
+        "{removed}"
+    );
+    assert_eq!(
+        b.exec_ok(&[
+            "systemctl",
+            "show",
+            "-p",
+            "ActiveState",
+            "--value",
+            "cognitod@carol.service"
+        ])
+        .trim(),
+        "inactive"
+    );
+    assert!(!b
+        .exec(&["cognitod", "get", "--instance", "carol"])
+        .status
+        .success());
+    let again = json(&b.exec_ok(&["cognitod", "get"]));
+    assert!(again["AccessKeyId"].is_string());
+}

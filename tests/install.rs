@@ -325,3 +325,127 @@ fn a_binary_the_service_cannot_see_is_refused_without_force() {
         assert!(String::from_utf8_lossy(&forced.stderr).contains("warning"));
     }
 }
+
+/// `cognitod install --instance`: the template units pass `systemd-analyze verify` silently,
+/// are as confined as the plain service (the same exposure score), match their golden files,
+/// and the instance's settings are drop-ins beside them.
+#[test]
+fn instance_templates_verify_silently_and_score_as_the_plain_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_cognitod");
+    let mut args = vec![
+        "--bin",
+        binary,
+        "--instance",
+        "alice",
+        "-s",
+        "unix,tcp,http",
+        "--http-port",
+        "8081",
+        "-g",
+        "nogroup",
+        "--allow-no-secret",
+    ];
+    if ["/home/", "/root/", "/tmp/", "/var/tmp/", "/run/user/"]
+        .iter()
+        .any(|d| binary.starts_with(d))
+    {
+        args.push("--force");
+    }
+    let out = install_into(dir.path(), &args);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(
+            "next: systemctl daemon-reload && systemctl enable --now cognitod@alice.socket \
+             cognitod-tcp@alice.socket cognitod-http@alice.socket"
+        ),
+        "{said}"
+    );
+    let templates = [
+        "cognitod@.service",
+        "cognitod@.socket",
+        "cognitod-tcp@.socket",
+        "cognitod-http@.socket",
+    ];
+    let paths: Vec<String> = templates
+        .iter()
+        .map(|u| dir.path().join(u).display().to_string())
+        .collect();
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let said_verify = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && said_verify.trim().is_empty(),
+        "systemd-analyze verify said:\n{said_verify}"
+    );
+    let http = std::fs::read_to_string(dir.path().join("cognitod-http@alice.socket.d/listen.conf"))
+        .unwrap();
+    assert!(
+        http.contains("ListenStream=\nListenStream=127.0.0.1:8081\nListenStream=[::1]:8081\n"),
+        "{http}"
+    );
+    let access =
+        std::fs::read_to_string(dir.path().join("cognitod@alice.socket.d/access.conf")).unwrap();
+    assert!(access.contains("SocketGroup=nogroup\n"), "{access}");
+
+    let score = |unit: &Path| {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true"])
+            .arg(unit)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no score in:\n{text}"))
+    };
+    let plain = tempfile::tempdir().unwrap();
+    assert!(install_into(plain.path(), &[]).status.success());
+    let (template_score, plain_score) = (
+        score(&dir.path().join("cognitod@.service")),
+        score(&plain.path().join("cognitod.service")),
+    );
+    println!("exposure: cognitod@.service {template_score}, cognitod.service {plain_score}");
+    assert_eq!(template_score, plain_score);
+
+    // The golden files are what --instance writes with the defaults the plain ones use
+    // (systemd/README.md); the template's socket takes no group (that is the drop-in's).
+    let golden = tempfile::tempdir().unwrap();
+    assert!(install_into(
+        golden.path(),
+        &[
+            "--instance",
+            "x",
+            "-s",
+            "unix,tcp,http",
+            "--allow-no-secret"
+        ]
+    )
+    .status
+    .success());
+    for unit in templates {
+        let expected = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("systemd")
+                .join(unit),
+        )
+        .unwrap();
+        let written = std::fs::read_to_string(golden.path().join(unit)).unwrap();
+        assert_eq!(written, expected, "{unit}");
+    }
+}

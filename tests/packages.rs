@@ -241,6 +241,10 @@ fn the_deb_has_the_expected_layout() {
         "usr/lib/systemd/system/cognitod.socket",
         "usr/lib/systemd/system/cognitod-tcp.socket",
         "usr/lib/systemd/system/cognitod-http.socket",
+        "usr/lib/systemd/system/cognitod@.service",
+        "usr/lib/systemd/system/cognitod@.socket",
+        "usr/lib/systemd/system/cognitod-tcp@.socket",
+        "usr/lib/systemd/system/cognitod-http@.socket",
         "usr/share/bash-completion/completions/cognitod",
         "usr/share/zsh/vendor-completions/_cognitod",
         "usr/share/fish/vendor_completions.d/cognitod.fish",
@@ -305,6 +309,10 @@ fn the_rpm_has_the_expected_layout() {
         "/usr/lib/systemd/system/cognitod.socket",
         "/usr/lib/systemd/system/cognitod-tcp.socket",
         "/usr/lib/systemd/system/cognitod-http.socket",
+        "/usr/lib/systemd/system/cognitod@.service",
+        "/usr/lib/systemd/system/cognitod@.socket",
+        "/usr/lib/systemd/system/cognitod-tcp@.socket",
+        "/usr/lib/systemd/system/cognitod-http@.socket",
         "/usr/share/bash-completion/completions/cognitod",
         "/usr/share/zsh/site-functions/_cognitod",
         "/usr/share/fish/vendor_completions.d/cognitod.fish",
@@ -371,29 +379,30 @@ fn assert_stripped(binary: &Path) {
 }
 
 /// The one source of truth: the packaged units are what `cognitod install` writes (sockets as
-/// with `-s unix,tcp,http`; the service as with `-s unix`, see debian/stage.sh).
+/// with `-s unix,tcp,http`; the service as with `-s unix`; the template units as with
+/// `--instance`, see debian/stage.sh).
 #[test]
 fn packaged_units_are_what_cognitod_install_renders() {
     let p = packages();
-    let rendered = |transports: &str| {
+    let rendered = |transports: &str, more: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
-        output(
-            env!("CARGO_BIN_EXE_cognitod"),
-            &[
-                "install",
-                "-i",
-                dir.path().to_str().unwrap(),
-                "--bin",
-                "/usr/bin/cognitod",
-                "-s",
-                transports,
-                "--allow-no-secret",
-            ],
-        );
+        let mut args = vec![
+            "install",
+            "-i",
+            dir.path().to_str().unwrap(),
+            "--bin",
+            "/usr/bin/cognitod",
+            "-s",
+            transports,
+            "--allow-no-secret",
+        ];
+        args.extend_from_slice(more);
+        output(env!("CARGO_BIN_EXE_cognitod"), &args);
         dir
     };
-    let all = rendered("unix,tcp,http");
-    let unix = rendered("unix");
+    let all = rendered("unix,tcp,http", &[]);
+    let unix = rendered("unix", &[]);
+    let templates = rendered("unix,tcp,http", &["--instance", "x"]);
     let deb = unpack_deb(&p.deb);
     let rpm = install_rpm(&p.rpm);
     for root in [deb.path(), rpm.path()] {
@@ -407,14 +416,20 @@ fn packaged_units_are_what_cognitod_install_renders() {
             names,
             [
                 "cognitod-http.socket",
+                "cognitod-http@.socket",
                 "cognitod-tcp.socket",
+                "cognitod-tcp@.socket",
                 "cognitod.service",
-                "cognitod.socket"
+                "cognitod.socket",
+                "cognitod@.service",
+                "cognitod@.socket"
             ]
         );
         for name in names {
             let expected_dir = if name == "cognitod.service" {
                 unix.path()
+            } else if name.contains('@') {
+                templates.path()
             } else {
                 all.path()
             };
@@ -433,6 +448,12 @@ fn packaged_units_are_what_cognitod_install_renders() {
         assert!(
             service.contains("\nRequires=cognitod.socket\n"),
             "{service}"
+        );
+        let template = std::fs::read_to_string(dir.join("cognitod@.service")).unwrap();
+        assert!(template.contains("LoadCredential=config:/etc/cognitod/%i.json\n"));
+        assert!(
+            template.contains("\nRequires=cognitod@%i.socket\n"),
+            "{template}"
         );
     }
 }
@@ -704,7 +725,9 @@ fn rpm_scriptlets_ask_systemd_what_the_deb_maintainer_scripts_ask() {
     println!("purge (deb only):\n  {deb_purge:?}");
 
     let reload = "daemon-reload";
-    let stop = "stop cognitod.socket cognitod-tcp.socket cognitod-http.socket cognitod.service";
+    // The plain units and every loaded instance of the templates.
+    let stop = "stop cognitod.socket cognitod-tcp.socket cognitod-http.socket cognitod@*.socket \
+                cognitod-tcp@*.socket cognitod-http@*.socket cognitod.service cognitod@*.service";
     assert_eq!(rpm_install.actions, [reload]);
     assert_eq!(
         rpm_install.said,
@@ -713,7 +736,7 @@ fn rpm_scriptlets_ask_systemd_what_the_deb_maintainer_scripts_ask() {
     assert!(rpm_configured.said.is_empty(), "{rpm_configured:?}");
     assert_eq!(
         rpm_upgrade.actions,
-        [reload, "try-restart cognitod.service"]
+        [reload, "try-restart cognitod.service cognitod@*.service"]
     );
     assert_eq!(rpm_remove.actions, [stop, reload]);
     // Nothing enabled on install or upgrade; rpm disables on erase (no purge to do it later).
@@ -947,7 +970,9 @@ fn deb_installs_serves_upgrades_under_load_and_purges_clean_in_a_real_systemd() 
         b.sh_ok("systemctl list-unit-files --no-legend 'cognitod*' || true"),
         b.sh_ok("ls /var/lib/dpkg/info/ | grep '^cognitod' || true"),
         b.sh_ok("ls /run | grep cognitod || true"),
-        b.sh_ok("ss -xl | grep cognitod || true"),
+        // The package's sockets (the box shares the host's network namespace, where other
+        // programs' unix sockets, such as a benchmark's under /tmp, may be named cognitod).
+        b.sh_ok("ss -xl | grep ' /run/cognitod' || true"),
     ] {
         assert_eq!(listing.trim(), "", "left behind");
     }
@@ -1238,6 +1263,272 @@ fn the_sign_in_survives_restart_upgrade_and_reload_in_the_fd_store_and_stop_flus
         "{journal}"
     );
     assert_eq!(stored(), "1", "bob's state replaced alice's");
+}
+
+/// Two users side by side from the .deb's template units: `cognitod configure --instance` and
+/// `cognitod get --instance` as a user types them, two pools on /run/cognitod/alice.sock and
+/// /run/cognitod/bob.sock, each instance its own user, state and journal; stopping one leaves
+/// the other serving; no TCP or HTTP port; an upgrade restarts both, each keeping its sign-in in
+/// its own FD store; a purge leaves nothing.
+#[test]
+fn deb_serves_two_instances_side_by_side_in_a_real_systemd() {
+    let p = packages();
+    let emulator = Emulator::shared();
+    let pools = [
+        ("alice", Pool::seed(emulator, SeedOptions::default())),
+        ("bob", Pool::seed(emulator, SeedOptions::default())),
+    ];
+    let b = SystemdBox::boot();
+    b.copy_in(&p.deb, "/root/cognitod.deb", 0o644);
+    b.copy_in(&p.deb_next, "/root/cognitod-next.deb", 0o644);
+    let files_before = file_list(&b);
+    b.exec_ok(&["dpkg", "-i", "/root/cognitod.deb"]);
+    // Every instance reaches the emulator (the box shares the host's network namespace).
+    b.write_file(
+        "/etc/systemd/system/cognitod@.service.d/test.conf",
+        format!(
+            "[Service]\nEnvironment=AWS_ENDPOINT_URL={}\n",
+            emulator.url()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    b.exec_ok(&["systemctl", "daemon-reload"]);
+
+    for (name, pool) in &pools {
+        b.write_file(
+            &format!("/root/{name}-password"),
+            format!("{}\n", pool.password).as_bytes(),
+            0o600,
+        );
+        let configured = b.exec_ok(&[
+            "cognitod",
+            "configure",
+            "--instance",
+            name,
+            "--non-interactive",
+            "--username",
+            &pool.username,
+            "--password-file",
+            &format!("/root/{name}-password"),
+            "--app-id",
+            &pool.client_id,
+            "--user-pool-id",
+            &pool.user_pool_id,
+            "--identity-pool-id",
+            &pool.identity_pool_id,
+        ]);
+        assert!(
+            configured.contains(&format!("wrote /etc/cognitod/{name}.json (mode 0600)")),
+            "{configured}"
+        );
+    }
+    // A name that is a path is refused before anything is written.
+    let refused = b.exec(&[
+        "cognitod",
+        "configure",
+        "--instance",
+        "../x",
+        "--non-interactive",
+    ]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(said.contains("may not contain '/' or '..'"), "{said}");
+
+    b.exec_ok(&[
+        "systemctl",
+        "enable",
+        "--now",
+        "cognitod@alice.socket",
+        "cognitod@bob.socket",
+    ]);
+    let mut served = Vec::new();
+    let mut uids = Vec::new();
+    for (name, pool) in &pools {
+        let got = json(&b.exec_ok(&["cognitod", "get", "--instance", name]));
+        common::assert_process_credentials(&got);
+        let unit = format!("cognitod@{name}.service");
+        assert_eq!(show(&b, "ActiveState", &unit), "active", "{unit}");
+        // Its own dynamic user, and its own state: the identity id of its own user and pool.
+        assert_eq!(show(&b, "User", &unit), format!("cognitod-{name}"));
+        let pid = show(&b, "MainPID", &unit);
+        let uid = b.exec_ok(&["stat", "-c", "%u", &format!("/proc/{pid}")]);
+        assert_ne!(uid.trim(), "0", "{unit} runs as root");
+        uids.push(uid.trim().to_owned());
+        let kept = json(&b.read_file(&format!(
+            "/var/lib/cognitod-instances/{name}/identity-id.json"
+        )));
+        assert_eq!(kept["username"], pool.username.as_str(), "{kept}");
+        assert_eq!(kept["user_pool_id"], pool.user_pool_id.as_str(), "{kept}");
+        assert_eq!(
+            kept["identity_pool_id"],
+            pool.identity_pool_id.as_str(),
+            "{kept}"
+        );
+        assert_eq!(
+            b.exec_ok(&[
+                "stat",
+                "-c",
+                "%U:%G %a",
+                &format!("/run/cognitod/{name}.sock")
+            ])
+            .trim(),
+            "root:root 660"
+        );
+        // Each instance signed in to its own pool and fetched its own identity's credentials.
+        let calls = emulator.calls(&pool.user_pool_id);
+        for call in ["InitiateAuth:USER_SRP_AUTH", "GetCredentialsForIdentity"] {
+            assert!(calls.get(call) >= Some(&1), "{name}: {calls:?}");
+        }
+        println!(
+            "{name}: {} served key {} for identity {} (pool {}), emulator calls {calls:?}",
+            unit, got["AccessKeyId"], kept["identity_id"], pool.user_pool_id
+        );
+        served.push((got, kept));
+    }
+    assert_ne!(uids[0], uids[1], "two instances, one user");
+    // (The emulator hands every identity the same access key id: the identities tell apart.)
+    assert_ne!(
+        served[0].1["identity_id"], served[1].1["identity_id"],
+        "two instances, one identity"
+    );
+
+    // Only the two unix sockets listen: enabling instances opens no TCP or HTTP port.
+    let listening = b.exec_ok(&["systemctl", "list-sockets", "--no-legend", "--no-pager"]);
+    let ours: Vec<_> = listening
+        .lines()
+        .filter(|l| l.contains("cognitod"))
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        ours,
+        ["/run/cognitod/alice.sock", "/run/cognitod/bob.sock"],
+        "{listening}"
+    );
+
+    // Each journal holds its own instance's events only.
+    for (name, pool) in &pools {
+        let journal = b.wait_for_journal(
+            &format!("cognitod@{name}.service"),
+            "credentials obtained",
+            Duration::from_secs(10),
+        );
+        let verbose = b.exec_ok(&[
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "verbose",
+            "-u",
+            &format!("cognitod@{name}"),
+        ]);
+        assert!(verbose.contains(&pool.username), "{verbose}");
+        // Its lines say which instance wrote them (the daemon's journal identifier).
+        assert!(
+            verbose.contains(&format!("SYSLOG_IDENTIFIER=cognitod@{name}\n")),
+            "{verbose}"
+        );
+        let (other, other_pool) = pools.iter().find(|(n, _)| n != name).unwrap();
+        for foreign in [
+            other_pool.username.as_str(),
+            other_pool.user_pool_id.as_str(),
+            &format!("cognitod@{other}"),
+            &format!("/run/cognitod/{other}.sock"),
+        ] {
+            assert!(
+                !verbose.contains(foreign),
+                "{foreign} in journalctl -u cognitod@{name}:\n{journal}"
+            );
+        }
+        assert!(
+            !verbose.contains(&pool.password),
+            "a password in the journal"
+        );
+        println!("journalctl -u cognitod@{name}:\n{journal}");
+    }
+
+    // An upgrade restarts every running instance; the sockets stay, and each instance keeps
+    // its own sign-in in its own FD store (no second password sign-in).
+    let pids: Vec<String> = ["alice", "bob"]
+        .iter()
+        .map(|n| show(&b, "MainPID", &format!("cognitod@{n}.service")))
+        .collect();
+    let before: Vec<u64> = pools
+        .iter()
+        .map(|(_, pool)| password_sign_ins(emulator, pool))
+        .collect();
+    for (name, _) in &pools {
+        // The state is handed over after the renewal, which is logged just before it.
+        b.wait_for_journal(
+            &format!("cognitod@{name}.service"),
+            "credentials obtained",
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            show(
+                &b,
+                "NFileDescriptorStore",
+                &format!("cognitod@{name}.service")
+            ),
+            "1",
+            "{name}"
+        );
+    }
+    b.exec_ok(&["dpkg", "-i", "/root/cognitod-next.deb"]);
+    for ((name, pool), (before_pid, before_sign_ins)) in pools.iter().zip(pids.iter().zip(&before))
+    {
+        let after = show(&b, "MainPID", &format!("cognitod@{name}.service"));
+        assert!(
+            after != *before_pid && after != "0",
+            "{name}: {before_pid} -> {after}"
+        );
+        common::assert_process_credentials(&json(&b.exec_ok(&[
+            "cognitod",
+            "get",
+            "--instance",
+            name,
+        ])));
+        let sign_ins = password_sign_ins(emulator, pool);
+        assert_eq!(sign_ins, *before_sign_ins, "{name} signed in again");
+        println!(
+            "{name}: upgraded, process {before_pid} -> {after}, password sign-ins {before_sign_ins} \
+             before and {sign_ins} after"
+        );
+    }
+
+    // Stopping alice leaves bob serving, from the same process.
+    let bob_pid = show(&b, "MainPID", "cognitod@bob.service");
+    b.exec_ok(&[
+        "systemctl",
+        "stop",
+        "cognitod@alice.socket",
+        "cognitod@alice.service",
+    ]);
+    let gone = b.exec(&["cognitod", "get", "--instance", "alice"]);
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(!gone.status.success(), "alice still answers");
+    assert!(said.contains("/run/cognitod/alice.sock"), "{said}");
+    common::assert_process_credentials(&json(&b.exec_ok(&[
+        "cognitod",
+        "get",
+        "--instance",
+        "bob",
+    ])));
+    assert_eq!(show(&b, "MainPID", "cognitod@bob.service"), bob_pid);
+    assert_eq!(
+        show(&b, "ActiveState", "cognitod@alice.service"),
+        "inactive"
+    );
+
+    // Purge: the instances stop, their links, configurations and state go.
+    b.exec_ok(&["dpkg", "--purge", "cognitod"]);
+    b.sh_ok(
+        "rm -r /etc/systemd/system/cognitod@.service.d /root/alice-password /root/bob-password \
+         && systemctl daemon-reload",
+    );
+    assert_eq!(show(&b, "ActiveState", "cognitod@bob.service"), "inactive");
+    let files_after = file_list(&b);
+    let added: Vec<_> = files_after.difference(&files_before).collect();
+    assert!(added.is_empty(), "left behind: {added:#?}");
 }
 
 /// The packages hold the stripped, size-optimised release binary (7.7 MB, Cargo.toml's
