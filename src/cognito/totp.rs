@@ -87,7 +87,7 @@ fn parse_seed(seed: &Secret) -> Result<totp_rs::Secret, NotBase32> {
 /// The `otpauth://totp/ISSUER:ACCOUNT?secret=SEED&issuer=ISSUER` URI that authenticator apps
 /// take (typed, pasted or as a QR code), built by totp-rs; it holds the seed, so it is a secret
 /// too. A colon, which the URI format reserves as the label's separator, becomes a dot.
-pub fn otpauth_uri(seed: &Secret, account: &str, issuer: &str) -> Result<Secret, NotBase32> {
+pub(crate) fn otpauth_uri(seed: &Secret, account: &str, issuer: &str) -> Result<Secret, NotBase32> {
     let secret = parse_seed(seed)?;
     let totp = totp_rs::Builder::new()
         .with_secret(secret)
