@@ -6,32 +6,10 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-fn cognitod(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cognitod"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
 
 fn private_file(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
@@ -50,7 +28,7 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
     let secret = dir.path().join("etc/auth-secret");
     let socket = dir.path().join("c.sock");
     let url = emulator.url();
-    let out = cognitod(
+    let out = cognitod_clean_env(
         &[
             "configure",
             "--non-interactive",
@@ -78,7 +56,7 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
         ],
         &[("AWS_ENDPOINT_URL", &url)],
     );
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
         said.contains(&format!("signed in as {}", pool.username)),
@@ -88,8 +66,8 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
         !said.contains(&pool.password),
         "configure printed the password"
     );
-    assert_eq!(mode(&config), 0o600);
-    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(permission_bits(&config), 0o600);
+    assert_eq!(permission_bits(&secret), 0o600);
     let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
     assert!(shared.len() >= 40, "weak generated secret");
     assert!(
@@ -98,11 +76,11 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
     );
 
     // check agrees, and --login signs in.
-    let checked = cognitod(
+    let checked = cognitod_clean_env(
         &["check", "-c", config.to_str().unwrap(), "--login"],
         &[("AWS_ENDPOINT_URL", &url)],
     );
-    let said = text(&checked);
+    let said = output_text(&checked);
     assert!(checked.status.success(), "{said}");
     assert!(
         said.contains("configuration is valid") && said.contains("valid until"),
@@ -130,7 +108,7 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
     drop(daemon);
 
     // An existing configuration is not replaced without --force.
-    let again = cognitod(
+    let again = cognitod_clean_env(
         &[
             "configure",
             "--non-interactive",
@@ -150,7 +128,11 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
         &[],
     );
     assert!(!again.status.success());
-    assert!(text(&again).contains("--force"), "{}", text(&again));
+    assert!(
+        output_text(&again).contains("--force"),
+        "{}",
+        output_text(&again)
+    );
     assert!(std::fs::read_to_string(&config)
         .unwrap()
         .contains(&pool.username));
@@ -159,7 +141,7 @@ fn non_interactive_configure_writes_a_config_serve_accepts() {
 #[test]
 fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
     let dir = temp_dir();
-    let out = cognitod(
+    let out = cognitod_clean_env(
         &[
             "configure",
             "--non-interactive",
@@ -169,7 +151,7 @@ fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
         &[],
     );
     assert!(!out.status.success());
-    let said = text(&out);
+    let said = output_text(&out);
     for flag in [
         "--username",
         "--password-file",
@@ -180,7 +162,7 @@ fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
         assert!(said.contains(flag), "{flag} not listed: {said}");
     }
     let pw = private_file(dir.path(), "pw", "pw\n");
-    let out = cognitod(
+    let out = cognitod_clean_env(
         &[
             "configure",
             "--non-interactive",
@@ -200,7 +182,11 @@ fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
         &[],
     );
     assert!(!out.status.success());
-    assert!(text(&out).contains("--user-pool-id"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("--user-pool-id"),
+        "{}",
+        output_text(&out)
+    );
     assert!(
         !dir.path().join("c.json").exists(),
         "wrote a config despite the error"
@@ -209,9 +195,13 @@ fn non_interactive_configure_lists_every_missing_answer_and_checks_values() {
 
 #[test]
 fn configure_without_a_terminal_says_to_use_non_interactive() {
-    let out = cognitod(&["configure", "-o", "/nonexistent/c.json"], &[]);
+    let out = cognitod_clean_env(&["configure", "-o", "/nonexistent/c.json"], &[]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--non-interactive"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("--non-interactive"),
+        "{}",
+        output_text(&out)
+    );
 }
 
 #[test]
@@ -224,14 +214,14 @@ fn check_login_fails_with_a_clear_cause_and_exit_status() {
     env.push(("COGNITO_PASSWORD".into(), "Not-The-Password-9".into()));
     env.push(("AWS_ENDPOINT_URL".into(), url));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = cognitod(&["check", "-e", "--login"], &env_refs);
+    let out = cognitod_clean_env(&["check", "-e", "--login"], &env_refs);
     assert!(!out.status.success());
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(said.contains("NotAuthorizedException"), "{said}");
     assert!(!said.contains("Not-The-Password-9"), "{said}");
     // Without --login the same configuration is valid.
-    let out = cognitod(&["check", "-e"], &env_refs);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = cognitod_clean_env(&["check", "-e"], &env_refs);
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// A person at a terminal: `cognitod configure` on a pty (driven by pexpect), answering each
@@ -303,13 +293,13 @@ fn interactive_configure_on_a_terminal() {
         !transcript.contains("cognitod-configure-"),
         "a temporary name was shown"
     );
-    assert_eq!(mode(config.parent().unwrap()), 0o750);
+    assert_eq!(permission_bits(config.parent().unwrap()), 0o750);
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     assert_eq!(written["global"]["group"], "root");
     assert_eq!(written["cognito"]["password"], pool.password.as_str());
-    assert_eq!(mode(&config), 0o600);
-    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(permission_bits(&config), 0o600);
+    assert_eq!(permission_bits(&secret), 0o600);
     let shared = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
     assert!(
         !transcript.contains(&shared),
@@ -323,7 +313,7 @@ fn interactive_configure_on_a_terminal() {
         Duration::from_secs(20),
     );
     assert_eq!(doc["Version"], 1);
-    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(permission_bits(&socket), 0o600);
     drop(daemon);
 }
 
@@ -356,20 +346,20 @@ fn tcp_or_http_get_a_generated_secret_unless_explicitly_allowed_without() {
             "tokens",
         ];
         args.extend_from_slice(extra);
-        let out = cognitod(&args, &[]);
+        let out = cognitod_clean_env(&args, &[]);
         (out, config, secret)
     };
 
     for transports in ["tcp", "http", "unix,http"] {
         let (out, config, secret) = configure(transports, &["-s", transports]);
-        assert!(out.status.success(), "{transports}: {}", text(&out));
+        assert!(out.status.success(), "{transports}: {}", output_text(&out));
         let written = std::fs::read(&secret).unwrap();
         assert!(written.len() >= 40, "{transports}: no generated secret");
         assert!(
             !written.ends_with(b"\n"),
             "{transports}: a trailing newline"
         );
-        assert_eq!(mode(&secret), 0o600);
+        assert_eq!(permission_bits(&secret), 0o600);
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
         assert_eq!(
@@ -380,7 +370,7 @@ fn tcp_or_http_get_a_generated_secret_unless_explicitly_allowed_without() {
 
     // unix alone: no secret unless asked for (the socket's mode is its access control).
     let (out, config, secret) = configure("unix", &["-s", "unix"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(!secret.exists());
     assert!(!std::fs::read_to_string(&config)
         .unwrap()
@@ -389,13 +379,17 @@ fn tcp_or_http_get_a_generated_secret_unless_explicitly_allowed_without() {
     // none with tcp: refused, naming the opt-in; with it, recorded in the configuration.
     let (out, config, _) = configure("none", &["-s", "tcp", "--shared-secret", "none"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--allow-no-secret"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("--allow-no-secret"),
+        "{}",
+        output_text(&out)
+    );
     assert!(!config.exists());
     let (out, config, secret) = configure(
         "allowed",
         &["-s", "tcp", "--shared-secret", "none", "--allow-no-secret"],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(!secret.exists());
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();

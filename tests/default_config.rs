@@ -15,15 +15,11 @@ use common::*;
 
 /// `cognitod ARGS` as nobody, with only `env` (and PATH).
 fn as_nobody(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new("setpriv")
+    let mut setpriv = Command::new("setpriv");
+    setpriv
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_cognitod"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+        .arg(env!("CARGO_BIN_EXE_cognitod"));
+    run_in_clean_env(setpriv, args, env)
 }
 
 /// A directory nobody owns.

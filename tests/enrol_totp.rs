@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -14,28 +13,6 @@ use std::time::Duration;
 use common::*;
 
 const START: Duration = Duration::from_secs(20);
-
-fn cognitod(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cognitod"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
 
 fn password_file(dir: &Path, pool: &Pool) -> String {
     let path = dir.join("pw");
@@ -70,12 +47,16 @@ fn configure(pool: &Pool, dir: &Path, config: &Path, extra: &[&str], url: &str) 
         "0600",
     ];
     args.extend_from_slice(extra);
-    cognitod(&args, &[("AWS_ENDPOINT_URL", url)])
+    cognitod_clean_env(&args, &[("AWS_ENDPOINT_URL", url)])
 }
 
 /// The seed configure wrote, after checking the file is private.
 fn written_seed(config: &Path) -> String {
-    assert_eq!(mode(config), 0o600, "the configuration holds the seed");
+    assert_eq!(
+        permission_bits(config),
+        0o600,
+        "the configuration holds the seed"
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
     let seed = doc["cognito"]["totp_secret"]
@@ -160,6 +141,14 @@ fn shown_uri(transcript: &str) -> String {
         .to_owned()
 }
 
+/// Each of CALLS reached the pool exactly once.
+fn assert_called_once(emulator: &Emulator, pool: &Pool, calls: &[&str]) {
+    let made = emulator.calls(&pool.user_pool_id);
+    for call in calls {
+        assert_eq!(made.get(*call), Some(&1), "{call}: {made:?}");
+    }
+}
+
 #[test]
 fn a_user_of_a_pool_requiring_mfa_is_enrolled_on_a_terminal() {
     let emulator = Emulator::shared();
@@ -190,14 +179,15 @@ fn a_user_of_a_pool_requiring_mfa_is_enrolled_on_a_terminal() {
         transcript.contains(&format!("signed in as {}", pool.username)),
         "{transcript}"
     );
-    let calls = emulator.calls(&pool.user_pool_id);
-    for call in [
-        "AssociateSoftwareToken",
-        "VerifySoftwareToken",
-        "RespondToAuthChallenge:MFA_SETUP",
-    ] {
-        assert_eq!(calls.get(call), Some(&1), "{call}: {calls:?}");
-    }
+    assert_called_once(
+        emulator,
+        &pool,
+        &[
+            "AssociateSoftwareToken",
+            "VerifySoftwareToken",
+            "RespondToAuthChallenge:MFA_SETUP",
+        ],
+    );
     serve_signs_in_with_totp(emulator, &pool, &config, &seed, false);
 }
 
@@ -221,7 +211,7 @@ fn the_flag_enrols_a_user_without_mfa_and_says_where_the_seed_is_written() {
         &["--enrol-totp"],
         &emulator.url(),
     );
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(out.status.success(), "{said}");
     let seed = written_seed(&config);
     assert!(!said.contains(&seed), "the seed was printed: {said}");
@@ -233,14 +223,15 @@ fn the_flag_enrols_a_user_without_mfa_and_says_where_the_seed_is_written() {
         )),
         "{said}"
     );
-    let calls = emulator.calls(&pool.user_pool_id);
-    for call in [
-        "AssociateSoftwareToken",
-        "VerifySoftwareToken",
-        "SetUserMFAPreference",
-    ] {
-        assert_eq!(calls.get(call), Some(&1), "{call}: {calls:?}");
-    }
+    assert_called_once(
+        emulator,
+        &pool,
+        &[
+            "AssociateSoftwareToken",
+            "VerifySoftwareToken",
+            "SetUserMFAPreference",
+        ],
+    );
     serve_signs_in_with_totp(emulator, &pool, &config, &seed, false);
 }
 
@@ -260,7 +251,7 @@ fn a_user_with_totp_and_no_seed_is_told_what_to_do_and_a_given_seed_is_stored() 
     let url = emulator.url();
 
     let out = configure(&pool, dir.path(), &config, &["--login"], &url);
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(!out.status.success(), "{said}");
     for needed in [
         "already has a TOTP authenticator",
@@ -275,7 +266,7 @@ fn a_user_with_totp_and_no_seed_is_told_what_to_do_and_a_given_seed_is_stored() 
 
     // Re-enrolling needs a code of the present authenticator, which only a person can type.
     let out = configure(&pool, dir.path(), &config, &["--enrol-totp"], &url);
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("on a terminal"), "{said}");
     assert!(!config.exists());
@@ -290,7 +281,7 @@ fn a_user_with_totp_and_no_seed_is_told_what_to_do_and_a_given_seed_is_stored() 
         &["--login", "--totp-secret-file", seed_file.to_str().unwrap()],
         &url,
     );
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(out.status.success(), "{said}");
     assert!(!said.contains(&seed), "{said}");
     assert_eq!(written_seed(&config), seed);
@@ -385,7 +376,7 @@ fn the_flag_answers_mfa_setup_for_password_sign_in_with_a_client_secret() {
         ],
         &emulator.url(),
     );
-    let said = text(&out);
+    let said = output_text(&out);
     assert!(out.status.success(), "{said}");
     let seed = written_seed(&config);
     assert!(!said.contains(&seed), "{said}");

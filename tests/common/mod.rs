@@ -23,6 +23,42 @@ mod notify;
 #[allow(unused_imports)] // not every test binary uses it
 pub use notify::NotifySocket;
 
+/// The built `cognitod` with ARGS in an environment holding only PATH and ENV, so no variable
+/// of the test runner's (AWS_*, COGNITO_*) reaches it.
+pub fn cognitod_clean_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    run_in_clean_env(Command::new(env!("CARGO_BIN_EXE_cognitod")), args, env)
+}
+
+/// COMMAND with ARGS appended, run to its end with only PATH and ENV in its environment.
+pub fn run_in_clean_env(
+    mut command: Command,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// What a finished command said, standard output then standard error.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A file's permission bits.
+pub fn permission_bits(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
