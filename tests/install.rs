@@ -31,6 +31,41 @@ const UNITS: [&str; 4] = [
     "cognitod-http.socket",
 ];
 
+/// `systemd-analyze verify` passes PATHS and says nothing at all: a warning is a failure too.
+fn assert_verifies_silently(paths: &[String]) {
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(paths)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify said:\n{said}"
+    );
+}
+
+/// The "Overall exposure level" that `systemd-analyze security --offline=true` gives UNIT, as
+/// it prints it.
+fn exposure_score(unit: &Path) -> String {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(unit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no score in:\n{text}"))
+}
+
 #[test]
 fn dry_run_prints_the_golden_units_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,44 +137,18 @@ fn written_units_pass_systemd_analyze_verify_silently() {
         .iter()
         .map(|u| dir.path().join(u).display().to_string())
         .collect();
-    let verify = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(&paths)
-        .output()
-        .expect("systemd-analyze (package systemd)");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(
-        verify.status.success() && said.trim().is_empty(),
-        "systemd-analyze verify said:\n{said}"
-    );
+    assert_verifies_silently(&paths);
 }
 
 #[test]
 fn the_service_exposure_score_is_at_most_1_2() {
     let dir = tempfile::tempdir().unwrap();
     assert!(install_into(dir.path(), &[]).status.success());
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true"])
-        .arg(dir.path().join("cognitod.service"))
-        .output()
+    let score: f64 = exposure_score(&dir.path().join("cognitod.service"))
+        .parse()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Overall exposure level"))
-        .unwrap_or_else(|| panic!("no score in:\n{text}"));
-    let score: f64 = line
-        .split(':')
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable score line {line:?}"));
     println!("systemd-analyze security --offline=true cognitod.service: {score}");
-    assert!(score <= 1.2, "exposure {score}:\n{text}");
+    assert!(score <= 1.2, "exposure {score}");
 }
 
 #[test]
@@ -376,20 +385,7 @@ fn instance_templates_verify_silently_and_score_as_the_plain_service() {
         .iter()
         .map(|u| dir.path().join(u).display().to_string())
         .collect();
-    let verify = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(&paths)
-        .output()
-        .expect("systemd-analyze (package systemd)");
-    let said_verify = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(
-        verify.status.success() && said_verify.trim().is_empty(),
-        "systemd-analyze verify said:\n{said_verify}"
-    );
+    assert_verifies_silently(&paths);
     let http = std::fs::read_to_string(dir.path().join("cognitod-http@alice.socket.d/listen.conf"))
         .unwrap();
     assert!(
@@ -400,25 +396,11 @@ fn instance_templates_verify_silently_and_score_as_the_plain_service() {
         std::fs::read_to_string(dir.path().join("cognitod@alice.socket.d/access.conf")).unwrap();
     assert!(access.contains("SocketGroup=nogroup\n"), "{access}");
 
-    let score = |unit: &Path| {
-        let out = Command::new("systemd-analyze")
-            .args(["security", "--offline=true"])
-            .arg(unit)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .find(|l| l.contains("Overall exposure level"))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("no score in:\n{text}"))
-    };
     let plain = tempfile::tempdir().unwrap();
     assert!(install_into(plain.path(), &[]).status.success());
     let (template_score, plain_score) = (
-        score(&dir.path().join("cognitod@.service")),
-        score(&plain.path().join("cognitod.service")),
+        exposure_score(&dir.path().join("cognitod@.service")),
+        exposure_score(&plain.path().join("cognitod.service")),
     );
     println!("exposure: cognitod@.service {template_score}, cognitod.service {plain_score}");
     assert_eq!(template_score, plain_score);
