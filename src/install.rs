@@ -809,12 +809,7 @@ fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<
             .filter(|u| u.name.ends_with(".socket"))
             .map(|u| u.name.as_str())
             .collect();
-        if !sockets.is_empty() {
-            let mut disable = vec!["disable", "--now"];
-            disable.extend(sockets);
-            systemctl(&disable)?;
-        }
-        systemctl(&["stop", &format!("{}.service", plan.name)])?;
+        disable_and_stop(&sockets, &format!("{}.service", plan.name))?;
     }
     for path in remove_units(dir, &units)? {
         println!("removed {}", path.display());
@@ -829,6 +824,16 @@ fn remove(plan: &UnitPlan, dir: &Path, systemd_running: bool) -> anyhow::Result<
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Disables and stops SOCKETS (so nothing starts the service again), then stops SERVICE.
+fn disable_and_stop(sockets: &[&str], service: &str) -> anyhow::Result<()> {
+    if !sockets.is_empty() {
+        let mut disable = vec!["disable", "--now"];
+        disable.extend(sockets);
+        systemctl(&disable)?;
+    }
+    systemctl(&["stop", service])
 }
 
 /// `cognitod install --remove --instance NAME`: stops and disables that instance's sockets and
@@ -866,13 +871,9 @@ fn remove_instance(
             .filter(|u| u.name.ends_with(".socket") && present(u))
             .map(|u| UnitPlan::instance_unit(&u.name, instance))
             .collect();
-        if !sockets.is_empty() {
-            let mut disable = vec!["disable", "--now"];
-            disable.extend(sockets.iter().map(String::as_str));
-            systemctl(&disable)?;
-        }
+        let sockets: Vec<&str> = sockets.iter().map(String::as_str).collect();
         let service = UnitPlan::instance_unit(&every.service_unit_name(), instance);
-        systemctl(&["stop", &service])?;
+        disable_and_stop(&sockets, &service)?;
     }
     for path in remove_units(dir, &dropins)? {
         println!("removed {}", path.display());

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider as idp;
+use idp::operation::associate_software_token::AssociateSoftwareTokenOutput;
 use idp::operation::initiate_auth::InitiateAuthOutput;
 use idp::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceRememberedStatusType,
@@ -138,10 +139,7 @@ impl UserPool {
             .send()
             .await
             .map_err(|e| classify(CALL, e))?;
-        let seed = Secret::new(
-            out.secret_code
-                .ok_or_else(|| UpstreamError::bad_response(CALL, "no SecretCode in the answer"))?,
-        );
+        let (seed, _) = associated_seed(out)?;
         self.verify_seed(enrolment, seed, Some(access_token), None)
             .await?;
         let settings = SoftwareTokenMfaSettingsType::builder()
@@ -184,11 +182,8 @@ impl UserPool {
             .send()
             .await
             .map_err(|e| classify(CALL, e))?;
-        let seed = Secret::new(
-            out.secret_code
-                .ok_or_else(|| UpstreamError::bad_response(CALL, "no SecretCode in the answer"))?,
-        );
-        self.verify_seed(enrolment, seed, None, out.session).await
+        let (seed, session) = associated_seed(out)?;
+        self.verify_seed(enrolment, seed, None, session).await
     }
 
     /// VerifySoftwareToken with the new seed's current code (authorised by the access token or
@@ -941,6 +936,17 @@ impl UserPool {
                 .collect()
         })
     }
+}
+
+/// The new seed that AssociateSoftwareToken answered, as a secret, and the session to go on
+/// with when the call was made with one.
+fn associated_seed(
+    out: AssociateSoftwareTokenOutput,
+) -> Result<(Secret, Option<String>), UpstreamError> {
+    let seed = out.secret_code.ok_or_else(|| {
+        UpstreamError::bad_response("AssociateSoftwareToken", "no SecretCode in the answer")
+    })?;
+    Ok((Secret::new(seed), out.session))
 }
 
 /// Tokens from an AuthenticationResult; the expiry is the earlier of ExpiresIn and the ID token's
