@@ -55,7 +55,7 @@ pub fn transport_for_name(name: &str) -> Result<Transport, ActivationError> {
 /// What systemd passed: the listening sockets, and the state the previous process of the service
 /// left in the file descriptor store.
 #[derive(Default)]
-pub struct Passed {
+pub(crate) struct Passed {
     /// The sockets; `None` when none were passed (not socket-activated: the daemon binds its own).
     pub sockets: Option<Vec<Bound>>,
     /// The descriptor named `state` (see `fd_state`), when the store held one.
@@ -67,7 +67,7 @@ pub struct Passed {
 ///
 /// Must be called before any thread is started.
 #[allow(unsafe_code)]
-pub fn take_from_environment() -> Result<Passed, ActivationError> {
+pub(crate) fn take_from_environment() -> Result<Passed, ActivationError> {
     if std::env::var_os("LISTEN_FDS").is_none() {
         return Ok(Passed::default());
     }

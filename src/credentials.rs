@@ -34,7 +34,7 @@ use crate::policy::{self, renewal_margin, serve_margin, Failure, BACKOFF_BASE};
 /// How long a client that arrives before the first sign-in finished (or while a renewal after a
 /// suspend is under way) waits for it: below every SDK's 5 s credential timeout, above a normal
 /// Cognito round trip.
-pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(3);
 /// While waiting to renew, the refresher re-reads the wall clock at least this often, so a
 /// suspend, a resume or a clock step is noticed within this long even when no client asks.
 ///
@@ -85,7 +85,7 @@ impl Issued {
     /// received (as they did in that process), not from the life left: kept credentials close to
     /// their end are renewed (from the kept refresh token) rather than served for their last
     /// seconds.
-    pub fn render_kept(material: &Material, expose_refresh_token: bool) -> Issued {
+    pub(crate) fn render_kept(material: &Material, expose_refresh_token: bool) -> Issued {
         let expiry = material.expiry();
         Issued {
             documents: Documents::render(material, expose_refresh_token),
@@ -97,14 +97,14 @@ impl Issued {
 
     /// Whether it may still be handed out, by the wall clock and the monotonic bound.
     #[inline]
-    pub fn is_servable(&self) -> bool {
+    pub(crate) fn is_servable(&self) -> bool {
         self.serve_until.is_ahead()
     }
 }
 
 /// Where the daemon stands with Cognito.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The first sign-in is still being tried.
     Starting,
     /// The last attempt succeeded.
@@ -119,7 +119,7 @@ pub enum Phase {
 
 /// What the refresher last published.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The latest answer, possibly no longer servable.
     pub issued: Option<Arc<Issued>>,
     /// Where things stand.
@@ -190,7 +190,7 @@ pub struct CredentialStore {
 
 impl CredentialStore {
     /// What the refresher last published.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.published.borrow().clone()
     }
 
@@ -229,7 +229,7 @@ impl CredentialStore {
     }
 
     /// Changes to the published state, for status reporting.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.published.clone()
     }
 }
@@ -491,7 +491,7 @@ impl CognitoUpstream {
 
     /// The same, starting from tokens already obtained (configure's enrolling sign-in), so the
     /// first `obtain` does not sign in again.
-    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+    pub(crate) fn with_tokens(mut self, tokens: Tokens) -> Self {
         self.tokens = Some(tokens);
         self
     }
@@ -500,7 +500,7 @@ impl CognitoUpstream {
     /// kept in `kept` when it belongs to this configuration: its tokens (so a renewal refreshes
     /// rather than signing in with the password), identity id, device, and its credentials
     /// (served at once while still valid).
-    pub fn keeping_state(
+    pub(crate) fn keeping_state(
         mut self,
         keeper: Option<StateKeeper>,
         kept: Option<std::os::fd::OwnedFd>,

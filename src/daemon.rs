@@ -291,7 +291,7 @@ async fn run(
 }
 
 /// Why the unix socket cannot be created where it is configured.
-pub struct SocketDirectoryProblem {
+pub(crate) struct SocketDirectoryProblem {
     /// The cause and the fix, in one line.
     pub message: String,
     /// The directory is missing or not a directory: wrong for every user. Otherwise only this

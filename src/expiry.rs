@@ -39,7 +39,7 @@ impl Expiry {
     /// `upstream_ahead_by` more than this host's (see `cognito::ServerClock`). The lifetime is
     /// measured on the upstream's clock, so a host clock that is behind cannot stretch it; a time
     /// already past gives a zero lifetime.
-    pub fn at_wall_time(at: OffsetDateTime, upstream_ahead_by: time::Duration) -> Self {
+    pub(crate) fn at_wall_time(at: OffsetDateTime, upstream_ahead_by: time::Duration) -> Self {
         let upstream_now = clock::wall_date() + upstream_ahead_by;
         let lifetime = Duration::try_from(at - upstream_now).unwrap_or(Duration::ZERO);
         Expiry {
@@ -79,7 +79,7 @@ impl Expiry {
     }
 
     /// The moment, on both clocks, when only `margin` is left.
-    pub fn cut_off(&self, margin: Duration) -> CutOff {
+    pub(crate) fn cut_off(&self, margin: Duration) -> CutOff {
         CutOff {
             wall: SystemTime::from(self.at)
                 .checked_sub(margin)
@@ -105,18 +105,18 @@ impl CutOff {
     /// Whether it is still ahead: two clock reads and two comparisons, cheap enough for every
     /// request.
     #[inline]
-    pub fn is_ahead(&self) -> bool {
+    pub(crate) fn is_ahead(&self) -> bool {
         Instant::now() < self.monotonic && clock::wall_now() < self.wall
     }
 
     /// Whether the wall clock has passed it while the monotonic clock has not: the mark of a
     /// suspend or a forward clock step, rather than of time simply running out.
-    pub fn passed_by_wall_clock_alone(&self) -> bool {
+    pub(crate) fn passed_by_wall_clock_alone(&self) -> bool {
         clock::wall_now() >= self.wall && Instant::now() < self.monotonic
     }
 
     /// How long until it passes (zero once it has).
-    pub fn time_left(&self) -> Duration {
+    pub(crate) fn time_left(&self) -> Duration {
         let by_wall = self
             .wall
             .duration_since(clock::wall_now())

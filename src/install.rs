@@ -344,7 +344,7 @@ fn listen_streams(hosts: &[String], port: u16) -> String {
 
 /// What writing the units did to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
+pub(crate) enum WriteOutcome {
     /// It did not exist.
     Created,
     /// It existed with the same text.
@@ -355,7 +355,7 @@ pub enum WriteOutcome {
 
 /// Why the units could not be written or removed.
 #[derive(Debug, thiserror::Error)]
-pub enum InstallError {
+pub(crate) enum InstallError {
     /// An existing unit differs and `--force` was not given.
     #[error("{path} exists and differs from what cognitod install would write; compare with `cognitod install --dry-run`, then use --force to replace it (local changes belong in a drop-in: systemctl edit {unit})")]
     Differs {

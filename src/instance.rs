@@ -12,12 +12,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Where an instance's configuration lives: `/etc/cognitod/NAME.json`.
-pub const CONFIG_DIR: &str = "/etc/cognitod";
+pub(crate) const CONFIG_DIR: &str = "/etc/cognitod";
 /// Where an instance's unix socket lives: `/run/cognitod/NAME.sock`.
-pub const SOCKET_DIR: &str = "/run/cognitod";
+pub(crate) const SOCKET_DIR: &str = "/run/cognitod";
 /// Longest instance name: the dynamic user is `cognitod-NAME`, and systemd refuses user names
 /// longer than 31 characters (`cognitod-` takes 9).
-pub const MAX_LEN: usize = 31 - "cognitod-".len();
+pub(crate) const MAX_LEN: usize = 31 - "cognitod-".len();
 
 /// A checked instance name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl Instance {
 
     /// `/etc/cognitod/NAME.json`: what `configure --instance` writes and the template service
     /// loads (`LoadCredential=config:/etc/cognitod/%i.json`).
-    pub fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         PathBuf::from(format!("{CONFIG_DIR}/{}.json", self.0))
     }
 

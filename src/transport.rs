@@ -21,7 +21,7 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, in the order they are listed to people.
-    pub const ALL: [Transport; 3] = [Transport::Unix, Transport::Tcp, Transport::Http];
+    pub(crate) const ALL: [Transport; 3] = [Transport::Unix, Transport::Tcp, Transport::Http];
 
     /// The transport's name.
     pub fn as_str(self) -> &'static str {

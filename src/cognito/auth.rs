@@ -42,7 +42,7 @@ pub struct Tokens {
 /// TOTP enrolment during a sign-in, for `cognitod configure`: answers MFA_SETUP with a new
 /// authenticator, or enrols one after a sign-in (`UserPool::enrol_totp`). The person is shown
 /// the otpauth URI, and may be asked for a code of the authenticator the user already has.
-pub struct Enrolment {
+pub(crate) struct Enrolment {
     /// Shows the `otpauth://` URI of the new seed to the person (it holds the seed).
     show: Box<dyn Fn(&Secret) + Send + Sync>,
     /// Asks the person for a current code of the user's present authenticator, when sign-in
@@ -117,7 +117,7 @@ impl UserPool {
 
     /// The same client, enrolling TOTP when sign-in answers MFA_SETUP (and asking the person for
     /// a code, if the enrolment can, when the user has TOTP and no seed is configured).
-    pub fn with_enrolment(mut self, enrolment: Arc<Enrolment>) -> Self {
+    pub(crate) fn with_enrolment(mut self, enrolment: Arc<Enrolment>) -> Self {
         self.enrolment = Some(enrolment);
         self
     }
@@ -873,7 +873,7 @@ impl UserPool {
 
     /// DEVICE_KEY for sign-ins and refreshes, once this host is a remembered device.
     /// This host's device, when the pool remembers it (kept across restarts by `fd_state`).
-    pub fn remembered_device(&self) -> Option<Device> {
+    pub(crate) fn remembered_device(&self) -> Option<Device> {
         self.device
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -881,7 +881,7 @@ impl UserPool {
     }
 
     /// Takes back a device a previous process of the service had confirmed.
-    pub fn remember_device(&self, device: Device) {
+    pub(crate) fn remember_device(&self, device: Device) {
         *self.device.lock().unwrap_or_else(|e| e.into_inner()) = Some(device);
     }
 

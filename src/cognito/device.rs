@@ -10,7 +10,7 @@ use crate::secret::Secret;
 
 /// This host as a device of the user pool. Held in the engine's memory with the other secrets.
 #[derive(Debug, Clone)]
-pub struct Device {
+pub(crate) struct Device {
     /// DeviceKey, sent as DEVICE_KEY on every sign-in and refresh.
     pub key: String,
     /// DeviceGroupKey: the device's SRP "realm".

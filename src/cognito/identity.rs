@@ -87,12 +87,12 @@ impl IdentityPool {
     }
 
     /// The identity id, once GetId (or a previous process) told it.
-    pub async fn known_identity_id(&self) -> Option<String> {
+    pub(crate) async fn known_identity_id(&self) -> Option<String> {
         self.identity_id.lock().await.clone()
     }
 
     /// Takes back the identity id a previous process of the service kept.
-    pub fn remember_identity_id(&self, id: String) {
+    pub(crate) fn remember_identity_id(&self, id: String) {
         if let Ok(mut cached) = self.identity_id.try_lock() {
             *cached = Some(id);
         }

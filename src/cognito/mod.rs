@@ -86,7 +86,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Whether trying again later may succeed without anyone changing anything.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.failure() != Failure::Refused
     }
 

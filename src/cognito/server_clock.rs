@@ -39,7 +39,7 @@ pub struct ClockReading {
 impl ClockReading {
     /// How far Cognito's clock is ahead of the host's (negative: behind); zero within the
     /// header's resolution.
-    pub fn cognito_ahead_by(&self) -> time::Duration {
+    pub(crate) fn cognito_ahead_by(&self) -> time::Duration {
         let difference = self.cognito - self.host;
         if difference.abs() < DATE_RESOLUTION {
             time::Duration::ZERO
@@ -49,7 +49,7 @@ impl ClockReading {
     }
 
     /// Whether the difference is large enough to explain refusals and to report.
-    pub fn is_skewed(&self) -> bool {
+    pub(crate) fn is_skewed(&self) -> bool {
         self.cognito_ahead_by().abs() > SKEW_WORTH_REPORTING
     }
 }
@@ -88,23 +88,23 @@ impl ServerClock {
     }
 
     /// How far Cognito's clock is ahead of the host's, as last seen (zero when unknown).
-    pub fn cognito_ahead_by(&self) -> time::Duration {
+    pub(crate) fn cognito_ahead_by(&self) -> time::Duration {
         self.latest()
             .map_or(time::Duration::ZERO, |r| r.cognito_ahead_by())
     }
 
     /// The host clock now, corrected to Cognito's.
-    pub fn cognito_now(&self) -> OffsetDateTime {
+    pub(crate) fn cognito_now(&self) -> OffsetDateTime {
         clock::wall_date() + self.cognito_ahead_by()
     }
 
     /// The latest reading when it shows a skew worth reporting.
-    pub fn skew(&self) -> Option<ClockReading> {
+    pub(crate) fn skew(&self) -> Option<ClockReading> {
         self.latest().filter(ClockReading::is_skewed)
     }
 
     /// Records a reading; logs once when the clocks start or stop disagreeing.
-    pub fn observe(&self, reading: ClockReading) {
+    pub(crate) fn observe(&self, reading: ClockReading) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(reading);
         let skewed = reading.is_skewed();
         if skewed != self.reported.swap(skewed, Ordering::Relaxed) {

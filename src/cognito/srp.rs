@@ -103,11 +103,12 @@ impl SrpClient {
     }
 
     /// SRP_A, lowercase hex, as InitiateAuth expects it.
-    pub fn public_a_hex(&self) -> String {
+    pub(crate) fn public_a_hex(&self) -> String {
         self.big_a.to_str_radix(16)
     }
 
     /// The 16-byte key both sides derive; the server proves nothing to us, we prove the password.
+    #[cfg(test)]
     pub fn authentication_key(
         &self,
         pool_id: &str,
@@ -163,7 +164,7 @@ impl SrpClient {
     /// DEVICE_PASSWORD_VERIFIER's signature for a remembered device: the user's arithmetic with
     /// the device group key in place of the pool name, the device key (`challenge.user_id_for_srp`)
     /// in place of the user id, and the device password.
-    pub fn device_claim_signature(
+    pub(crate) fn device_claim_signature(
         &self,
         device_group_key: &str,
         challenge: &Challenge<'_>,
@@ -196,11 +197,12 @@ impl SrpClient {
     }
 
     /// u = H(A | B).
-    pub fn scrambler(&self, b: &BigUint) -> BigUint {
+    pub(crate) fn scrambler(&self, b: &BigUint) -> BigUint {
         hash_to_int(&[&padded(&self.big_a), &padded(b)])
     }
 
     /// x = H(salt | H(pool name | user id | ":" | password)).
+    #[cfg(test)]
     pub fn private_key(
         &self,
         pool_id: &str,
@@ -216,7 +218,7 @@ impl SrpClient {
     }
 
     /// S = (B - k·g^x)^(a + u·x) mod N.
-    pub fn premaster(&self, b: &BigUint, u: &BigUint, x: &BigUint) -> BigUint {
+    pub(crate) fn premaster(&self, b: &BigUint, u: &BigUint, x: &BigUint) -> BigUint {
         let n = &self.n;
         let kgx = (&self.k * self.g.modpow(x, n)) % n;
         // B - k·g^x may be negative; add N first so the unsigned arithmetic stays in range.

@@ -63,7 +63,7 @@ impl Totp {
     }
 
     /// How long the step of `unix_s` still lasts.
-    pub fn step_left(unix_s: u64) -> Duration {
+    pub(crate) fn step_left(unix_s: u64) -> Duration {
         Duration::from_secs(STEP_S - unix_s % STEP_S)
     }
 }

@@ -22,7 +22,7 @@ impl HttpPolicy {
     /// Refuses a request whose Host is not a local name (DNS rebinding: a web page made a name
     /// resolve to 127.0.0.1, but the browser still sends that name), or that carries an Origin
     /// from elsewhere (a browser's cross-site request). Returns why, for the 403.
-    pub fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), String> {
+    pub(crate) fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), String> {
         let mut hosts = headers.get_all(HOST).iter();
         if let Some(host) = hosts.next() {
             // RFC 9112 3.2: refuse more than one, or a proxy and we could read different ones.
@@ -52,7 +52,7 @@ impl HttpPolicy {
 
     /// Refuses an absolute-form request target (`GET http://name/ HTTP/1.1`) that names a host
     /// [`Self::check_host_and_origin`] would refuse: its authority replaces Host (RFC 9112 3.2.2).
-    pub fn check_target(&self, uri: &hyper::Uri) -> Result<(), String> {
+    pub(crate) fn check_target(&self, uri: &hyper::Uri) -> Result<(), String> {
         match uri.authority() {
             Some(authority) if !self.allows(authority.as_str()) => Err(format!(
                 "request target host {:?} is not a local name",

@@ -72,7 +72,7 @@ pub struct Context {
 impl Context {
     /// Whether a tcp or http client must be refused credentials because no secret is configured
     /// and the operator did not allow that.
-    pub fn refuses_without_secret(&self) -> bool {
+    pub(crate) fn refuses_without_secret(&self) -> bool {
         self.secret.is_none() && !self.allow_no_secret
     }
 }
