@@ -214,7 +214,7 @@ fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     let message = err.to_string();
     // serde_json appends " at line L column C"; the position is shown in front instead.
     // A key may hold CR or LF; the message stays one line.
-    let problem = one_line(message.split(" at line ").next().unwrap_or(&message)).into_owned();
+    let problem = one_line(message.split(" at line ").next().unwrap_or(&message));
     let fix = if problem.starts_with("unknown field") {
         "remove the key or correct its spelling (the keys it may be are listed)"
     } else if err.is_data() {
@@ -222,13 +222,7 @@ fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     } else {
         "correct the JSON there"
     };
-    ConfigError::Syntax {
-        path: path.to_owned(),
-        line: err.line(),
-        column: err.column(),
-        problem,
-        fix: fix.to_owned(),
-    }
+    ConfigError::syntax(path, (err.line(), err.column()), &problem, fix)
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
 use super::keys::{Input, Layer, KEYS};
 
+/// The fix for a line that is not INI.
+const SHAPE: &str = "write sections like [profile NAME] and lines like key = value";
+
 /// Which profile to read, and whether the user asked for it (then its absence is an error).
 pub(super) struct Request<'a> {
     /// The profile file.
@@ -51,12 +54,13 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         ..ParseOption::default()
     };
     let ini = Zeroed(
-        Ini::load_from_str_opt(&contents.text, options).map_err(|err| ConfigError::Syntax {
-            path: path.to_owned(),
-            line: err.line,
-            column: err.col,
-            problem: one_line(err.msg.trim_end_matches('.')).into_owned(),
-            fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
+        Ini::load_from_str_opt(&contents.text, options).map_err(|err| {
+            ConfigError::syntax(
+                path,
+                (err.line, err.col),
+                err.msg.trim_end_matches('.'),
+                SHAPE,
+            )
         })?,
     );
     let ini = &ini.0;
@@ -130,13 +134,7 @@ fn refuse_names_over_line_breaks(path: &Path, text: &str) -> Result<(), ConfigEr
             (!line.contains(['=', ':'])).then_some("the line is neither [section] nor key = value")
         };
         if let Some(problem) = problem {
-            return Err(ConfigError::Syntax {
-                path: path.to_owned(),
-                line: index + 1,
-                column: 1,
-                problem: problem.to_owned(),
-                fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
-            });
+            return Err(ConfigError::syntax(path, (index + 1, 1), problem, SHAPE));
         }
     }
     Ok(())

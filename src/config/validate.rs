@@ -393,10 +393,7 @@ fn missing_error(missing: &[Missing]) -> ConfigError {
             )
         })
         .collect();
-    ConfigError::Missing {
-        problem: format!("missing {}", keys.join(", ")),
-        fix: places.join("; "),
-    }
+    ConfigError::missing(format!("missing {}", keys.join(", ")), places.join("; "))
 }
 
 /// A region that differs from the pools' own makes every Cognito call fail with "not found"; a
