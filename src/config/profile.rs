@@ -80,7 +80,7 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         .find_map(|(name, _)| {
             let key = KEYS
                 .iter()
-                .find(|k| k.profile && k.name().eq_ignore_ascii_case(name));
+                .find(|k| k.profile() && k.name().eq_ignore_ascii_case(name));
             key.and_then(|k| k.holds)
         });
     if let Some(holds) = holds {
@@ -202,10 +202,10 @@ fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigE
             section: section.to_owned(),
             key: key.clone(),
         };
-        let Some(row) = KEYS.iter().find(|k| k.profile && k.name() == key) else {
+        let Some(row) = KEYS.iter().find(|k| k.profile() && k.name() == key) else {
             let keys: Vec<&str> = KEYS
                 .iter()
-                .filter(|k| k.profile)
+                .filter(|k| k.profile())
                 .map(|k| k.name())
                 .collect();
             return Err(ConfigError::invalid(
