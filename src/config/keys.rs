@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::error::{ConfigError, Origin, Setting};
-use super::values::{self, Principal};
+use super::values::{self, Checked, Principal};
 use super::{AuthType, CredentialType, IdentityFlow, Transport};
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
@@ -38,7 +38,7 @@ fn text(value: &str) -> Input<'_> {
 }
 
 /// A value check, as a function pointer so that checks of one type fit in one table.
-pub(super) type Parse<T> = fn(&str, &Origin) -> Result<T, ConfigError>;
+pub(super) type Parse<T> = fn(&str, &Origin) -> Checked<T>;
 /// Checks one input of a key and stores it in the key's field of a layer.
 type Set = for<'a> fn(&mut Layer, Input<'a>, Origin) -> Result<(), ConfigError>;
 /// A flag's spelling and how to take its value from the parsed command line.
@@ -79,17 +79,14 @@ impl Key {
     /// file, region in the profile or COGNITO_REGION").
     pub(super) fn places(&self) -> String {
         let name = self.name();
-        let profile = self.profile().then(|| format!("{name} in the profile"));
-        let credential = self
-            .credential
-            .then(|| format!("the systemd credential {name}"));
         let mut places = vec![format!("{} in the config file", self.file)];
-        places.extend(
-            profile
-                .into_iter()
-                .chain(self.env.iter().map(|e| e.to_string())),
-        );
-        places.extend(credential);
+        if self.profile() {
+            places.push(format!("{name} in the profile"));
+        }
+        places.extend(self.env.iter().map(|env| env.to_string()));
+        if self.credential {
+            places.push(format!("the systemd credential {name}"));
+        }
         let last = places.pop().unwrap_or_default();
         match places.is_empty() {
             true => last,
@@ -128,7 +125,11 @@ macro_rules! keys {
 
         /// Every key, in the order the sources are read (which decides the first error found).
         pub(super) const KEYS: &[Key] = &[$(Key {
-            set: |layer, input, at| $how(&mut layer.$field, input, at $(, $arg)*),
+            set: |layer, input, origin| {
+                let value = $how(input, &origin $(, $arg)*)?;
+                layer.$field = Some(Setting { value, origin });
+                Ok(())
+            },
             $($col)*
             ..BLANK
         },)*];
@@ -266,12 +267,6 @@ pub(super) fn key(file: &str) -> &'static Key {
     row.unwrap_or_else(|| panic!("{file} is not in KEYS"))
 }
 
-/// Stores `value` in `slot`, remembering where it was set.
-fn store<T>(slot: &mut Option<Setting<T>>, value: T, origin: Origin) -> Result<(), ConfigError> {
-    *slot = Some(Setting { value, origin });
-    Ok(())
-}
-
 /// Which JSON types a single-valued key takes.
 #[derive(Clone, Copy, PartialEq)]
 enum Shape {
@@ -283,65 +278,51 @@ enum Shape {
 use Shape::{Number, Text};
 
 /// One value of the given shape, checked by `parse`.
-fn scalar<T>(
-    slot: &mut Option<Setting<T>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-    shape: Shape,
-) -> Result<(), ConfigError> {
-    let value = match input {
-        Input::Text(text) => parse(text, &at)?,
-        Input::Secret(secret) => parse(secret.expose(), &at)?,
-        Input::Json(Value::String(text)) => parse(&text, &at)?,
-        Input::Json(Value::Number(n)) if shape == Number => parse(&n.to_string(), &at)?,
-        Input::Json(other) if shape == Number => return Err(wrong_type(&at, &other, "a number")),
-        Input::Json(other) => return Err(wrong_type(&at, &other, "a string")),
-    };
-    store(slot, value, at)
+fn scalar<T>(input: Input, at: &Origin, parse: Parse<T>, shape: Shape) -> Checked<T> {
+    match input {
+        Input::Text(text) => parse(text, at),
+        Input::Secret(secret) => parse(secret.expose(), at),
+        Input::Json(Value::String(text)) => parse(&text, at),
+        Input::Json(Value::Number(n)) if shape == Number => parse(&n.to_string(), at),
+        Input::Json(other) if shape == Number => Err(wrong_type(at, &other, "a number")),
+        Input::Json(other) => Err(wrong_type(at, &other, "a string")),
+    }
 }
 
 /// A secret, checked by `check` (whose messages never show it). One that came as a [`Secret`]
 /// is kept as it is, sharing its one allocation; text is moved into a new one and zeroed.
 fn secret(
-    slot: &mut Option<Setting<Secret>>,
     input: Input,
-    at: Origin,
-    check: fn(&Secret, &Origin) -> Result<(), ConfigError>,
-) -> Result<(), ConfigError> {
+    at: &Origin,
+    check: fn(&Secret, &Origin) -> Checked<()>,
+) -> Checked<Secret> {
     let secret = match input {
         Input::Secret(secret) => secret,
         Input::Text(text) => Secret::new(text.to_owned()),
         Input::Json(Value::String(text)) => Secret::new(text),
-        Input::Json(other) => return Err(wrong_type(&at, &other, "a string")),
+        Input::Json(other) => return Err(wrong_type(at, &other, "a string")),
     };
-    check(&secret, &at)?;
-    store(slot, secret, at)
+    check(&secret, at).map(|()| secret)
 }
 
 /// `true` or `false`.
-fn boolean(slot: &mut Option<Setting<bool>>, input: Input, at: Origin) -> Result<(), ConfigError> {
+fn boolean(input: Input, at: &Origin) -> Checked<bool> {
     let found = match input {
-        Input::Json(Value::Bool(flag)) => return store(slot, flag, at),
+        Input::Json(Value::Bool(flag)) => return Ok(flag),
         Input::Json(other) => other,
         Input::Text(text) => Value::from(text),
         Input::Secret(_) => Value::from(""),
     };
-    Err(wrong_type(&at, &found, "true or false"))
+    Err(wrong_type(at, &found, "true or false"))
 }
 
 /// An object in the config file; the profile and the environment write the same object as text.
-fn object(
-    slot: &mut Option<Setting<BTreeMap<String, String>>>,
-    input: Input,
-    at: Origin,
-) -> Result<(), ConfigError> {
-    let map = match input {
-        Input::Text(text) => values::metadata(text, &at)?,
-        Input::Secret(secret) => values::metadata(secret.expose(), &at)?,
-        Input::Json(value) => values::metadata_value(value, &at)?,
-    };
-    store(slot, map, at)
+fn object(input: Input, at: &Origin) -> Checked<BTreeMap<String, String>> {
+    match input {
+        Input::Text(text) => values::metadata(text, at),
+        Input::Secret(secret) => values::metadata(secret.expose(), at),
+        Input::Json(value) => values::metadata_value(value, at),
+    }
 }
 
 /// What a list key takes, for its messages.
@@ -375,27 +356,20 @@ const IDS: ListOf = ListOf {
 };
 
 /// A list of items each checked by `parse`.
-fn list<T>(
-    slot: &mut Option<Setting<Vec<T>>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-    of: &ListOf,
-) -> Result<(), ConfigError> {
+fn list<T>(input: Input, at: &Origin, parse: Parse<T>, of: &ListOf) -> Checked<Vec<T>> {
     let items = match input {
         Input::Json(Value::String(text)) if of.one => vec![Value::String(text)],
         Input::Json(Value::Array(items)) if !(of.one && items.is_empty()) => items,
-        Input::Json(other) => return Err(wrong_type(&at, &other, of.whole)),
+        Input::Json(other) => return Err(wrong_type(at, &other, of.whole)),
         Input::Text(text) => vec![Value::from(text)],
-        Input::Secret(_) => return Err(wrong_type(&at, &Value::from(""), of.whole)),
+        Input::Secret(_) => return Err(wrong_type(at, &Value::from(""), of.whole)),
     };
     let item = |item| match item {
-        Value::String(text) => parse(&text, &at),
-        Value::Number(n) if of.numbers => parse(&n.to_string(), &at),
-        other => Err(wrong_type(&at, &other, of.item)),
+        Value::String(text) => parse(&text, at),
+        Value::Number(n) if of.numbers => parse(&n.to_string(), at),
+        other => Err(wrong_type(at, &other, of.item)),
     };
-    let value = items.into_iter().map(item).collect::<Result<_, _>>()?;
-    store(slot, value, at)
+    items.into_iter().map(item).collect()
 }
 
 /// The error for a value of the wrong JSON type; it names the type found, never the value.

@@ -28,7 +28,8 @@ pub(super) enum Principal {
     Name(String),
 }
 
-type Checked<T> = Result<T, ConfigError>;
+/// A value that passed its check, or why it did not.
+pub(super) type Checked<T> = Result<T, ConfigError>;
 
 /// The error for `text`, which is not `what`.
 fn not_a(text: &str, at: &Origin, what: &str, fix: &str) -> ConfigError {
