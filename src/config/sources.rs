@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::access::FileAccess;
 use super::error::{ConfigError, Origin, Setting};
-use super::keys::{Input, Layer, KEYS};
+use super::keys::{key, Input, Layer, KEYS};
 use super::{file, profile, validate, values, Config, CredentialType};
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
@@ -264,34 +264,34 @@ fn require_complete_env(env: &Environment, merged: &Layer) -> Result<(), ConfigE
     let iam = merged.credential_type.as_ref();
     let iam = iam.map_or(true, |s| s.value == CredentialType::Iam);
     let needed = [
-        "USERNAME",
-        "PASSWORD",
-        "USER_POOL_ID",
-        "APP_ID",
-        "IDENTITY_POOL_ID",
+        "username",
+        "password",
+        "user_pool_id",
+        "app_id",
+        "identity_pool_id",
     ];
-    let needed = needed.map(|name| format!("COGNITO_{name}"));
-    let missing: Vec<&str> = needed[..if iam { 5 } else { 4 }]
+    let needed = &needed[..if iam { 5 } else { 4 }];
+    let variables = needed
         .iter()
-        .map(String::as_str)
-        .filter(|name| env.get(name).map_or(true, str::is_empty))
-        .collect();
+        .map(|name| key(&format!("cognito.{name}")).env[0]);
+    let unset = |name: &&str| env.get(name).map_or(true, str::is_empty);
+    let missing: Vec<&str> = variables.filter(unset).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let verb = if missing.len() == 1 { "is" } else { "are" };
-    let problem = format!(
-        "the environment must hold every sign-in setting, but {}",
-        missing.join(", ")
+    let (names, verb) = (
+        missing.join(", "),
+        if missing.len() == 1 { "is" } else { "are" },
     );
+    let problem =
+        format!("the environment must hold every sign-in setting, but {names} {verb} not set");
     let fix = "export them, or drop -e to take them from the config file, the profile or systemd \
                credentials";
-    let at = Origin::Flag {
-        name: "-e/--use-env",
-    };
     Err(ConfigError::invalid(
-        at,
-        format!("{problem} {verb} not set"),
+        Origin::Flag {
+            name: "-e/--use-env",
+        },
+        problem,
         fix,
     ))
 }
