@@ -253,7 +253,7 @@ mod tests {
         );
         let layer = layer.unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(layer.server_types.unwrap().value, vec![Transport::Tcp]);
+        assert_eq!(layer.server_type.unwrap().value, vec![Transport::Tcp]);
         assert_eq!(layer.credential_type.unwrap().value, CredentialType::Iam);
         assert_eq!(layer.user.unwrap().value, values::Principal::Id(501));
         assert_eq!(layer.port.unwrap().value, 5500);
@@ -290,7 +290,7 @@ mod tests {
         let (_d, _p, layer, _) =
             load_text(r#"{"global": {"server_type": ["unix", "http"]}}"#, 0o644);
         assert_eq!(
-            layer.unwrap().server_types.unwrap().value,
+            layer.unwrap().server_type.unwrap().value,
             vec![Transport::Unix, Transport::Http]
         );
         let (_d, _p, layer, _) = load_text(r#"{"global": {"server_type": "ftp"}}"#, 0o644);

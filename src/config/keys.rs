@@ -107,9 +107,14 @@ const BLANK: Key = Key {
     set: |_, _, _| Ok(()),
 };
 
-/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry.
+/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry:
+/// `SECTION NAME: TYPE = KIND(ARGS) { COLUMNS }`, the field named as the key is in the config
+/// file's object SECTION.
 macro_rules! keys {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* })*) => {
+    ($(
+        $(#[$doc:meta])*
+        $section:ident $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* }
+    )*) => {
         /// The settings of one source; `None` means the source does not set the key.
         #[derive(Debug, Default)]
         pub(super) struct Layer {
@@ -130,6 +135,7 @@ macro_rules! keys {
                 layer.$field = Some(Setting { value, origin });
                 Ok(())
             },
+            file: concat!(stringify!($section), ".", stringify!($field)),
             $($col)*
             ..BLANK
         },)*];
@@ -138,126 +144,101 @@ macro_rules! keys {
 
 keys! {
     /// Transports to listen on, in order.
-    server_types: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
-        file: "global.server_type",
+    global server_type: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
         flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
             .then(|| json(a.server_type.iter().map(|t| t.as_str()).collect::<Value>())))),
     }
-    credential_type: CredentialType = scalar(values::credential_type, Text) {
-        file: "global.credential_type",
+    global credential_type: CredentialType = scalar(values::credential_type, Text) {
         flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| text(t.as_str())))),
     }
     /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
-    user: Principal = scalar(values::principal, Number) {
-        file: "global.user", flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(text))),
+    global user: Principal = scalar(values::principal, Number) {
+        flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(text))),
     }
-    group: Principal = scalar(values::principal, Number) {
-        file: "global.group", flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(text))),
+    global group: Principal = scalar(values::principal, Number) {
+        flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(text))),
     }
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
     /// round. Not read from the environment: the fewer places a secret can hide in, the better.
-    auth_secret: Secret = secret(values::shared_secret) {
-        file: "global.auth_secret", file_path: Some("global.auth_secret_file"), credential: true,
+    global auth_secret: Secret = secret(values::shared_secret) {
+        file_path: Some("global.auth_secret_file"), credential: true,
         flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_ref().map(|s| text(s.expose())))),
         flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
         holds: Some("the shared secret"),
     }
-    expose_refresh_token: bool = boolean() { file: "global.expose_refresh_token", }
-    retries: u32 = scalar(values::retries, Number) {
-        file: "global.retries", flag: Some(("-r/--retries", |a| a.retries.map(json))),
+    global expose_refresh_token: bool = boolean() {}
+    global retries: u32 = scalar(values::retries, Number) {
+        flag: Some(("-r/--retries", |a| a.retries.map(json))),
     }
-    imds: bool = boolean() {
-        file: "global.imds", flag: Some(("--imds", |a| a.imds.then(|| json(true)))),
-    }
-    allow_no_secret: bool = boolean() {
-        file: "global.allow_no_secret",
+    global imds: bool = boolean() { flag: Some(("--imds", |a| a.imds.then(|| json(true)))), }
+    global allow_no_secret: bool = boolean() {
         flag: Some(("--allow-no-secret", |a| a.allow_no_secret.then(|| json(true)))),
     }
-    allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
-        file: "server.allowed_hosts",
+    server allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
         flag: Some(("--allowed-host", |a| (!a.allowed_host.is_empty())
             .then(|| json(a.allowed_host.clone())))),
     }
-    allowed_users: Vec<Principal> = list(values::principal, &IDS) { file: "server.allowed_users", }
-    allowed_groups: Vec<Principal> = list(values::principal, &IDS) {
-        file: "server.allowed_groups",
-    }
-    host: Vec<IpAddr> = scalar(values::host, Text) {
-        file: "server.host", flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(Input::Text))),
+    server allowed_users: Vec<Principal> = list(values::principal, &IDS) {}
+    server allowed_groups: Vec<Principal> = list(values::principal, &IDS) {}
+    server host: Vec<IpAddr> = scalar(values::host, Text) {
+        flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(text))),
     }
     /// Port of whichever tcp or http listener has no port of its own.
-    port: u16 = scalar(values::port, Number) {
-        file: "server.port", flag: Some(("-P/--port", |a| a.tcp.port.map(json))),
+    server port: u16 = scalar(values::port, Number) {
+        flag: Some(("-P/--port", |a| a.tcp.port.map(json))),
     }
-    tcp_port: u16 = scalar(values::port, Number) {
-        file: "server.tcp_port",
+    server tcp_port: u16 = scalar(values::port, Number) {
         flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(json))),
     }
-    http_port: u16 = scalar(values::port, Number) {
-        file: "server.http_port",
+    server http_port: u16 = scalar(values::port, Number) {
         flag: Some(("--http-port", |a| a.tcp.http_port.map(json))),
     }
-    socket_path: PathBuf = scalar(values::socket_path, Text) {
-        file: "server.socket_path",
-        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(Input::Text))),
+    server socket_path: PathBuf = scalar(values::socket_path, Text) {
+        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(text))),
     }
     /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
     /// decimal digits are the octal mode, exactly as if they had been quoted.
-    permissions: u32 = scalar(values::permissions, Number) {
-        file: "server.permissions",
-        flag: Some(("--permissions", |a| a.permissions.as_deref().map(Input::Text))),
+    server permissions: u32 = scalar(values::permissions, Number) {
+        flag: Some(("--permissions", |a| a.permissions.as_deref().map(text))),
     }
-    username: String = scalar(values::non_empty, Text) {
-        file: "cognito.username", env: &["COGNITO_USERNAME"],
+    cognito username: String = scalar(values::non_empty, Text) { env: &["COGNITO_USERNAME"], }
+    cognito password: Secret = secret(values::secret) {
+        env: &["COGNITO_PASSWORD"], credential: true, holds: Some("a password"),
     }
-    password: Secret = secret(values::secret) {
-        file: "cognito.password", env: &["COGNITO_PASSWORD"], credential: true,
-        holds: Some("a password"),
-    }
-    app_id: String = scalar(values::non_empty, Text) {
-        file: "cognito.app_id", env: &["COGNITO_APP_ID"],
-    }
-    client_secret: Secret = secret(values::secret) {
-        file: "cognito.client_secret", env: &["COGNITO_CLIENT_SECRET"], credential: true,
-        holds: Some("a client secret"),
+    cognito app_id: String = scalar(values::non_empty, Text) { env: &["COGNITO_APP_ID"], }
+    cognito client_secret: Secret = secret(values::secret) {
+        env: &["COGNITO_CLIENT_SECRET"], credential: true, holds: Some("a client secret"),
     }
     /// TOTP seed, for SOFTWARE_TOKEN_MFA.
-    totp_secret: Secret = secret(values::totp_secret) {
-        file: "cognito.totp_secret", env: &["COGNITO_TOTP_SECRET"], credential: true,
-        holds: Some("a TOTP seed"),
+    cognito totp_secret: Secret = secret(values::totp_secret) {
+        env: &["COGNITO_TOTP_SECRET"], credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
     }
-    user_pool_id: String = scalar(values::user_pool_id, Text) {
-        file: "cognito.user_pool_id", env: &["COGNITO_USER_POOL_ID"],
+    cognito user_pool_id: String = scalar(values::user_pool_id, Text) {
+        env: &["COGNITO_USER_POOL_ID"],
     }
-    identity_pool_id: String = scalar(values::identity_pool_id, Text) {
-        file: "cognito.identity_pool_id", env: &["COGNITO_IDENTITY_POOL_ID"],
+    cognito identity_pool_id: String = scalar(values::identity_pool_id, Text) {
+        env: &["COGNITO_IDENTITY_POOL_ID"],
     }
     /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
-    region: String = scalar(values::region, Text) {
-        file: "cognito.region", env: &["COGNITO_REGION"],
-    }
+    cognito region: String = scalar(values::region, Text) { env: &["COGNITO_REGION"], }
     /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
     /// promised it, below the specific name.
-    role_arn: String = scalar(values::role_arn, Text) {
-        file: "cognito.role_arn", env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
+    cognito role_arn: String = scalar(values::role_arn, Text) {
+        env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
     }
-    auth_type: AuthType = scalar(values::auth_type, Text) {
-        file: "cognito.auth_type", env: &["COGNITO_AUTH_TYPE"],
-    }
+    cognito auth_type: AuthType = scalar(values::auth_type, Text) { env: &["COGNITO_AUTH_TYPE"], }
     /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
-    metadata: BTreeMap<String, String> = object() {
-        file: "cognito.metadata", env: &["COGNITO_METADATA"],
+    cognito metadata: BTreeMap<String, String> = object() { env: &["COGNITO_METADATA"], }
+    cognito role_session_name: String = scalar(values::role_session_name, Text) {
+        env: &["COGNITO_ROLE_SESSION_NAME"],
     }
-    role_session_name: String = scalar(values::role_session_name, Text) {
-        file: "cognito.role_session_name", env: &["COGNITO_ROLE_SESSION_NAME"],
+    cognito auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
+        env: &["COGNITO_AUTH_FLOW"],
     }
-    auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
-        file: "cognito.auth_flow", env: &["COGNITO_AUTH_FLOW"],
-    }
-    role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
-        file: "cognito.role_expiry_time", env: &["COGNITO_ROLE_EXPIRY_TIME"],
+    cognito role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
+        env: &["COGNITO_ROLE_EXPIRY_TIME"],
     }
 }
 

@@ -70,7 +70,7 @@ fn listeners(
     layer: &Layer,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
-    let given = layer.server_types.as_ref();
+    let given = layer.server_type.as_ref();
     let mut types = Vec::new();
     for kind in given.map_or(&[Transport::Unix][..], |s| &s.value[..]) {
         if !types.contains(kind) {
