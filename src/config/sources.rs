@@ -195,22 +195,21 @@ fn profile_layer(
         (Some(path), _) => path.clone(),
         (None, Some(home)) => Path::new(home).join(".aws/cognito_credentials"),
         (None, None) if explicit => {
-            let at = Origin::Flag {
-                name: "-p/--cognito-profile",
-            };
-            let problem = format!("profile {name:?} was asked for, but HOME is not set to find");
+            let name = format!("profile {name:?} was asked for");
+            let problem = name + ", but HOME is not set to find ~/.aws/cognito_credentials";
             let fix = "name the file with -f/--cognito-credentials-file";
             return Err(ConfigError::invalid(
-                at,
-                problem + " ~/.aws/cognito_credentials",
+                "flag -p/--cognito-profile",
+                problem,
                 fix,
             ));
         }
         (None, None) => return Ok(Layer::default()),
     };
+    let path = &path;
     profile::load(
         &profile::Request {
-            path: &path,
+            path,
             name,
             explicit,
         },
@@ -263,37 +262,24 @@ fn fallback_region(env: &Environment) -> Result<Option<Setting<String>>, ConfigE
 fn require_complete_env(env: &Environment, merged: &Layer) -> Result<(), ConfigError> {
     let iam = merged.credential_type.as_ref();
     let iam = iam.map_or(true, |s| s.value == CredentialType::Iam);
-    let needed = [
-        "username",
-        "password",
-        "user_pool_id",
-        "app_id",
-        "identity_pool_id",
-    ];
-    let needed = &needed[..if iam { 5 } else { 4 }];
-    let variables = needed
-        .iter()
-        .map(|name| key(&format!("cognito.{name}")).env[0]);
+    let mut needed = vec!["username", "password", "user_pool_id", "app_id"];
+    needed.extend(iam.then_some("identity_pool_id"));
+    let variable = |name: &str| key(&format!("cognito.{name}")).env[0];
     let unset = |name: &&str| env.get(name).map_or(true, str::is_empty);
-    let missing: Vec<&str> = variables.filter(unset).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let (names, verb) = (
-        missing.join(", "),
-        if missing.len() == 1 { "is" } else { "are" },
-    );
-    let problem =
-        format!("the environment must hold every sign-in setting, but {names} {verb} not set");
+    let missing: Vec<&str> = needed.into_iter().map(variable).filter(unset).collect();
+    let verb = match missing.len() {
+        0 => return Ok(()),
+        1 => "is",
+        _ => "are",
+    };
+    let problem = "the environment must hold every sign-in setting, but";
+    let problem = format!("{problem} {} {verb} not set", missing.join(", "));
     let fix = "export them, or drop -e to take them from the config file, the profile or systemd \
                credentials";
-    Err(ConfigError::invalid(
-        Origin::Flag {
-            name: "-e/--use-env",
-        },
-        problem,
-        fix,
-    ))
+    let at = Origin::Flag {
+        name: "-e/--use-env",
+    };
+    Err(ConfigError::invalid(at, problem, fix))
 }
 
 /// The command line, the highest layer.
