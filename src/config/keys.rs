@@ -148,14 +148,14 @@ keys! {
         flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
             .then(|| json(a.server_type.iter().map(|t| t.as_str()).collect::<Value>())))),
     }
-    global credential_type: CredentialType = scalar(values::credential_type, Text) {
+    global credential_type: CredentialType = string(values::credential_type) {
         flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| text(t.as_str())))),
     }
     /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
-    global user: Principal = scalar(values::principal, Number) {
+    global user: Principal = number(values::principal) {
         flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(text))),
     }
-    global group: Principal = scalar(values::principal, Number) {
+    global group: Principal = number(values::principal) {
         flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(text))),
     }
     /// The shared secret, already read when it was given as a file: a secret and a secret file
@@ -168,7 +168,7 @@ keys! {
         holds: Some("the shared secret"),
     }
     global expose_refresh_token: bool = boolean() {}
-    global retries: u32 = scalar(values::retries, Number) {
+    global retries: u32 = number(values::retries) {
         flag: Some(("-r/--retries", |a| a.retries.map(json))),
     }
     global imds: bool = boolean() { flag: Some(("--imds", |a| a.imds.then(|| json(true)))), }
@@ -181,32 +181,30 @@ keys! {
     }
     server allowed_users: Vec<Principal> = list(values::principal, &IDS) {}
     server allowed_groups: Vec<Principal> = list(values::principal, &IDS) {}
-    server host: Vec<IpAddr> = scalar(values::host, Text) {
+    server host: Vec<IpAddr> = string(values::host) {
         flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(text))),
     }
     /// Port of whichever tcp or http listener has no port of its own.
-    server port: u16 = scalar(values::port, Number) {
-        flag: Some(("-P/--port", |a| a.tcp.port.map(json))),
-    }
-    server tcp_port: u16 = scalar(values::port, Number) {
+    server port: u16 = number(values::port) { flag: Some(("-P/--port", |a| a.tcp.port.map(json))), }
+    server tcp_port: u16 = number(values::port) {
         flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(json))),
     }
-    server http_port: u16 = scalar(values::port, Number) {
+    server http_port: u16 = number(values::port) {
         flag: Some(("--http-port", |a| a.tcp.http_port.map(json))),
     }
-    server socket_path: PathBuf = scalar(values::socket_path, Text) {
+    server socket_path: PathBuf = string(values::socket_path) {
         flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(text))),
     }
     /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
     /// decimal digits are the octal mode, exactly as if they had been quoted.
-    server permissions: u32 = scalar(values::permissions, Number) {
+    server permissions: u32 = number(values::permissions) {
         flag: Some(("--permissions", |a| a.permissions.as_deref().map(text))),
     }
-    cognito username: String = scalar(values::non_empty, Text) { env: &["COGNITO_USERNAME"], }
+    cognito username: String = string(values::non_empty) { env: &["COGNITO_USERNAME"], }
     cognito password: Secret = secret(values::secret) {
         env: &["COGNITO_PASSWORD"], credential: true, holds: Some("a password"),
     }
-    cognito app_id: String = scalar(values::non_empty, Text) { env: &["COGNITO_APP_ID"], }
+    cognito app_id: String = string(values::non_empty) { env: &["COGNITO_APP_ID"], }
     cognito client_secret: Secret = secret(values::secret) {
         env: &["COGNITO_CLIENT_SECRET"], credential: true, holds: Some("a client secret"),
     }
@@ -215,29 +213,25 @@ keys! {
         env: &["COGNITO_TOTP_SECRET"], credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
     }
-    cognito user_pool_id: String = scalar(values::user_pool_id, Text) {
-        env: &["COGNITO_USER_POOL_ID"],
-    }
-    cognito identity_pool_id: String = scalar(values::identity_pool_id, Text) {
+    cognito user_pool_id: String = string(values::user_pool_id) { env: &["COGNITO_USER_POOL_ID"], }
+    cognito identity_pool_id: String = string(values::identity_pool_id) {
         env: &["COGNITO_IDENTITY_POOL_ID"],
     }
     /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
-    cognito region: String = scalar(values::region, Text) { env: &["COGNITO_REGION"], }
+    cognito region: String = string(values::region) { env: &["COGNITO_REGION"], }
     /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
     /// promised it, below the specific name.
-    cognito role_arn: String = scalar(values::role_arn, Text) {
+    cognito role_arn: String = string(values::role_arn) {
         env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
     }
-    cognito auth_type: AuthType = scalar(values::auth_type, Text) { env: &["COGNITO_AUTH_TYPE"], }
+    cognito auth_type: AuthType = string(values::auth_type) { env: &["COGNITO_AUTH_TYPE"], }
     /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
     cognito metadata: BTreeMap<String, String> = object() { env: &["COGNITO_METADATA"], }
-    cognito role_session_name: String = scalar(values::role_session_name, Text) {
+    cognito role_session_name: String = string(values::role_session_name) {
         env: &["COGNITO_ROLE_SESSION_NAME"],
     }
-    cognito auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
-        env: &["COGNITO_AUTH_FLOW"],
-    }
-    cognito role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
+    cognito auth_flow: IdentityFlow = string(values::auth_flow) { env: &["COGNITO_AUTH_FLOW"], }
+    cognito role_expiry_time: Duration = number(values::role_expiry_time) {
         env: &["COGNITO_ROLE_EXPIRY_TIME"],
     }
 }
@@ -248,25 +242,22 @@ pub(super) fn key(file: &str) -> &'static Key {
     row.unwrap_or_else(|| panic!("{file} is not in KEYS"))
 }
 
-/// Which JSON types a single-valued key takes.
-#[derive(Clone, Copy, PartialEq)]
-enum Shape {
-    /// A string (in the config file) or text (elsewhere).
-    Text,
-    /// A number, or a string of one: the original's config builder wrote either.
-    Number,
-}
-use Shape::{Number, Text};
-
-/// One value of the given shape, checked by `parse`.
-fn scalar<T>(input: Input, at: &Origin, parse: Parse<T>, shape: Shape) -> Checked<T> {
+/// A string in the config file, text elsewhere, checked by `parse`.
+fn string<T>(input: Input, at: &Origin, parse: Parse<T>) -> Checked<T> {
     match input {
+        Input::Json(Value::String(text)) => parse(&text, at),
+        Input::Json(other) => Err(wrong_type(at, &other, "a string")),
         Input::Text(text) => parse(text, at),
         Input::Secret(secret) => parse(secret.expose(), at),
-        Input::Json(Value::String(text)) => parse(&text, at),
-        Input::Json(Value::Number(n)) if shape == Number => parse(&n.to_string(), at),
-        Input::Json(other) if shape == Number => Err(wrong_type(at, &other, "a number")),
-        Input::Json(other) => Err(wrong_type(at, &other, "a string")),
+    }
+}
+
+/// A number, or a string of one: the original's config builder wrote either.
+fn number<T>(input: Input, at: &Origin, parse: Parse<T>) -> Checked<T> {
+    match input {
+        Input::Json(Value::Number(n)) => parse(&n.to_string(), at),
+        Input::Json(other) if !other.is_string() => Err(wrong_type(at, &other, "a number")),
+        input => string(input, at, parse),
     }
 }
 
