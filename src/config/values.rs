@@ -174,7 +174,7 @@ pub(super) fn loopbacks() -> Vec<IpAddr> {
 pub(super) fn socket_path(text: &str, at: &Origin) -> Checked<PathBuf> {
     let (problem, fix) = match text.len() {
         0 => (
-            "the path is empty".to_owned(),
+            "the path is empty".into(),
             "give a path like /run/cognitod.sock",
         ),
         1..=MAX_SOCKET_PATH => return Ok(PathBuf::from(text)),
@@ -188,13 +188,8 @@ pub(super) fn socket_path(text: &str, at: &Origin) -> Checked<PathBuf> {
 
 /// Any non-empty text (user name, app client id).
 pub(super) fn non_empty(text: &str, at: &Origin) -> Checked<String> {
-    filled(
-        text,
-        at,
-        "the value is empty",
-        "give a value or remove the setting",
-    )
-    .map(str::to_owned)
+    let fix = "give a value or remove the setting";
+    filled(text, at, "the value is empty", fix).map(str::to_owned)
 }
 
 /// `text`, unless it is empty. No message shows the value, so this serves secrets too.
@@ -215,17 +210,13 @@ pub(super) fn secret(secret: &Secret, at: &Origin) -> Checked<()> {
 /// authenticator apps show it, are accepted).
 pub(super) fn totp_secret(seed: &Secret, at: &Origin) -> Checked<()> {
     secret(seed, at)?;
-    if crate::cognito::totp::Totp::new(seed).is_err() {
-        let fix =
-            "give the SecretCode that AssociateSoftwareToken returned when the user enrolled \
-                   TOTP (letters A-Z and digits 2-7)";
-        return Err(ConfigError::invalid(
-            at,
-            "the value is not a base32 TOTP seed",
-            fix,
-        ));
+    let problem = "the value is not a base32 TOTP seed";
+    let fix = "give the SecretCode that AssociateSoftwareToken returned when the user enrolled \
+               TOTP (letters A-Z and digits 2-7)";
+    match crate::cognito::totp::Totp::new(seed) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ConfigError::invalid(at, problem, fix)),
     }
-    Ok(())
 }
 
 /// The shared secret clients must send: empty is refused because it would let everyone in.
@@ -237,13 +228,8 @@ pub(super) fn shared_secret(secret: &Secret, at: &Origin) -> Checked<()> {
 
 /// A region name: lower-case letters, digits and dashes (`us-east-1`, `eu-central-2`).
 pub(super) fn region(text: &str, at: &Origin) -> Checked<String> {
-    text_if(
-        is_region(text),
-        text,
-        at,
-        "a region name",
-        "write it like us-east-1",
-    )
+    let fix = "write it like us-east-1";
+    text_if(is_region(text), text, at, "a region name", fix)
 }
 
 fn is_region(text: &str) -> bool {
@@ -301,11 +287,8 @@ pub(super) fn role_session_name(text: &str, at: &Origin) -> Checked<String> {
 
 /// Lifetime of classic-flow credentials, in seconds.
 pub(super) fn role_expiry_time(text: &str, at: &Origin) -> Checked<Duration> {
-    let range = format!(
-        "{} to {}",
-        ROLE_EXPIRY_SECONDS.start(),
-        ROLE_EXPIRY_SECONDS.end()
-    );
+    let (low, high) = ROLE_EXPIRY_SECONDS.into_inner();
+    let range = format!("{low} to {high}");
     let Ok(seconds) = text.parse::<u64>() else {
         let fix = format!("use a whole number from {range}");
         return Err(not_a(text, at, "a number of seconds", &fix));
