@@ -46,15 +46,15 @@ impl FileAccess {
         };
         let (mode, uid) = (contents.mode, contents.uid);
         let (problem, command) = if mode & GROUP_OR_OTHER_WRITE != 0 {
-            let problem = format!("its mode {mode:04o} lets group or others write to it");
+            let problem = format!("its mode {mode:04o} lets group or others write to it, so");
             (
-                problem + ", so another user could rewrite what the daemon reads",
+                problem + " another user could rewrite what the daemon reads",
                 "chmod go-w",
             )
         } else if nix::unistd::geteuid().is_root() && uid != 0 {
-            let problem = format!("it belongs to uid {uid}, and the daemon runs as root");
+            let problem = format!("it belongs to uid {uid}, and the daemon runs as root: that");
             (
-                problem + ": that user could rewrite what root reads",
+                problem + " user could rewrite what root reads",
                 "chown root:",
             )
         } else {
@@ -76,13 +76,9 @@ impl FileAccess {
         if contents.mode & GROUP_OR_OTHER_READ == 0 || self.is_private(path) {
             return Ok(());
         }
-        let (mode, shown) = (contents.mode, path.display());
+        let mode = contents.mode;
         let problem = format!("holds {holds} but its mode {mode:04o} lets group or others read it");
-        Err(ConfigError::invalid(
-            &shown,
-            problem,
-            format!("fix it with: chmod 600 {shown}"),
-        ))
+        Err(fix_with(path, problem, "chmod 600"))
     }
 
     /// Reads the secret `holds` from a file named by `named_by`: `None` when the file does not
