@@ -236,44 +236,41 @@ fn cognito(
 ) -> Result<CognitoConfig, ConfigError> {
     let iam = credential_type == CredentialType::Iam;
     let auth_flow = value(&layer.auth_flow).unwrap_or(IdentityFlow::Enhanced);
-    let from =
-        |origin: Option<&Origin>, default: &str| origin.map_or(default.into(), |o| o.to_string());
+    let from = |origin: Option<&Origin>| origin.map(|o| o.to_string());
 
-    // A required key that no source set, and why it is required when that is not obvious.
-    let mut missing: Vec<(&str, String)> = [
-        ("username", layer.username.is_none()),
-        ("password", layer.password.is_none()),
-        ("app_id", layer.app_id.is_none()),
-        ("user_pool_id", layer.user_pool_id.is_none()),
+    // Every required key that no source set, and why it is required when that is not obvious.
+    let types = from(origin(&layer.credential_type)).unwrap_or("the default".into());
+    let flow = from(origin(&layer.auth_flow)).unwrap_or_default();
+    let missing: Vec<(&str, String)> = [
+        ("username", layer.username.is_none(), String::new()),
+        ("password", layer.password.is_none(), String::new()),
+        ("app_id", layer.app_id.is_none(), String::new()),
+        ("user_pool_id", layer.user_pool_id.is_none(), String::new()),
+        (
+            "identity_pool_id",
+            iam && layer.identity_pool_id.is_none(),
+            format!(
+                " (credential type iam, from {types}, needs an identity pool; tokens does not)"
+            ),
+        ),
+        (
+            "role_arn",
+            iam && auth_flow == IdentityFlow::Classic && layer.role_arn.is_none(),
+            format!(" (auth_flow classic, from {flow}, needs a role to assume; enhanced does not)"),
+        ),
     ]
     .into_iter()
-    .filter(|(_, unset)| *unset)
-    .map(|(key, _)| (key, String::new()))
+    .filter_map(|(key, unset, why)| unset.then_some((key, why)))
     .collect();
-    if iam && layer.identity_pool_id.is_none() {
-        let from = from(origin(&layer.credential_type), "the default");
-        let why =
-            format!(" (credential type iam, from {from}, needs an identity pool; tokens does not)");
-        missing.push(("identity_pool_id", why));
-    }
-    if iam && auth_flow == IdentityFlow::Classic && layer.role_arn.is_none() {
-        let from = from(origin(&layer.auth_flow), "");
-        let why =
-            format!(" (auth_flow classic, from {from}, needs a role to assume; enhanced does not)");
-        missing.push(("role_arn", why));
-    }
-    let required = (
+    let (Some(username), Some(password), Some(app_id), Some(user_pool_id), true) = (
         layer.username,
         layer.password,
         layer.app_id,
         layer.user_pool_id,
-    );
-    let (Some(username), Some(password), Some(app_id), Some(user_pool_id)) = required else {
+        missing.is_empty(),
+    ) else {
         return Err(missing_error(&missing));
     };
-    if !missing.is_empty() {
-        return Err(missing_error(&missing));
-    }
 
     let region = match layer.region.or(fallback_region) {
         // A region that differs from the pools' own makes every Cognito call fail with "not
