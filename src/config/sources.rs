@@ -37,12 +37,10 @@ impl Environment {
             ..Environment::default()
         };
         for (name, value) in std::env::vars_os() {
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => env.insert(name, value),
-                Err(_) => drop(env.not_unicode.insert(name)),
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => env.insert(name, value),
+                (Ok(name), Err(_)) => drop(env.not_unicode.insert(name)),
+                (Err(_), _) => {}
             }
         }
         env
@@ -61,13 +59,11 @@ impl Environment {
 
     /// Files a variable, a secret one (one of a key that holds a secret) as a [`Secret`].
     fn insert(&mut self, name: String, value: String) {
-        let secret_keys = KEYS.iter().filter(|k| k.holds.is_some());
-        match secret_keys
-            .flat_map(|k| k.env)
-            .any(|secret| *secret == name)
-        {
-            true => drop(self.secrets.insert(name, Secret::new(value))),
-            false => drop(self.vars.insert(name, value)),
+        let mut secret_keys = KEYS.iter().filter(|k| k.holds.is_some());
+        if secret_keys.any(|k| k.env.contains(&name.as_str())) {
+            self.secrets.insert(name, Secret::new(value));
+        } else {
+            self.vars.insert(name, value);
         }
     }
 
@@ -84,12 +80,11 @@ impl Environment {
     fn setting(&self, name: &'static str) -> Result<Option<(Input<'_>, Origin)>, ConfigError> {
         let at = Origin::Env { name };
         if self.not_unicode.contains(name) {
-            let fix = "set it to UTF-8 text or unset it";
-            return Err(ConfigError::invalid(
-                at,
+            let (problem, fix) = (
                 "the value is not valid UTF-8",
-                fix,
-            ));
+                "set it to UTF-8 text or unset it",
+            );
+            return Err(ConfigError::invalid(at, problem, fix));
         }
         let input = match self.secrets.get(name) {
             Some(secret) if secret.expose().is_empty() => None,
