@@ -13,7 +13,7 @@ use zeroize::Zeroize;
 
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
-use super::keys::{Input, Layer, KEYS};
+use super::keys::{Input, Key, Layer, KEYS};
 
 /// The fix for a line that is not INI.
 const SHAPE: &str = "write sections like [profile NAME] and lines like key = value";
@@ -30,14 +30,11 @@ pub(super) struct Request<'a> {
 /// profile does not exist and nothing asked for them.
 pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, ConfigError> {
     let Request { path, name, .. } = *request;
-    let Some(contents) = files.read(
-        path,
-        "check the profile file (-f/--cognito-credentials-file)",
-    )?
-    else {
+    let fix = "check the profile file (-f/--cognito-credentials-file)";
+    let Some(contents) = files.read(path, fix)? else {
         if request.explicit {
-            let problem =
-                format!("the profile file does not exist (profile {name:?} was asked for)");
+            let problem = format!("profile {name:?} was asked for");
+            let problem = format!("the profile file does not exist ({problem})");
             let fix = "create it, or correct -f/--cognito-credentials-file";
             return Err(ConfigError::invalid(path.display(), problem, fix));
         }
@@ -51,32 +48,26 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         ..ParseOption::default()
     };
     let ini = Ini::load_from_str_opt(&contents.text, options).map_err(|err| {
-        ConfigError::syntax(
-            path,
-            (err.line, err.col),
-            err.msg.trim_end_matches('.'),
-            SHAPE,
-        )
+        let problem = err.msg.trim_end_matches('.');
+        ConfigError::syntax(path, (err.line, err.col), problem, SHAPE)
     })?;
     let ini = &Zeroed(ini).0;
 
     if let Some((key, _)) = ini.general_section().iter().next() {
         let at = format!("{}: {}", path.display(), one_line(key));
-        let fix = "put it under [default] or [profile NAME]";
-        return Err(ConfigError::invalid(
-            at,
+        let (problem, fix) = (
             "the key comes before any section",
-            fix,
-        ));
+            "put it under [default] or [profile NAME]",
+        );
+        return Err(ConfigError::invalid(at, problem, fix));
     }
 
     // The whole file, not just the chosen profile: another profile's password is exposed too.
     let names = ini.iter().flat_map(|(_, properties)| properties.iter());
-    let key = |name: &str| {
-        KEYS.iter()
-            .find(|k| k.profile() && k.name().eq_ignore_ascii_case(name))
-    };
-    if let Some(holds) = names.filter_map(|(name, _)| key(name)?.holds).next() {
+    if let Some(holds) = names
+        .filter_map(|(name, _)| profile_key(name)?.holds)
+        .next()
+    {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
 
@@ -84,6 +75,12 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         Some(section) => section_layer(ini, path, &section),
         None => Ok(Layer::default()),
     }
+}
+
+/// The row of a key a profile may set; configparser read key names in any case.
+fn profile_key(name: &str) -> Option<&'static Key> {
+    KEYS.iter()
+        .find(|k| k.profile() && k.name().eq_ignore_ascii_case(name))
 }
 
 /// The parsed file, its values zeroed when dropped: among them are passwords.
@@ -177,7 +174,7 @@ fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigE
             section: section.to_owned(),
             key: key.clone(),
         };
-        let Some(row) = KEYS.iter().find(|k| k.profile() && k.name() == key) else {
+        let Some(row) = profile_key(&key) else {
             let keys: Vec<&str> = KEYS
                 .iter()
                 .filter(|k| k.profile())
