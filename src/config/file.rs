@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::access::FileAccess;
 use super::error::{ConfigError, Origin};
-use super::keys::{wrong_type, Input, Layer, KEYS};
+use super::keys::{wrong_type, Input, Key, Layer, KEYS};
 use crate::secret::zeroize_json;
 
 /// The file's objects.
@@ -50,10 +50,11 @@ pub(super) fn load(
 
     // Refused before any value is looked at: an exposed secret is the first thing to fix.
     // The user's own secrets are named first: a password, a client secret, a TOTP seed.
-    let secrets = KEYS
+    let present = |k: &&Key| k.holds.is_some() && values.contains_key(k.file);
+    let first = KEYS
         .iter()
-        .filter(|k| k.holds.is_some() && values.contains_key(k.file));
-    let first = secrets.min_by_key(|k| !k.file.starts_with("cognito."));
+        .filter(present)
+        .min_by_key(|k| !k.file.starts_with("cognito."));
     if let Some(holds) = first.and_then(|k| k.holds) {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
@@ -90,10 +91,10 @@ pub(super) fn load(
             (None, None) => {}
         }
     }
-    for (key, _) in IGNORED
+    let ignored = IGNORED
         .iter()
-        .filter(|(key, warn)| *warn && values.contains_key(key))
-    {
+        .filter(|(key, warn)| *warn && values.contains_key(key));
+    for (key, _) in ignored {
         warnings.push(format!(
             "{}: {key} is ignored: cognitod logs to the journal (or stderr) and is installed by \
              its package; remove the key",
