@@ -44,16 +44,12 @@ pub(super) fn validate(
     Ok(Config {
         listeners,
         credential_type,
-        auth_secret: layer.auth_secret.take().map(|s| s.value),
+        auth_secret: owned(layer.auth_secret.take()),
         retries: value(&layer.retries).unwrap_or(DEFAULT_RETRIES),
         expose_refresh_token: value(&layer.expose_refresh_token).unwrap_or(false),
         imds: value(&layer.imds).unwrap_or(false),
         allow_no_secret: value(&layer.allow_no_secret).unwrap_or(false),
-        allowed_hosts: layer
-            .allowed_hosts
-            .take()
-            .map(|s| s.value)
-            .unwrap_or_default(),
+        allowed_hosts: owned(layer.allowed_hosts.take()).unwrap_or_default(),
         peers,
         cognito: cognito(layer, credential_type, fallback_region, &mut warnings)?,
         warnings,
@@ -63,6 +59,11 @@ pub(super) fn validate(
 /// A copy of a setting's value.
 fn value<T: Copy>(setting: &Option<Setting<T>>) -> Option<T> {
     setting.as_ref().map(|s| s.value)
+}
+
+/// A setting's value, without where it was set.
+fn owned<T>(setting: Option<Setting<T>>) -> Option<T> {
+    setting.map(|s| s.value)
 }
 
 /// The listeners, in the order their types were given, each once.
@@ -204,13 +205,10 @@ pub(super) fn lookup(value: &Principal, at: &Origin, kind: Kind) -> Result<u32, 
         Principal::Name(name) => name,
     };
     let (what, found) = match kind {
-        Kind::User => (
-            "user",
-            User::from_name(name).map(|u| u.map(|u| u.uid.as_raw())),
-        ),
+        Kind::User => ("user", User::from_name(name).map(|u| Some(u?.uid.as_raw()))),
         Kind::Group => (
             "group",
-            Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw())),
+            Group::from_name(name).map(|g| Some(g?.gid.as_raw())),
         ),
     };
     let (problem, fix) = match found {
@@ -296,18 +294,17 @@ fn cognito(
         username: username.value,
         password: password.value,
         app_id: app_id.value,
-        client_secret: layer.client_secret.map(|s| s.value),
-        totp_secret: layer.totp_secret.map(|s| s.value),
+        client_secret: owned(layer.client_secret),
+        totp_secret: owned(layer.totp_secret),
         user_pool_id: user_pool_id.value,
-        identity_pool_id: layer.identity_pool_id.map(|s| s.value),
+        identity_pool_id: owned(layer.identity_pool_id),
         region,
-        role_arn: layer.role_arn.map(|s| s.value),
+        role_arn: owned(layer.role_arn),
         auth_type: value(&layer.auth_type).unwrap_or(AuthType::UserSrp),
-        metadata: layer.metadata.map(|s| s.value).unwrap_or_default(),
+        metadata: owned(layer.metadata).unwrap_or_default(),
         auth_flow,
-        role_session_name: layer
-            .role_session_name
-            .map_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_owned(), |s| s.value),
+        role_session_name: owned(layer.role_session_name)
+            .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_owned()),
         role_expiry_time: value(&layer.role_expiry_time).unwrap_or(DEFAULT_ROLE_EXPIRY),
     })
 }
