@@ -1,129 +1,101 @@
-//! Reading the files the configuration names, with the checks that keep the secrets in them private:
-//! a file holding a secret must not be readable by group or others, and a secret file must not be
-//! empty; and the checks that keep the configuration the administrator's: no file it reads may be
-//! writable by group or others, nor, when the daemon runs as root, belong to another user.
+//! Reading the files the configuration names, with the checks that keep the configuration the
+//! administrator's (no one else may change it) and the secrets in it private (no one else may read
+//! them).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::error::ConfigError;
-use super::error::Origin;
+use super::error::{ConfigError, Origin};
 use crate::secret::{from_file_text, read_capped, FileText, Secret, GROUP_OR_OTHER_READ};
 
 /// Permission bits that let group or others write a file.
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
 
-/// Reads configuration files. It knows the systemd credentials directory because files there are
-/// exempt from the mode check: systemd makes that directory private to the service, and may grant
-/// the service user access through an ACL, which shows up as group bits in the mode.
+/// Reads configuration files. Files in the systemd credentials directory are exempt from the mode
+/// checks: systemd makes that directory private to the service, and may grant the service user
+/// access through an ACL, which shows up as group bits in the mode.
 #[derive(Debug, Default)]
 pub(super) struct FileAccess {
-    /// `$CREDENTIALS_DIRECTORY`, canonical, when it is set and exists.
+    /// `$CREDENTIALS_DIRECTORY`, canonical (so `..` and symlinks cannot smuggle another file in).
     private_dir: Option<PathBuf>,
 }
 
 impl FileAccess {
-    /// File access that trusts files in `credentials_dir`.
     pub(super) fn new(credentials_dir: Option<&Path>) -> Self {
-        FileAccess {
-            private_dir: credentials_dir.and_then(|dir| fs::canonicalize(dir).ok()),
-        }
+        let private_dir = credentials_dir.and_then(|dir| fs::canonicalize(dir).ok());
+        FileAccess { private_dir }
     }
 
     /// Whether systemd passed the credential `name` (which then overrides the same key in files).
     pub(super) fn has_credential(&self, name: &str) -> bool {
-        self.private_dir
-            .as_ref()
-            .is_some_and(|dir| dir.join(name).exists())
+        let dir = self.private_dir.as_ref();
+        dir.is_some_and(|dir| dir.join(name).exists())
     }
 
-    /// Reads a whole UTF-8 file; `None` when it does not exist. `fix` says what to do when it
-    /// exists but cannot be read (it names how the file came to be read).
+    /// Reads a whole UTF-8 file; `None` when it does not exist. `fix` names how the file came to be
+    /// read. A file that someone but its owner may write, or that belongs to another user than
+    /// root when the daemon runs as root, is refused: that user could rewrite the configuration
+    /// (drop the shared secret and the allow-lists) without reading it, and the next start or
+    /// reload would apply it.
     pub(super) fn read(&self, path: &Path, fix: &str) -> Result<Option<FileText>, ConfigError> {
-        match read_capped(path) {
-            Ok(contents) => {
-                self.refuse_if_others_can_change(path, &contents)?;
-                Ok(Some(contents))
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(ConfigError::unreadable(path, err, fix)),
-        }
-    }
-
-    /// Refuses a file that someone but its owner may write, or that belongs to another user than
-    /// root when the daemon runs as root: that user could rewrite the configuration (drop the
-    /// shared secret and the allow-lists, change the socket's mode) without reading it, and the
-    /// next start or reload would apply it. Files in the systemd credentials directory are
-    /// systemd's copies, private to the service.
-    fn refuse_if_others_can_change(
-        &self,
-        path: &Path,
-        contents: &FileText,
-    ) -> Result<(), ConfigError> {
-        let writable = contents.mode & GROUP_OR_OTHER_WRITE != 0;
-        let foreign = nix::unistd::geteuid().is_root() && contents.uid != 0;
-        if !(writable || foreign) || self.is_private(path) {
-            return Ok(());
-        }
-        let shown = path.display();
-        Err(if writable {
-            ConfigError::invalid(
-                &shown,
-                format!(
-                    "its mode {:04o} lets group or others write to it, so another user could \
-                     rewrite what the daemon reads",
-                    contents.mode
-                ),
-                format!("fix it with: chmod go-w {shown}"),
+        let contents = match read_capped(path) {
+            Ok(contents) => contents,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(ConfigError::unreadable(path, err, fix)),
+        };
+        let (mode, uid) = (contents.mode, contents.uid);
+        let (problem, command) = if mode & GROUP_OR_OTHER_WRITE != 0 {
+            let problem = format!("its mode {mode:04o} lets group or others write to it, so");
+            (
+                problem + " another user could rewrite what the daemon reads",
+                "chmod go-w",
+            )
+        } else if nix::unistd::geteuid().is_root() && uid != 0 {
+            let problem = format!("it belongs to uid {uid}, and the daemon runs as root: that");
+            (
+                problem + " user could rewrite what root reads",
+                "chown root:",
             )
         } else {
-            ConfigError::invalid(
-                &shown,
-                format!(
-                    "it belongs to uid {}, and the daemon runs as root: that user could rewrite \
-                     what root reads",
-                    contents.uid
-                ),
-                format!("fix it with: chown root: {shown}"),
-            )
-        })
+            return Ok(Some(contents));
+        };
+        match self.is_private(path) {
+            true => Ok(Some(contents)),
+            false => Err(fix_with(path, problem, command)),
+        }
     }
 
-    /// Refuses `contents` of `path` when they hold a secret (described by `holds`) and group or
-    /// others may read them.
+    /// Refuses `contents` of `path` when they hold a secret (`holds`) that group or others may read.
     pub(super) fn refuse_if_exposed(
         &self,
         path: &Path,
         contents: &FileText,
-        holds: &'static str,
+        holds: &str,
     ) -> Result<(), ConfigError> {
         if contents.mode & GROUP_OR_OTHER_READ == 0 || self.is_private(path) {
             return Ok(());
         }
-        Err(ConfigError::Exposed {
-            path: path.to_owned(),
-            holds,
-            mode: contents.mode,
-        })
+        let mode = contents.mode;
+        let problem = format!("holds {holds} but its mode {mode:04o} lets group or others read it");
+        Err(fix_with(path, problem, "chmod 600"))
     }
 
-    /// Reads a secret from a file named by `named_by`: `None` when the file does not exist. One
-    /// trailing newline (`echo secret > file`) is not part of the secret; an empty secret is an
-    /// error, never "no secret". `holds` says which secret, for the mode check's message.
+    /// Reads the secret `holds` from a file named by `named_by`: `None` when the file does not
+    /// exist. One trailing newline (`echo secret > file`) is not part of the secret; an empty
+    /// secret is an error, never "no secret".
     pub(super) fn read_secret(
         &self,
         path: &Path,
         named_by: &Origin,
-        holds: &'static str,
+        holds: &str,
     ) -> Result<Option<Secret>, ConfigError> {
-        let fix = format!("check the file named by {named_by}");
-        let Some(mut contents) = self.read(path, &fix)? else {
+        let Some(mut contents) = self.read(path, &format!("check the file named by {named_by}"))?
+        else {
             return Ok(None);
         };
         self.refuse_if_exposed(path, &contents, holds)?;
-        let text = std::mem::take(&mut contents.text);
-        let secret = from_file_text(text).ok_or_else(|| {
+        let secret = from_file_text(std::mem::take(&mut contents.text)).ok_or_else(|| {
             ConfigError::invalid(
                 format!("{} (named by {named_by})", path.display()),
                 "the file is empty, and an empty secret is refused",
@@ -138,25 +110,27 @@ impl FileAccess {
         &self,
         path: &Path,
         named_by: &Origin,
-        holds: &'static str,
+        holds: &str,
     ) -> Result<Secret, ConfigError> {
         self.read_secret(path, named_by, holds)?.ok_or_else(|| {
-            ConfigError::unreadable(
-                path,
-                io::ErrorKind::NotFound.into(),
-                format!("create it or correct {named_by}"),
-            )
+            let fix = format!("create it or correct {named_by}");
+            ConfigError::unreadable(path, io::ErrorKind::NotFound.into(), fix)
         })
     }
 
-    /// Whether `path` lies in the systemd credentials directory (compared canonically, so `..`
-    /// and symlinks cannot smuggle another file in).
+    /// Whether `path` lies in the systemd credentials directory.
     fn is_private(&self, path: &Path) -> bool {
         match (&self.private_dir, fs::canonicalize(path)) {
             (Some(dir), Ok(path)) => path.starts_with(dir),
             _ => false,
         }
     }
+}
+
+/// The error for a file whose mode or owner `command` fixes.
+fn fix_with(path: &Path, problem: String, command: &str) -> ConfigError {
+    let shown = path.display();
+    ConfigError::invalid(&shown, problem, format!("fix it with: {command} {shown}"))
 }
 
 #[cfg(test)]

@@ -1,71 +1,52 @@
 //! Single values typed into `cognitod configure` (or given as its flags), checked by the same
 //! rules the configuration loader applies, so a value accepted there is accepted at start-up.
 
-use super::error::ConfigError;
-use super::error::Origin;
+use super::error::{ConfigError, Origin};
 use super::validate::{lookup, Kind};
-use super::values;
+use super::values::{self, Checked};
 
 /// A question of `cognitod configure`, named by the flag that answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Question {
-    /// `--user-pool-id`.
     UserPoolId,
-    /// `--identity-pool-id`.
     IdentityPoolId,
-    /// `--region`.
     Region,
-    /// `--role-arn`.
     RoleArn,
-    /// `--permissions`.
     Permissions,
-    /// `-u/--user`: a user of this system, by name or uid.
+    /// A user of this system, by name or uid.
     SocketUser,
-    /// `-g/--group`: a group of this system, by name or gid.
+    /// A group of this system, by name or gid.
     SocketGroup,
-    /// `--app-id` or `--username`: anything but empty.
+    /// Anything but empty (`--app-id`, `--username`).
     Required(&'static str),
 }
 
-impl Question {
-    /// The flag that answers it.
-    pub(crate) fn flag(self) -> &'static str {
-        match self {
-            Question::UserPoolId => "--user-pool-id",
-            Question::IdentityPoolId => "--identity-pool-id",
-            Question::Region => "--region",
-            Question::RoleArn => "--role-arn",
-            Question::Permissions => "--permissions",
-            Question::SocketUser => "-u/--user",
-            Question::SocketGroup => "-g/--group",
-            Question::Required(flag) => flag,
-        }
-    }
-}
-
-/// Checks one answer; the error says what is wrong and how to write it.
+/// Checks one answer; the error names the flag that answers the question and how to write it.
 pub(crate) fn check_answer(question: Question, text: &str) -> Result<(), ConfigError> {
-    let at = Origin::Flag {
-        name: question.flag(),
+    type Check = fn(&str, &Origin) -> Checked<()>;
+    // Users and groups are looked up now, as serve would: one that does not exist is refused as it
+    // is typed, not when the whole configuration is checked at the end.
+    let (name, check): (_, Check) = match question {
+        Question::UserPoolId => ("--user-pool-id", |t, at| {
+            values::user_pool_id(t, at).map(drop)
+        }),
+        Question::IdentityPoolId => ("--identity-pool-id", |t, at| {
+            values::identity_pool_id(t, at).map(drop)
+        }),
+        Question::Region => ("--region", |t, at| values::region(t, at).map(drop)),
+        Question::RoleArn => ("--role-arn", |t, at| values::role_arn(t, at).map(drop)),
+        Question::Permissions => ("--permissions", |t, at| {
+            values::permissions(t, at).map(drop)
+        }),
+        Question::SocketUser => ("-u/--user", |t, at| {
+            lookup(&values::principal(t, at)?, at, Kind::User).map(drop)
+        }),
+        Question::SocketGroup => ("-g/--group", |t, at| {
+            lookup(&values::principal(t, at)?, at, Kind::Group).map(drop)
+        }),
+        Question::Required(flag) => (flag, |t, at| values::non_empty(t, at).map(drop)),
     };
-    match question {
-        Question::UserPoolId => values::user_pool_id(text, &at).map(drop),
-        Question::IdentityPoolId => values::identity_pool_id(text, &at).map(drop),
-        Question::Region => values::region(text, &at).map(drop),
-        Question::RoleArn => values::role_arn(text, &at).map(drop),
-        Question::Permissions => values::permissions(text, &at).map(drop),
-        // Looked up now, as serve would: a group that does not exist is refused as it is typed,
-        // not when the whole configuration is checked at the end.
-        Question::SocketUser | Question::SocketGroup => {
-            let kind = match question {
-                Question::SocketUser => Kind::User,
-                _ => Kind::Group,
-            };
-            let value = values::principal(text, &at)?;
-            lookup(&value, &at, kind).map(drop)
-        }
-        Question::Required(_) => values::non_empty(text, &at).map(drop),
-    }
+    check(text, &Origin::Flag { name })
 }
 
 #[cfg(test)]

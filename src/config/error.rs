@@ -1,88 +1,24 @@
-//! The one error type of configuration loading. Every message is a single line that says where the
-//! bad value came from (file and key, profile section, environment variable, flag or systemd
-//! credential), what is wrong and how to fix it: the reader is an operator looking at the journal,
-//! who should not need the source code to act on it.
-//!
-//! Secret values never appear in a message: the checks that see a password or a shared secret say
-//! "the value" instead.
+//! The one error type of configuration loading, and where a value came from. Every message is one
+//! line that says where the bad value came from, what is wrong and how to fix it: the reader is an
+//! operator looking at the journal, who should not need the source code to act on it. Secret
+//! values never appear in a message: the checks that see one say "the value" instead.
 
 use std::borrow::Cow;
 use std::fmt::{self, Display};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use thiserror::Error;
-
-/// Why the configuration could not be loaded. Every variant means the same thing to the caller: the
-/// configuration must be fixed before starting again (retrying cannot help), so the variants differ
-/// only in what their message has to carry.
-///
-/// Causes (`io::Error`, parser messages) are kept in the variant and rendered into the one-line
-/// message. They are deliberately not returned by `source()` as well: `{err:#}` would print them
-/// twice.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A file that the configuration names could not be read.
-    #[error("{}: cannot read it ({cause}); {fix}", path.display())]
-    Unreadable {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        cause: io::Error,
-        /// What to do about it, including how the file came to be read.
-        fix: String,
-    },
-
-    /// A JSON or INI file is malformed, or names a key that does not exist.
-    #[error("{}: line {line} column {column}: {problem}; {fix}", path.display())]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// Line of the problem, from 1.
-        line: usize,
-        /// Column of the problem, from 1.
-        column: usize,
-        /// The parser's description.
-        problem: String,
-        /// What to do about it.
-        fix: String,
-    },
-
-    /// A file holds a secret but other users may read it.
-    #[error(
-        "{}: holds {holds} but its mode {mode:04o} lets group or others read it; \
-         fix it with: chmod 600 {}",
-        path.display(),
-        path.display()
-    )]
-    Exposed {
-        /// The file.
-        path: PathBuf,
-        /// Which kind of secret it holds ("a password", "the shared secret").
-        holds: &'static str,
-        /// Its permission bits.
-        mode: u32,
-    },
-
-    /// A setting has a value that cannot be used, or contradicts another setting.
-    #[error("{at}: {problem}; {fix}")]
-    Invalid {
-        /// Where the value was set: file and key, profile section and key, variable or flag.
-        at: String,
-        /// What is wrong with it.
-        problem: String,
-        /// What to do about it.
-        fix: String,
-    },
-
-    /// Settings without a default were set nowhere.
-    #[error("{problem}; {fix}")]
-    Missing {
-        /// Which settings are missing.
-        problem: String,
-        /// Where each of them can be set.
-        fix: String,
-    },
+/// Why the configuration could not be loaded. Whatever the cause, the caller does one thing: fix
+/// the configuration before starting again (retrying cannot help), so one type carries them all.
+/// A cause (`io::Error`, a parser's message) is rendered into the message, not also returned by
+/// `source()`, which `{err:#}` would print twice.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}{problem}; {fix}")]
+pub struct ConfigError {
+    /// Where, followed by ": " (empty for keys set nowhere).
+    at: String,
+    problem: String,
+    fix: String,
 }
 
 impl ConfigError {
@@ -92,81 +28,71 @@ impl ConfigError {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        ConfigError::Invalid {
-            at: at.to_string(),
-            problem: problem.into(),
-            fix: fix.into(),
+        let (problem, fix) = (problem.into(), fix.into());
+        ConfigError {
+            at: format!("{at}: "),
+            problem,
+            fix,
         }
     }
 
     /// A file that could not be read.
-    pub(super) fn unreadable(
-        path: impl Into<PathBuf>,
-        cause: io::Error,
-        fix: impl Into<String>,
+    pub(super) fn unreadable(path: &Path, cause: io::Error, fix: impl Into<String>) -> Self {
+        Self::invalid(path.display(), format!("cannot read it ({cause})"), fix)
+    }
+
+    /// A malformed JSON or INI file, or a key in it that does not exist.
+    pub(super) fn syntax(
+        path: &Path,
+        (line, column): (usize, usize),
+        problem: &str,
+        fix: &str,
     ) -> Self {
-        ConfigError::Unreadable {
-            path: path.into(),
-            cause,
-            fix: fix.into(),
+        let at = format!("{}: line {line} column {column}", path.display());
+        Self::invalid(at, one_line(problem), fix)
+    }
+
+    /// Required keys that no source set.
+    pub(super) fn missing(problem: String, fix: String) -> Self {
+        ConfigError {
+            at: String::new(),
+            problem,
+            fix,
         }
     }
 }
 
 /// `text` with its control characters escaped (`\n`, `\u{1b}`), so that a name taken from a file
-/// (a JSON key, an INI section or key, which a parser may let run over a line break) keeps the
-/// message on one line and cannot drive the operator's terminal.
+/// (which a parser may let run over a line break) keeps the message on one line and cannot drive
+/// the operator's terminal.
 pub(super) fn one_line(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
+    let escape = |c: char| match c.is_control() {
+        true => c.escape_default().to_string(),
+        false => c.to_string(),
+    };
+    Cow::Owned(text.chars().map(escape).collect())
 }
 
 /// Where a setting came from, with the key's name as that source spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Origin {
     /// A key of the JSON config file, as a dotted path (`cognito.region`).
-    File {
-        /// The config file.
-        path: PathBuf,
-        /// The dotted key.
-        key: &'static str,
-    },
-    /// A key of one section of the INI profile file.
+    File { path: PathBuf, key: &'static str },
+    /// A key of one section (header without brackets: `profile dev`) of the INI profile file.
     Profile {
-        /// The profile file.
         path: PathBuf,
-        /// The section header as written, without brackets (`profile dev`).
         section: String,
-        /// The key.
         key: String,
     },
     /// A file in the systemd credentials directory.
-    Credential {
-        /// The credential file.
-        path: PathBuf,
-    },
+    Credential { path: PathBuf },
     /// An environment variable.
-    Env {
-        /// Its name.
-        name: &'static str,
-    },
-    /// A command-line flag.
-    Flag {
-        /// Its spelling, short and long (`-P/--port`).
-        name: &'static str,
-    },
+    Env { name: &'static str },
+    /// A command-line flag, short and long (`-P/--port`).
+    Flag { name: &'static str },
 }
 
 impl Origin {
@@ -198,11 +124,10 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A value and where it was set.
+/// A value, already checked on its own (format, range), and where it was set, for the errors
+/// that only later checks find.
 #[derive(Debug, Clone)]
 pub(super) struct Setting<T> {
-    /// The value, already checked on its own (format, range).
     pub value: T,
-    /// Where it was set, for errors that only later checks find.
     pub origin: Origin,
 }

@@ -16,8 +16,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::access::FileAccess;
-use super::error::{one_line, ConfigError, Origin};
-use super::keys::{wrong_type, Input, Layer, KEYS};
+use super::error::{ConfigError, Origin};
+use super::keys::{wrong_type, Input, Key, Layer, KEYS};
 use crate::secret::zeroize_json;
 
 /// The file's objects.
@@ -40,24 +40,21 @@ pub(super) fn load(
     warnings: &mut Vec<String>,
 ) -> Result<Layer, ConfigError> {
     let fix = format!("check the config file given by {named_by}");
-    let contents = files.read(path, &fix)?.ok_or_else(|| {
-        ConfigError::unreadable(path, std::io::ErrorKind::NotFound.into(), fix.clone())
-    })?;
+    let not_found = || ConfigError::unreadable(path, std::io::ErrorKind::NotFound.into(), &fix);
+    let contents = files.read(path, &fix)?.ok_or_else(not_found)?;
     let mut parser = serde_json::Deserializer::from_str(&contents.text);
-    let mut values = Values(
-        Section(None)
-            .deserialize(&mut parser)
-            .and_then(|values| parser.end().map(|()| values))
-            .map_err(|err| syntax_error(path, &err))?,
-    );
+    let values = Section(None).deserialize(&mut parser);
+    let values = values.and_then(|values| parser.end().map(|()| values));
+    let mut values = Values(values.map_err(|err| syntax_error(path, &err))?);
     let values = &mut values.0;
 
     // Refused before any value is looked at: an exposed secret is the first thing to fix.
     // The user's own secrets are named first: a password, a client secret, a TOTP seed.
-    let secrets = KEYS
+    let present = |k: &&Key| k.holds.is_some() && values.contains_key(k.file);
+    let first = KEYS
         .iter()
-        .filter(|k| k.holds.is_some() && values.contains_key(k.file));
-    let first = secrets.min_by_key(|k| !k.file.starts_with("cognito."));
+        .filter(present)
+        .min_by_key(|k| !k.file.starts_with("cognito."));
     if let Some(holds) = first.and_then(|k| k.holds) {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
@@ -75,11 +72,8 @@ pub(super) fn load(
         ) {
             (Some(_), Some((file_key, _))) => {
                 let at = format!("{}: {} and {file_key}", path.display(), key.file);
-                return Err(both(
-                    at,
-                    "set",
-                    "keep one of them (auth_secret_file keeps the secret out of this file)",
-                ));
+                let fix = "keep one of them (auth_secret_file keeps the secret out of this file)";
+                return Err(both(at, "set", fix));
             }
             (Some(value), None) => (key.set)(&mut layer, Input::Json(value), at(key.file))?,
             // Under systemd the secret file is passed as the credential of the key's name,
@@ -97,13 +91,13 @@ pub(super) fn load(
             (None, None) => {}
         }
     }
-    for (key, _) in IGNORED
+    let ignored = IGNORED
         .iter()
-        .filter(|(key, warn)| *warn && values.contains_key(key))
-    {
+        .filter(|(key, warn)| *warn && values.contains_key(key));
+    for (key, _) in ignored {
         warnings.push(format!(
-            "{}: {key} is ignored: cognitod logs to the journal (or stderr) and is \
-             installed by its package; remove the key",
+            "{}: {key} is ignored: cognitod logs to the journal (or stderr) and is installed by \
+             its package; remove the key",
             path.display()
         ));
     }
@@ -129,19 +123,6 @@ pub(super) fn both(at: String, verb: &str, fix: &str) -> ConfigError {
 /// The whole file (`None`) or one of its objects: a map whose keys are checked against the table
 /// as they are read, so that serde_json reports an unknown key with its position.
 struct Section(Option<&'static str>);
-
-impl Section {
-    /// The dotted keys this object may hold.
-    fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
-        let listed = KEYS
-            .iter()
-            .flat_map(|k| std::iter::once(k.file).chain(k.file_path));
-        let section = self.0.unwrap_or_default();
-        listed
-            .chain(IGNORED.iter().map(|(key, _)| *key))
-            .filter(move |key| key.split('.').next() == Some(section))
-    }
-}
 
 impl<'de> DeserializeSeed<'de> for Section {
     type Value = BTreeMap<&'static str, Value>;
@@ -176,34 +157,34 @@ impl<'de> Visitor<'de> for Section {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // The dotted keys this object may hold, and their names in it.
+        let listed = KEYS
+            .iter()
+            .flat_map(|k| std::iter::once(k.file).chain(k.file_path));
+        let keys: Vec<(&str, &str)> = match self.0 {
+            None => SECTIONS.iter().map(|s| (*s, *s)).collect(),
+            Some(section) => listed
+                .chain(IGNORED.iter().map(|(key, _)| *key))
+                .filter_map(|key| Some((key, key.strip_prefix(section)?.strip_prefix('.')?)))
+                .collect(),
+        };
         let mut values = BTreeMap::new();
         let mut seen = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
-            let Some(section) = self.0 else {
-                let Some(&section) = SECTIONS.iter().find(|s| **s == name) else {
-                    return Err(de::Error::unknown_field(&name, SECTIONS));
-                };
-                if seen.contains(&section) {
-                    return Err(de::Error::duplicate_field(section));
-                }
-                seen.push(section);
-                values.extend(map.next_value_seed(Section(Some(section)))?);
-                continue;
+            let Some(&(key, name)) = keys.iter().find(|(_, known)| *known == name) else {
+                let known: Vec<String> = keys.iter().map(|(_, k)| format!("`{k}`")).collect();
+                let expected = known.join(", ");
+                let message = format_args!("unknown field `{name}`, expected one of {expected}");
+                return Err(de::Error::custom(message));
             };
-            let Some(key) = self.keys().find(|k| k[section.len() + 1..] == name) else {
-                let known: Vec<String> = self
-                    .keys()
-                    .map(|k| format!("`{}`", &k[section.len() + 1..]))
-                    .collect();
-                return Err(de::Error::custom(format_args!(
-                    "unknown field `{name}`, expected one of {}",
-                    known.join(", ")
-                )));
-            };
-            if values.contains_key(key) {
-                return Err(de::Error::duplicate_field(&key[section.len() + 1..]));
+            if seen.contains(&key) {
+                return Err(de::Error::duplicate_field(name));
             }
-            values.insert(key, map.next_value()?);
+            seen.push(key);
+            match self.0 {
+                None => values.extend(map.next_value_seed(Section(Some(key)))?),
+                Some(_) => drop(values.insert(key, map.next_value()?)),
+            }
         }
         Ok(values)
     }
@@ -213,8 +194,7 @@ impl<'de> Visitor<'de> for Section {
 fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     let message = err.to_string();
     // serde_json appends " at line L column C"; the position is shown in front instead.
-    // A key may hold CR or LF; the message stays one line.
-    let problem = one_line(message.split(" at line ").next().unwrap_or(&message)).into_owned();
+    let problem = message.split(" at line ").next().unwrap_or(&message);
     let fix = if problem.starts_with("unknown field") {
         "remove the key or correct its spelling (the keys it may be are listed)"
     } else if err.is_data() {
@@ -222,13 +202,7 @@ fn syntax_error(path: &Path, err: &serde_json::Error) -> ConfigError {
     } else {
         "correct the JSON there"
     };
-    ConfigError::Syntax {
-        path: path.to_owned(),
-        line: err.line(),
-        column: err.column(),
-        problem,
-        fix: fix.to_owned(),
-    }
+    ConfigError::syntax(path, (err.line(), err.column()), problem, fix)
 }
 
 #[cfg(test)]
@@ -280,7 +254,7 @@ mod tests {
         );
         let layer = layer.unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(layer.server_types.unwrap().value, vec![Transport::Tcp]);
+        assert_eq!(layer.server_type.unwrap().value, vec![Transport::Tcp]);
         assert_eq!(layer.credential_type.unwrap().value, CredentialType::Iam);
         assert_eq!(layer.user.unwrap().value, values::Principal::Id(501));
         assert_eq!(layer.port.unwrap().value, 5500);
@@ -317,7 +291,7 @@ mod tests {
         let (_d, _p, layer, _) =
             load_text(r#"{"global": {"server_type": ["unix", "http"]}}"#, 0o644);
         assert_eq!(
-            layer.unwrap().server_types.unwrap().value,
+            layer.unwrap().server_type.unwrap().value,
             vec![Transport::Unix, Transport::Http]
         );
         let (_d, _p, layer, _) = load_text(r#"{"global": {"server_type": "ftp"}}"#, 0o644);

@@ -1,10 +1,8 @@
 //! The one table of configuration keys, in the manner of ripgrep's flag definitions: each key is
-//! written once, with its name in every source (config file, profile, environment, systemd
-//! credential, flag), the check its value passes and the field of [`Layer`] it lands in. Every
-//! source is read by one loop over [`KEYS`]; a key not in the table is unknown everywhere.
-//!
-//! Adding a key is one row here plus, if it is new, its check in `values` and its use in
-//! `validate`.
+//! written once, with its name in every source, the check its value passes and the field of
+//! [`Layer`] it lands in. Every source is read by one loop over [`KEYS`]; a key not in the table is
+//! unknown everywhere. Adding a key is one row here plus, if it is new, its check in `values` and
+//! its use in `validate`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -14,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::error::{ConfigError, Origin, Setting};
-use super::values::{self, Principal};
+use super::values::{self, Checked, Principal};
 use super::{AuthType, CredentialType, IdentityFlow, Transport};
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
@@ -25,12 +23,22 @@ pub(super) enum Input<'a> {
     Text(&'a str),
     /// A config file value (or a flag's typed value), whose JSON type the key's check looks at.
     Json(Value),
-    /// A secret read from a file (systemd credential, `auth_secret_file`, `--totp-secret-file`).
+    /// A secret read from a file or the environment, kept in its one allocation.
     Secret(Secret),
 }
 
+/// A flag's typed value, checked as the config file's would be.
+fn json<'a>(value: impl Into<Value>) -> Input<'a> {
+    Input::Json(value.into())
+}
+
+/// A flag's text.
+fn text(value: &str) -> Input<'_> {
+    Input::Text(value)
+}
+
 /// A value check, as a function pointer so that checks of one type fit in one table.
-pub(super) type Parse<T> = fn(&str, &Origin) -> Result<T, ConfigError>;
+pub(super) type Parse<T> = fn(&str, &Origin) -> Checked<T>;
 /// Checks one input of a key and stores it in the key's field of a layer.
 type Set = for<'a> fn(&mut Layer, Input<'a>, Origin) -> Result<(), ConfigError>;
 /// A flag's spelling and how to take its value from the parsed command line.
@@ -45,23 +53,23 @@ pub(super) struct Key {
     pub file: &'static str,
     /// A config file key naming a file that holds the value instead (`global.auth_secret_file`).
     pub file_path: Option<&'static str>,
-    /// Whether a profile section may set it.
-    pub profile: bool,
     /// Environment variables that set it, the one that wins first.
     pub env: &'static [&'static str],
     /// Whether systemd may pass it as a credential file of its name.
     pub credential: bool,
-    /// The flag that gives the value itself.
     pub flag: Option<Flag>,
-    /// The flag that names a file holding the value.
     pub flag_path: Option<FlagPath>,
     /// For a secret: what a file holding it holds, for the mode check's message.
     pub holds: Option<&'static str>,
-    /// Checks a value and lands it in its field of [`Layer`].
     pub set: Set,
 }
 
 impl Key {
+    /// Whether a profile may set it: a profile holds the config file's `cognito` object.
+    pub(super) fn profile(&self) -> bool {
+        self.file.starts_with("cognito.")
+    }
+
     /// The key's name outside the config file (`password`).
     pub(super) fn name(&self) -> &'static str {
         self.file.rsplit('.').next().unwrap_or(self.file)
@@ -72,7 +80,7 @@ impl Key {
     pub(super) fn places(&self) -> String {
         let name = self.name();
         let mut places = vec![format!("{} in the config file", self.file)];
-        if self.profile {
+        if self.profile() {
             places.push(format!("{name} in the profile"));
         }
         places.extend(self.env.iter().map(|env| env.to_string()));
@@ -91,7 +99,6 @@ impl Key {
 const BLANK: Key = Key {
     file: "",
     file_path: None,
-    profile: false,
     env: &[],
     credential: false,
     flag: None,
@@ -100,9 +107,14 @@ const BLANK: Key = Key {
     set: |_, _, _| Ok(()),
 };
 
-/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry.
+/// Declares [`Layer`] and [`KEYS`] from one list, so that a key's field and its row are one entry:
+/// `SECTION NAME: TYPE = KIND(ARGS) { COLUMNS }`, the field named as the key is in the config
+/// file's object SECTION.
 macro_rules! keys {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* })*) => {
+    ($(
+        $(#[$doc:meta])*
+        $section:ident $field:ident: $ty:ty = $how:ident($($arg:expr),*) { $($col:tt)* }
+    )*) => {
         /// The settings of one source; `None` means the source does not set the key.
         #[derive(Debug, Default)]
         pub(super) struct Layer {
@@ -118,7 +130,12 @@ macro_rules! keys {
 
         /// Every key, in the order the sources are read (which decides the first error found).
         pub(super) const KEYS: &[Key] = &[$(Key {
-            set: |layer, input, at| $how(&mut layer.$field, input, at $(, $arg)*),
+            set: |layer, input, origin| {
+                let value = $how(input, &origin $(, $arg)*)?;
+                layer.$field = Some(Setting { value, origin });
+                Ok(())
+            },
+            file: concat!(stringify!($section), ".", stringify!($field)),
             $($col)*
             ..BLANK
         },)*];
@@ -127,243 +144,157 @@ macro_rules! keys {
 
 keys! {
     /// Transports to listen on, in order.
-    server_types: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
-        file: "global.server_type",
+    global server_type: Vec<Transport> = list(values::server_type, &TRANSPORTS) {
         flag: Some(("-s/--server-type", |a| (!a.server_type.is_empty())
-            .then(|| Input::Json(a.server_type.iter().map(|t| t.as_str()).collect())))),
+            .then(|| json(a.server_type.iter().map(|t| t.as_str()).collect::<Value>())))),
     }
-    /// IAM credentials or tokens.
-    credential_type: CredentialType = scalar(values::credential_type, Text) {
-        file: "global.credential_type",
-        flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| Input::Text(t.as_str())))),
+    global credential_type: CredentialType = string(values::credential_type) {
+        flag: Some(("-C/--credential-type", |a| a.credential_type.map(|t| text(t.as_str())))),
     }
     /// Owner of the unix socket: a uid is a number, a name a string, so it is read as a number.
-    user: Principal = scalar(values::principal, Number) {
-        file: "global.user",
-        flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(Input::Text))),
+    global user: Principal = number(values::principal) {
+        flag: Some(("-u/--user", |a| a.owner.user.as_deref().map(text))),
     }
-    /// Group of the unix socket.
-    group: Principal = scalar(values::principal, Number) {
-        file: "global.group",
-        flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(Input::Text))),
+    global group: Principal = number(values::principal) {
+        flag: Some(("-g/--group", |a| a.owner.group.as_deref().map(text))),
     }
     /// The shared secret, already read when it was given as a file: a secret and a secret file
     /// are one key, so a higher layer's file replaces a lower layer's value and the other way
     /// round. Not read from the environment: the fewer places a secret can hide in, the better.
-    auth_secret: Secret = secret(values::shared_secret) {
-        file: "global.auth_secret",
-        file_path: Some("global.auth_secret_file"),
-        credential: true,
-        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_ref().map(|s| Input::Text(s.expose())))),
+    global auth_secret: Secret = secret(values::shared_secret) {
+        file_path: Some("global.auth_secret_file"), credential: true,
+        flag: Some(("-a/--auth-secret", |a| a.auth_secret.as_ref().map(|s| text(s.expose())))),
         flag_path: Some(("--auth-secret-file", |a| a.auth_secret_file.as_deref())),
         holds: Some("the shared secret"),
     }
-    /// Whether tokens mode hands out the refresh token.
-    expose_refresh_token: bool = boolean() { file: "global.expose_refresh_token", }
-    /// Attempts of the first sign-in.
-    retries: u32 = scalar(values::retries, Number) {
-        file: "global.retries",
-        flag: Some(("-r/--retries", |a| a.retries.map(|n| Input::Json(n.into())))),
+    global expose_refresh_token: bool = boolean() {}
+    global retries: u32 = number(values::retries) {
+        flag: Some(("-r/--retries", |a| a.retries.map(json))),
     }
-    /// Whether the http listener also answers as IMDSv2.
-    imds: bool = boolean() {
-        file: "global.imds",
-        flag: Some(("--imds", |a| a.imds.then(|| Input::Json(true.into())))),
+    global imds: bool = boolean() { flag: Some(("--imds", |a| a.imds.then(|| json(true)))), }
+    global allow_no_secret: bool = boolean() {
+        flag: Some(("--allow-no-secret", |a| a.allow_no_secret.then(|| json(true)))),
     }
-    /// Whether tcp and http serve credentials without a shared secret.
-    allow_no_secret: bool = boolean() {
-        file: "global.allow_no_secret",
-        flag: Some(("--allow-no-secret", |a| a.allow_no_secret.then(|| Input::Json(true.into())))),
-    }
-    /// Extra Host header values the http listener accepts.
-    allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
-        file: "server.allowed_hosts",
+    server allowed_hosts: Vec<String> = list(values::allowed_host, &HOSTS) {
         flag: Some(("--allowed-host", |a| (!a.allowed_host.is_empty())
-            .then(|| Input::Json(a.allowed_host.iter().map(String::as_str).collect())))),
+            .then(|| json(a.allowed_host.clone())))),
     }
-    /// Users whose processes may use the unix socket.
-    allowed_users: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_users", }
-    /// Primary groups whose processes may use the unix socket.
-    allowed_groups: Vec<Principal> = list(values::principal, &PRINCIPALS) { file: "server.allowed_groups", }
-    /// Addresses of the tcp and http listeners.
-    host: Vec<IpAddr> = scalar(values::host, Text) {
-        file: "server.host",
-        flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(Input::Text))),
+    server allowed_users: Vec<Principal> = list(values::principal, &IDS) {}
+    server allowed_groups: Vec<Principal> = list(values::principal, &IDS) {}
+    server host: Vec<IpAddr> = string(values::host) {
+        flag: Some(("-H/--host", |a| a.tcp.host.as_deref().map(text))),
     }
     /// Port of whichever tcp or http listener has no port of its own.
-    port: u16 = scalar(values::port, Number) {
-        file: "server.port",
-        flag: Some(("-P/--port", |a| a.tcp.port.map(|n| Input::Json(n.into())))),
+    server port: u16 = number(values::port) { flag: Some(("-P/--port", |a| a.tcp.port.map(json))), }
+    server tcp_port: u16 = number(values::port) {
+        flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(json))),
     }
-    /// Port of the tcp listener.
-    tcp_port: u16 = scalar(values::port, Number) {
-        file: "server.tcp_port",
-        flag: Some(("--tcp-port", |a| a.tcp.tcp_port.map(|n| Input::Json(n.into())))),
+    server http_port: u16 = number(values::port) {
+        flag: Some(("--http-port", |a| a.tcp.http_port.map(json))),
     }
-    /// Port of the http listener.
-    http_port: u16 = scalar(values::port, Number) {
-        file: "server.http_port",
-        flag: Some(("--http-port", |a| a.tcp.http_port.map(|n| Input::Json(n.into())))),
-    }
-    /// Path of the unix socket.
-    socket_path: PathBuf = scalar(values::socket_path, Text) {
-        file: "server.socket_path",
-        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(Input::Text))),
+    server socket_path: PathBuf = string(values::socket_path) {
+        flag: Some(("-S/--socket-path", |a| a.socket_path.as_deref().map(text))),
     }
     /// Mode of the unix socket. The original wrote octal digits as a JSON number (600): its
     /// decimal digits are the octal mode, exactly as if they had been quoted.
-    permissions: u32 = scalar(values::permissions, Number) {
-        file: "server.permissions",
-        flag: Some(("--permissions", |a| a.permissions.as_deref().map(Input::Text))),
+    server permissions: u32 = number(values::permissions) {
+        flag: Some(("--permissions", |a| a.permissions.as_deref().map(text))),
     }
-    /// Cognito user name.
-    username: String = scalar(values::non_empty, Text) {
-        file: "cognito.username", profile: true, env: &["COGNITO_USERNAME"],
+    cognito username: String = string(values::non_empty) { env: &["COGNITO_USERNAME"], }
+    cognito password: Secret = secret(values::secret) {
+        env: &["COGNITO_PASSWORD"], credential: true, holds: Some("a password"),
     }
-    /// Cognito password.
-    password: Secret = secret(values::secret) {
-        file: "cognito.password", profile: true, env: &["COGNITO_PASSWORD"], credential: true,
-        holds: Some("a password"),
-    }
-    /// App client id.
-    app_id: String = scalar(values::non_empty, Text) {
-        file: "cognito.app_id", profile: true, env: &["COGNITO_APP_ID"],
-    }
-    /// App client secret.
-    client_secret: Secret = secret(values::secret) {
-        file: "cognito.client_secret", profile: true, env: &["COGNITO_CLIENT_SECRET"],
-        credential: true, holds: Some("a client secret"),
+    cognito app_id: String = string(values::non_empty) { env: &["COGNITO_APP_ID"], }
+    cognito client_secret: Secret = secret(values::secret) {
+        env: &["COGNITO_CLIENT_SECRET"], credential: true, holds: Some("a client secret"),
     }
     /// TOTP seed, for SOFTWARE_TOKEN_MFA.
-    totp_secret: Secret = secret(values::totp_secret) {
-        file: "cognito.totp_secret", profile: true, env: &["COGNITO_TOTP_SECRET"],
-        credential: true, holds: Some("a TOTP seed"),
+    cognito totp_secret: Secret = secret(values::totp_secret) {
+        env: &["COGNITO_TOTP_SECRET"], credential: true, holds: Some("a TOTP seed"),
         flag_path: Some(("--totp-secret-file", |a| a.totp_secret_file.as_deref())),
     }
-    /// User pool id.
-    user_pool_id: String = scalar(values::user_pool_id, Text) {
-        file: "cognito.user_pool_id", profile: true, env: &["COGNITO_USER_POOL_ID"],
-    }
-    /// Identity pool id.
-    identity_pool_id: String = scalar(values::identity_pool_id, Text) {
-        file: "cognito.identity_pool_id", profile: true, env: &["COGNITO_IDENTITY_POOL_ID"],
+    cognito user_pool_id: String = string(values::user_pool_id) { env: &["COGNITO_USER_POOL_ID"], }
+    cognito identity_pool_id: String = string(values::identity_pool_id) {
+        env: &["COGNITO_IDENTITY_POOL_ID"],
     }
     /// Region set explicitly (not the AWS_REGION fallback, which ranks below every source).
-    region: String = scalar(values::region, Text) {
-        file: "cognito.region", profile: true, env: &["COGNITO_REGION"],
-    }
+    cognito region: String = string(values::region) { env: &["COGNITO_REGION"], }
     /// Role to ask the identity pool or STS for; AWS_ROLE_ARN because the original's README
     /// promised it, below the specific name.
-    role_arn: String = scalar(values::role_arn, Text) {
-        file: "cognito.role_arn", profile: true, env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
+    cognito role_arn: String = string(values::role_arn) {
+        env: &["COGNITO_ROLE_ARN", "AWS_ROLE_ARN"],
     }
-    /// SRP or plain password sign-in.
-    auth_type: AuthType = scalar(values::auth_type, Text) {
-        file: "cognito.auth_type", profile: true, env: &["COGNITO_AUTH_TYPE"],
-    }
+    cognito auth_type: AuthType = string(values::auth_type) { env: &["COGNITO_AUTH_TYPE"], }
     /// ClientMetadata: an object in the config file, the same object as JSON text elsewhere.
-    metadata: BTreeMap<String, String> = object() {
-        file: "cognito.metadata", profile: true, env: &["COGNITO_METADATA"],
+    cognito metadata: BTreeMap<String, String> = object() { env: &["COGNITO_METADATA"], }
+    cognito role_session_name: String = string(values::role_session_name) {
+        env: &["COGNITO_ROLE_SESSION_NAME"],
     }
-    /// Session name of AssumeRoleWithWebIdentity.
-    role_session_name: String = scalar(values::role_session_name, Text) {
-        file: "cognito.role_session_name", profile: true, env: &["COGNITO_ROLE_SESSION_NAME"],
-    }
-    /// Enhanced or classic identity-pool flow.
-    auth_flow: IdentityFlow = scalar(values::auth_flow, Text) {
-        file: "cognito.auth_flow", profile: true, env: &["COGNITO_AUTH_FLOW"],
-    }
-    /// DurationSeconds of AssumeRoleWithWebIdentity.
-    role_expiry_time: Duration = scalar(values::role_expiry_time, Number) {
-        file: "cognito.role_expiry_time", profile: true, env: &["COGNITO_ROLE_EXPIRY_TIME"],
+    cognito auth_flow: IdentityFlow = string(values::auth_flow) { env: &["COGNITO_AUTH_FLOW"], }
+    cognito role_expiry_time: Duration = number(values::role_expiry_time) {
+        env: &["COGNITO_ROLE_EXPIRY_TIME"],
     }
 }
 
 /// The row of a key by its config file name.
 pub(super) fn key(file: &str) -> &'static Key {
-    KEYS.iter()
-        .find(|k| k.file == file)
-        .unwrap_or_else(|| panic!("{file} is not in KEYS"))
+    let row = KEYS.iter().find(|k| k.file == file);
+    row.unwrap_or_else(|| panic!("{file} is not in KEYS"))
 }
 
-/// Stores `value` in `slot`, remembering where it was set.
-fn store<T>(slot: &mut Option<Setting<T>>, value: T, origin: Origin) -> Result<(), ConfigError> {
-    *slot = Some(Setting { value, origin });
-    Ok(())
+/// A string in the config file, text elsewhere, checked by `parse`.
+fn string<T>(input: Input, at: &Origin, parse: Parse<T>) -> Checked<T> {
+    match input {
+        Input::Json(Value::String(text)) => parse(&text, at),
+        Input::Json(other) => Err(wrong_type(at, &other, "a string")),
+        Input::Text(text) => parse(text, at),
+        Input::Secret(secret) => parse(secret.expose(), at),
+    }
 }
 
-/// Which JSON types a single-valued key takes.
-#[derive(Clone, Copy, PartialEq)]
-enum Shape {
-    /// A string (in the config file) or text (elsewhere).
-    Text,
-    /// A number, or a string of one: the original's config builder wrote either.
-    Number,
-}
-use Shape::{Number, Text};
-
-/// One value of the given shape, checked by `parse`.
-fn scalar<T>(
-    slot: &mut Option<Setting<T>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-    shape: Shape,
-) -> Result<(), ConfigError> {
-    let numeric = shape == Number;
-    let value = match input {
-        Input::Text(text) => parse(text, &at)?,
-        Input::Secret(secret) => parse(secret.expose(), &at)?,
-        Input::Json(Value::String(text)) => parse(&text, &at)?,
-        Input::Json(Value::Number(n)) if numeric => parse(&n.to_string(), &at)?,
-        Input::Json(other) => {
-            let expected = if numeric { "a number" } else { "a string" };
-            return Err(wrong_type(&at, &other, expected));
-        }
-    };
-    store(slot, value, at)
+/// A number, or a string of one: the original's config builder wrote either.
+fn number<T>(input: Input, at: &Origin, parse: Parse<T>) -> Checked<T> {
+    match input {
+        Input::Json(Value::Number(n)) => parse(&n.to_string(), at),
+        Input::Json(other) if !other.is_string() => Err(wrong_type(at, &other, "a number")),
+        input => string(input, at, parse),
+    }
 }
 
 /// A secret, checked by `check` (whose messages never show it). One that came as a [`Secret`]
 /// is kept as it is, sharing its one allocation; text is moved into a new one and zeroed.
 fn secret(
-    slot: &mut Option<Setting<Secret>>,
     input: Input,
-    at: Origin,
-    check: fn(&Secret, &Origin) -> Result<(), ConfigError>,
-) -> Result<(), ConfigError> {
+    at: &Origin,
+    check: fn(&Secret, &Origin) -> Checked<()>,
+) -> Checked<Secret> {
     let secret = match input {
         Input::Secret(secret) => secret,
         Input::Text(text) => Secret::new(text.to_owned()),
         Input::Json(Value::String(text)) => Secret::new(text),
-        Input::Json(other) => return Err(wrong_type(&at, &other, "a string")),
+        Input::Json(other) => return Err(wrong_type(at, &other, "a string")),
     };
-    check(&secret, &at)?;
-    store(slot, secret, at)
+    check(&secret, at).map(|()| secret)
 }
 
 /// `true` or `false`.
-fn boolean(slot: &mut Option<Setting<bool>>, input: Input, at: Origin) -> Result<(), ConfigError> {
-    match input {
-        Input::Json(Value::Bool(flag)) => store(slot, flag, at),
-        Input::Json(other) => Err(wrong_type(&at, &other, "true or false")),
-        Input::Text(text) => Err(wrong_type(&at, &Value::from(text), "true or false")),
-        Input::Secret(_) => Err(wrong_type(&at, &Value::from(""), "true or false")),
-    }
+fn boolean(input: Input, at: &Origin) -> Checked<bool> {
+    let found = match input {
+        Input::Json(Value::Bool(flag)) => return Ok(flag),
+        Input::Json(other) => other,
+        Input::Text(text) => Value::from(text),
+        Input::Secret(_) => Value::from(""),
+    };
+    Err(wrong_type(at, &found, "true or false"))
 }
 
 /// An object in the config file; the profile and the environment write the same object as text.
-fn object(
-    slot: &mut Option<Setting<BTreeMap<String, String>>>,
-    input: Input,
-    at: Origin,
-) -> Result<(), ConfigError> {
-    let map = match input {
-        Input::Text(text) => values::metadata(text, &at)?,
-        Input::Secret(secret) => values::metadata(secret.expose(), &at)?,
-        Input::Json(value) => values::metadata_value(value, &at)?,
-    };
-    store(slot, map, at)
+fn object(input: Input, at: &Origin) -> Checked<BTreeMap<String, String>> {
+    match input {
+        Input::Text(text) => values::metadata(text, at),
+        Input::Secret(secret) => values::metadata(secret.expose(), at),
+        Input::Json(value) => values::metadata_value(value, at),
+    }
 }
 
 /// What a list key takes, for its messages.
@@ -372,9 +303,8 @@ pub(super) struct ListOf {
     one: bool,
     /// Whether items may be numbers as well as strings.
     numbers: bool,
-    /// What to write instead of a wrongly typed item.
+    /// What to write instead of a wrongly typed item, and instead of a value that is no list.
     item: &'static str,
-    /// What to write instead of a value that is no list.
     whole: &'static str,
 }
 
@@ -390,7 +320,7 @@ const HOSTS: ListOf = ListOf {
     item: "a list of host names",
     whole: r#"a list like ["creds.internal"]"#,
 };
-const PRINCIPALS: ListOf = ListOf {
+const IDS: ListOf = ListOf {
     one: false,
     numbers: true,
     item: "a name or a number",
@@ -398,38 +328,26 @@ const PRINCIPALS: ListOf = ListOf {
 };
 
 /// A list of items each checked by `parse`.
-fn list<T>(
-    slot: &mut Option<Setting<Vec<T>>>,
-    input: Input,
-    at: Origin,
-    parse: Parse<T>,
-    of: &ListOf,
-) -> Result<(), ConfigError> {
+fn list<T>(input: Input, at: &Origin, parse: Parse<T>, of: &ListOf) -> Checked<Vec<T>> {
     let items = match input {
         Input::Json(Value::String(text)) if of.one => vec![Value::String(text)],
         Input::Json(Value::Array(items)) if !(of.one && items.is_empty()) => items,
-        Input::Json(other) => return Err(wrong_type(&at, &other, of.whole)),
+        Input::Json(other) => return Err(wrong_type(at, &other, of.whole)),
         Input::Text(text) => vec![Value::from(text)],
-        Input::Secret(_) => return Err(wrong_type(&at, &Value::from(""), of.whole)),
+        Input::Secret(_) => return Err(wrong_type(at, &Value::from(""), of.whole)),
     };
-    let value = items
-        .into_iter()
-        .map(|item| match item {
-            Value::String(text) => parse(&text, &at),
-            Value::Number(n) if of.numbers => parse(&n.to_string(), &at),
-            other => Err(wrong_type(&at, &other, of.item)),
-        })
-        .collect::<Result<_, _>>()?;
-    store(slot, value, at)
+    let item = |item| match item {
+        Value::String(text) => parse(&text, at),
+        Value::Number(n) if of.numbers => parse(&n.to_string(), at),
+        other => Err(wrong_type(at, &other, of.item)),
+    };
+    items.into_iter().map(item).collect()
 }
 
 /// The error for a value of the wrong JSON type; it names the type found, never the value.
 pub(super) fn wrong_type(at: &Origin, found: &Value, expected: &str) -> ConfigError {
-    ConfigError::invalid(
-        at,
-        format!("the value is {}", values::json_kind(found)),
-        format!("write {expected}"),
-    )
+    let problem = format!("the value is {}", values::json_kind(found));
+    ConfigError::invalid(at, problem, format!("write {expected}"))
 }
 
 #[cfg(test)]

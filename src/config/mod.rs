@@ -1,12 +1,9 @@
 //! Configuration: every source the original tool had (JSON file, INI profile, COGNITO_* environment,
 //! flags) plus systemd credentials, merged in a fixed precedence and validated into one [`Config`].
 //!
-//! Precedence, lowest first: defaults < config file < profile < systemd credentials < environment
-//! < flags. Every key is one row of the table in `keys` (its name in each source, its check, the
-//! field it lands in); each source fills an all-`Option` layer by one loop over that table
-//! (`file`, `profile`, `sources`), a key not in it is unknown, and `validate` applies the rules
-//! that relate keys. Only the validated types below leave this module, so the rest of the daemon
-//! never sees a half-checked value.
+//! Every key is one row of the table in `keys`; each source fills an all-`Option` layer by one loop
+//! over it, and `validate` applies the rules that relate keys. Only the validated types below leave
+//! this module, so the rest of the daemon never sees a half-checked value.
 
 mod access;
 mod answers;
@@ -20,7 +17,7 @@ mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +31,7 @@ pub use sources::{load, Environment};
 pub use crate::cli::CredentialType;
 pub(crate) use crate::protocol::DEFAULT_SOCKET_PATH;
 use crate::secret::Secret;
+pub use crate::serve::guard::PeerPolicy;
 pub use crate::transport::Transport;
 
 /// The original tool's default TCP port.
@@ -54,77 +52,23 @@ pub struct Config {
     pub credential_type: CredentialType,
     /// Shared secret clients must present; `None` means every client that reaches a socket is served.
     pub auth_secret: Option<Secret>,
-    /// Attempts of the first sign-in before failure is reported (later retries go on, rate-limited).
+    /// Attempts of the first sign-in before failure is reported (later ones go on, rate-limited).
     pub retries: u32,
     /// Whether tokens mode may hand out the refresh token (off: it outlives every other secret).
     pub expose_refresh_token: bool,
     /// Whether the http listener also answers as IMDSv2 (opt-in).
     pub imds: bool,
-    /// Whether tcp and http serve credentials to clients that send no secret when none is
-    /// configured (opt-in): without it they refuse, as any local process or a forged request
-    /// (SSRF) could otherwise take the credentials.
+    /// Whether tcp and http serve clients that send no secret when none is configured (opt-in):
+    /// any local process or a forged request (SSRF) could otherwise take the credentials.
     pub allow_no_secret: bool,
-    /// Host header values the http listener accepts besides loopback, localhost and the
-    /// link-local metadata addresses (DNS rebinding defence).
+    /// Host header values the http listener accepts besides the local ones (DNS rebinding).
     pub allowed_hosts: Vec<String>,
-    /// Which local users and groups may use the unix socket, checked on every connection; `None`
-    /// leaves it to the socket's owner, group and mode.
+    /// Who may use the unix socket; `None` leaves it to the socket's owner, group and mode.
     pub peers: Option<PeerPolicy>,
     /// How to sign in and where to get credentials.
     pub cognito: CognitoConfig,
     /// Warnings found while loading (e.g. a secret given on the command line), logged at start.
     pub warnings: Vec<String>,
-}
-
-/// Allow-lists for unix-socket peers, checked with SO_PEERCRED on every connection: a peer is let
-/// in when its uid is listed or its primary gid is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerPolicy {
-    /// Allowed uids.
-    pub uids: Vec<u32>,
-    /// Allowed primary gids.
-    pub gids: Vec<u32>,
-    /// The kernel's overflow uid and gid when the daemon runs in a user namespace that does not
-    /// map every id (systemd's `PrivateUsers=`): SO_PEERCRED then reports every peer from
-    /// outside it as these ids, which therefore name nobody in particular and are never allowed,
-    /// even when listed (`nobody` would otherwise let every local user in).
-    pub unmapped: Option<(u32, u32)>,
-}
-
-impl PeerPolicy {
-    /// Whether a peer with these ids may connect.
-    pub fn allows(&self, uid: u32, gid: u32) -> bool {
-        if self
-            .unmapped
-            .is_some_and(|(overflow_uid, overflow_gid)| uid == overflow_uid || gid == overflow_gid)
-        {
-            return false;
-        }
-        self.uids.contains(&uid) || self.gids.contains(&gid)
-    }
-
-    /// `unmapped` for the user namespace this process runs in: `None` when it maps every uid and
-    /// gid (the host's namespace), else the overflow ids (`/proc/sys/kernel/overflow{u,g}id`).
-    pub fn unmapped_ids_of_this_namespace() -> Option<(u32, u32)> {
-        let maps_everyone = |map: &str| {
-            std::fs::read_to_string(map).is_ok_and(|text| {
-                text.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
-            })
-        };
-        if maps_everyone("/proc/self/uid_map") && maps_everyone("/proc/self/gid_map") {
-            return None;
-        }
-        let overflow = |file: &str| {
-            std::fs::read_to_string(file)
-                .ok()
-                .and_then(|text| text.trim().parse().ok())
-                .unwrap_or(65534)
-        };
-        Some((
-            overflow("/proc/sys/kernel/overflowuid"),
-            overflow("/proc/sys/kernel/overflowgid"),
-        ))
-    }
 }
 
 /// One listener the daemon binds itself (standalone mode).
@@ -224,85 +168,49 @@ impl fmt::Display for Config {
         for listener in &self.listeners {
             writeln!(f, "listener: {listener}")?;
         }
-        writeln!(
-            f,
-            "shared secret: {}",
-            match (self.auth_secret.is_some(), self.allow_no_secret) {
-                (true, _) => "required",
-                (false, true) => "none (allow_no_secret: tcp and http serve anyone)",
-                (false, false) => "none (tcp and http refuse credentials; the unix socket serves)",
-            }
-        )?;
+        let secret = match (self.auth_secret.is_some(), self.allow_no_secret) {
+            (true, _) => "required",
+            (false, true) => "none (allow_no_secret: tcp and http serve anyone)",
+            (false, false) => "none (tcp and http refuse credentials; the unix socket serves)",
+        };
+        writeln!(f, "shared secret: {secret}")?;
         writeln!(f, "user: {} (sign-in {:?})", c.username, c.auth_type)?;
         writeln!(f, "user pool: {} app client: {}", c.user_pool_id, c.app_id)?;
-        writeln!(
-            f,
-            "client secret: {}",
-            if c.client_secret.is_some() {
-                "set"
-            } else {
-                "none"
-            }
-        )?;
-        writeln!(
-            f,
-            "identity pool: {} ({:?} flow)",
-            c.identity_pool_id.as_deref().unwrap_or("none"),
-            c.auth_flow
-        )?;
+        let client_secret = if c.client_secret.is_some() {
+            "set"
+        } else {
+            "none"
+        };
+        writeln!(f, "client secret: {client_secret}")?;
+        let identity_pool = c.identity_pool_id.as_deref().unwrap_or("none");
+        writeln!(f, "identity pool: {identity_pool} ({:?} flow)", c.auth_flow)?;
         writeln!(f, "region: {}", c.region)?;
-        write!(
-            f,
-            "role: {}",
-            c.role_arn.as_deref().unwrap_or("pool default")
-        )
+        let role = c.role_arn.as_deref().unwrap_or("pool default");
+        write!(f, "role: {role}")
     }
 }
 
 impl fmt::Display for ListenerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenerConfig::Unix(u) => write!(
-                f,
-                "unix {} (mode {:04o}, owner {}, group {})",
-                u.path.display(),
-                u.mode,
-                u.owner.map_or("unchanged".into(), |v| v.to_string()),
-                u.group.map_or("unchanged".into(), |v| v.to_string())
-            ),
-            ListenerConfig::Tcp(t) => write!(f, "tcp {}", tcp_addresses(t)),
-            ListenerConfig::Http(t) => write!(f, "http {}", tcp_addresses(t)),
-        }
-    }
-}
-
-fn tcp_addresses(t: &TcpConfig) -> String {
-    t.addresses
-        .iter()
-        .map(|a| std::net::SocketAddr::new(*a, t.port).to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overflow_ids_are_never_allowed_in_a_partial_user_namespace() {
-        let mut policy = PeerPolicy {
-            uids: vec![1000, 65534],
-            gids: vec![100],
-            unmapped: None,
+        let id = |id: Option<u32>| id.map_or("unchanged".into(), |v| v.to_string());
+        let addresses = |t: &TcpConfig| {
+            let each = t
+                .addresses
+                .iter()
+                .map(|a| SocketAddr::new(*a, t.port).to_string());
+            each.collect::<Vec<_>>().join(", ")
         };
-        assert!(policy.allows(1000, 1000) && policy.allows(7, 100) && policy.allows(65534, 1));
-        assert!(!policy.allows(7, 7));
-        policy.unmapped = Some((65534, 65534));
-        assert!(policy.allows(1000, 1000) && policy.allows(7, 100));
-        assert!(
-            !policy.allows(65534, 1),
-            "a listed nobody would let everyone in"
-        );
-        assert!(!policy.allows(1000, 65534));
+        match self {
+            ListenerConfig::Unix(u) => {
+                let (path, mode) = (u.path.display(), u.mode);
+                let (owner, group) = (id(u.owner), id(u.group));
+                write!(
+                    f,
+                    "unix {path} (mode {mode:04o}, owner {owner}, group {group})"
+                )
+            }
+            ListenerConfig::Tcp(t) => write!(f, "tcp {}", addresses(t)),
+            ListenerConfig::Http(t) => write!(f, "http {}", addresses(t)),
+        }
     }
 }

@@ -13,33 +13,30 @@ use zeroize::Zeroize;
 
 use super::access::FileAccess;
 use super::error::{one_line, ConfigError, Origin};
-use super::keys::{Input, Layer, KEYS};
+use super::keys::{Input, Key, Layer, KEYS};
 
-/// Which profile to read, and whether the user asked for it (then its absence is an error).
+/// The fix for a line that is not INI.
+const SHAPE: &str = "write sections like [profile NAME] and lines like key = value";
+
+/// Which profile to read, and whether the user asked for it (with `-p` or `-f`: then a missing
+/// file or profile is an error, not "no profile").
 pub(super) struct Request<'a> {
-    /// The profile file.
     pub path: &'a Path,
-    /// The profile name (`default` unless `-p` says otherwise).
     pub name: &'a str,
-    /// Whether `-p` or `-f` was given: then a missing file or profile is an error, not "no profile".
     pub explicit: bool,
 }
 
 /// Reads the requested profile into a layer; an empty layer when the default file or the default
 /// profile does not exist and nothing asked for them.
 pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, ConfigError> {
-    let path = request.path;
+    let Request { path, name, .. } = *request;
     let fix = "check the profile file (-f/--cognito-credentials-file)";
     let Some(contents) = files.read(path, fix)? else {
         if request.explicit {
-            return Err(ConfigError::invalid(
-                path.display(),
-                format!(
-                    "the profile file does not exist (profile {:?} was asked for)",
-                    request.name
-                ),
-                "create it, or correct -f/--cognito-credentials-file",
-            ));
+            let problem = format!("profile {name:?} was asked for");
+            let problem = format!("the profile file does not exist ({problem})");
+            let fix = "create it, or correct -f/--cognito-credentials-file";
+            return Err(ConfigError::invalid(path.display(), problem, fix));
         }
         return Ok(Layer::default());
     };
@@ -50,43 +47,40 @@ pub(super) fn load(request: &Request<'_>, files: &FileAccess) -> Result<Layer, C
         enabled_escape: false,
         ..ParseOption::default()
     };
-    let ini = Zeroed(
-        Ini::load_from_str_opt(&contents.text, options).map_err(|err| ConfigError::Syntax {
-            path: path.to_owned(),
-            line: err.line,
-            column: err.col,
-            problem: one_line(err.msg.trim_end_matches('.')).into_owned(),
-            fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
-        })?,
-    );
-    let ini = &ini.0;
+    let ini = Ini::load_from_str_opt(&contents.text, options).map_err(|err| {
+        let problem = err.msg.trim_end_matches('.');
+        ConfigError::syntax(path, (err.line, err.col), problem, SHAPE)
+    })?;
+    let ini = &Zeroed(ini).0;
 
     if let Some((key, _)) = ini.general_section().iter().next() {
-        return Err(ConfigError::invalid(
-            format!("{}: {}", path.display(), one_line(key)),
+        let at = format!("{}: {}", path.display(), one_line(key));
+        let (problem, fix) = (
             "the key comes before any section",
             "put it under [default] or [profile NAME]",
-        ));
+        );
+        return Err(ConfigError::invalid(at, problem, fix));
     }
 
     // The whole file, not just the chosen profile: another profile's password is exposed too.
-    let holds = ini
-        .iter()
-        .flat_map(|(_, props)| props.iter())
-        .find_map(|(name, _)| {
-            let key = KEYS
-                .iter()
-                .find(|k| k.profile && k.name().eq_ignore_ascii_case(name));
-            key.and_then(|k| k.holds)
-        });
-    if let Some(holds) = holds {
+    let names = ini.iter().flat_map(|(_, properties)| properties.iter());
+    if let Some(holds) = names
+        .filter_map(|(name, _)| profile_key(name)?.holds)
+        .next()
+    {
         files.refuse_if_exposed(path, &contents, holds)?;
     }
 
-    let Some(section) = find_section(ini, request)? else {
-        return Ok(Layer::default());
-    };
-    section_layer(ini, path, &section)
+    match find_section(ini, request)? {
+        Some(section) => section_layer(ini, path, &section),
+        None => Ok(Layer::default()),
+    }
+}
+
+/// The row of a key a profile may set; configparser read key names in any case.
+fn profile_key(name: &str) -> Option<&'static Key> {
+    KEYS.iter()
+        .find(|k| k.profile() && k.name().eq_ignore_ascii_case(name))
 }
 
 /// The parsed file, its values zeroed when dropped: among them are passwords.
@@ -110,34 +104,21 @@ fn refuse_names_over_line_breaks(path: &Path, text: &str) -> Result<(), ConfigEr
     let lines = text.split('\n').enumerate();
     for (index, line) in lines.flat_map(|(index, line)| line.split('\r').map(move |l| (index, l))) {
         let line = line.trim();
-        if line.is_empty() || line.starts_with([';', '#']) {
-            continue;
-        }
-        let problem = if let Some(header) = line.strip_prefix('[') {
-            match header.split_once(']') {
-                None => Some("the section header is not closed by ] on its line"),
-                // rust-ini reads on from a second `[` (`[a][b`) as a new header, over lines.
-                Some((name, rest))
-                    if name.contains('[')
-                        || !(rest.trim().is_empty()
-                            || rest.trim_start().starts_with([';', '#'])) =>
-                {
-                    Some("the section header is not [NAME] alone on its line")
+        let problem = match line.strip_prefix('[').map(|header| header.split_once(']')) {
+            _ if line.is_empty() || line.starts_with([';', '#']) => continue,
+            Some(None) => "the section header is not closed by ] on its line",
+            // rust-ini reads on from a second `[` (`[a][b`) as a new header, over lines.
+            Some(Some((name, rest))) => {
+                let rest = rest.trim();
+                match name.contains('[') || !(rest.is_empty() || rest.starts_with([';', '#'])) {
+                    true => "the section header is not [NAME] alone on its line",
+                    false => continue,
                 }
-                Some(_) => None,
             }
-        } else {
-            (!line.contains(['=', ':'])).then_some("the line is neither [section] nor key = value")
+            None if line.contains(['=', ':']) => continue,
+            None => "the line is neither [section] nor key = value",
         };
-        if let Some(problem) = problem {
-            return Err(ConfigError::Syntax {
-                path: path.to_owned(),
-                line: index + 1,
-                column: 1,
-                problem: problem.to_owned(),
-                fix: "write sections like [profile NAME] and lines like key = value".to_owned(),
-            });
-        }
+        return Err(ConfigError::syntax(path, (index + 1, 1), problem, SHAPE));
     }
     Ok(())
 }
@@ -147,46 +128,35 @@ fn find_section(ini: &Ini, request: &Request<'_>) -> Result<Option<String>, Conf
     let name = request.name;
     let prefixed = format!("profile {name}");
     let headers: BTreeSet<&str> = ini.sections().flatten().collect();
-    match (headers.contains(name), headers.contains(prefixed.as_str())) {
-        (true, true) => Err(ConfigError::invalid(
-            request.path.display(),
+    let (problem, fix) = match (headers.contains(name), headers.contains(prefixed.as_str())) {
+        (true, true) => (
             format!(
                 "both [{}] and [{}] exist, so profile {name:?} is ambiguous",
                 one_line(name),
                 one_line(&prefixed)
             ),
-            "merge them into one section",
-        )),
-        (true, false) => Ok(Some(name.to_owned())),
-        (false, true) => Ok(Some(prefixed)),
-        (false, false) if !request.explicit => Ok(None),
+            "merge them into one section".to_owned(),
+        ),
+        (true, false) => return Ok(Some(name.to_owned())),
+        (false, true) => return Ok(Some(prefixed)),
+        (false, false) if !request.explicit => return Ok(None),
         (false, false) => {
-            let names: BTreeSet<&str> = headers
+            let names = headers
                 .iter()
-                .map(|h| h.strip_prefix("profile ").unwrap_or(h).trim())
-                .collect();
-            let known = if names.is_empty() {
-                "it has no profiles".to_owned()
-            } else {
-                format!(
-                    "its profiles are {}",
-                    names
-                        .into_iter()
-                        .map(one_line)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                .map(|h| h.strip_prefix("profile ").unwrap_or(h).trim());
+            let names: BTreeSet<_> = names.map(one_line).collect();
+            let known = match names.is_empty() {
+                true => "it has no profiles".to_owned(),
+                false => format!("its profiles are {}", Vec::from_iter(names).join(", ")),
             };
-            Err(ConfigError::invalid(
-                request.path.display(),
+            let fix = "use -p/--cognito-profile with one of them, or add [profile";
+            (
                 format!("there is no profile {name:?} ({known})"),
-                format!(
-                    "use -p/--cognito-profile with one of them, or add [profile {}]",
-                    one_line(name)
-                ),
-            ))
+                format!("{fix} {}]", one_line(name)),
+            )
         }
-    }
+    };
+    Err(ConfigError::invalid(request.path.display(), problem, fix))
 }
 
 /// Turns one section (all its occurrences, if the header repeats) into a layer.
@@ -204,19 +174,17 @@ fn section_layer(ini: &Ini, path: &Path, section: &str) -> Result<Layer, ConfigE
             section: section.to_owned(),
             key: key.clone(),
         };
-        let Some(row) = KEYS.iter().find(|k| k.profile && k.name() == key) else {
+        let Some(row) = profile_key(&key) else {
             let keys: Vec<&str> = KEYS
                 .iter()
-                .filter(|k| k.profile)
+                .filter(|k| k.profile())
                 .map(|k| k.name())
                 .collect();
+            let fix = "remove it or correct its spelling; the keys are";
             return Err(ConfigError::invalid(
                 at,
                 "unknown key",
-                format!(
-                    "remove it or correct its spelling; the keys are {}",
-                    keys.join(", ")
-                ),
+                format!("{fix} {}", keys.join(", ")),
             ));
         };
         if !seen.insert(key) {

@@ -1,7 +1,6 @@
 //! Where the configuration comes from, and [`load`], which stacks the sources in precedence order
 //! (defaults < config file < profile < systemd credentials < environment < flags) and validates
-//! the result. The environment is passed in as an [`Environment`] value, never read here, so tests
-//! need not touch the real process environment.
+//! the result.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,56 +8,48 @@ use std::path::{Path, PathBuf};
 
 use super::access::FileAccess;
 use super::error::{ConfigError, Origin, Setting};
-use super::keys::{Input, Layer, KEYS};
+use super::keys::{key, Input, Layer, KEYS};
 use super::{file, profile, validate, values, Config, CredentialType};
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
 
-/// The process environment as a map: taken once, then passed around.
+/// The process environment, taken once and then passed around, so that tests need not touch the
+/// real one.
 #[derive(Clone, Default)]
 pub struct Environment {
     /// Variables with UTF-8 values, but for the secrets.
     vars: BTreeMap<String, String>,
-    /// The variables that hold a secret (COGNITO_PASSWORD, ...): held as the secret each becomes,
+    /// The variables that hold a secret (COGNITO_PASSWORD, ...), held as the secret each becomes,
     /// so that the configuration and this snapshot (kept for reloads) share one copy.
     secrets: BTreeMap<String, Secret>,
     /// Variables whose value is not UTF-8, so that reading one is an error rather than "unset".
     not_unicode: BTreeSet<String>,
     /// Whether this is the process's own environment, whose block [`load`] then clears of the
-    /// secrets it has read.
+    /// secrets it has read (it would otherwise keep a copy, shown in /proc/PID/environ).
     process: bool,
 }
 
 impl Environment {
-    /// A snapshot of this process's environment. Once [`load`] has read the secret variables,
-    /// their values are overwritten in the process's environment block, which would otherwise
-    /// keep a copy for the life of the process (and show it in /proc/PID/environ).
+    /// A snapshot of this process's environment.
     pub fn from_process() -> Self {
         let mut env = Environment {
             process: true,
             ..Environment::default()
         };
         for (name, value) in std::env::vars_os() {
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => env.insert(name, value),
-                Err(_) => {
-                    env.not_unicode.insert(name);
-                }
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => env.insert(name, value),
+                (Ok(name), Err(_)) => drop(env.not_unicode.insert(name)),
+                (Err(_), _) => {}
             }
         }
         env
     }
 
     /// An environment holding exactly these variables.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let mut env = Environment::default();
         for (name, value) in pairs {
             env.insert(name.into(), value.into());
@@ -66,9 +57,10 @@ impl Environment {
         env
     }
 
-    /// Files a variable, a secret one as a [`Secret`].
+    /// Files a variable, a secret one (one of a key that holds a secret) as a [`Secret`].
     fn insert(&mut self, name: String, value: String) {
-        if secret_variables().any(|secret| secret == name) {
+        let mut secret_keys = KEYS.iter().filter(|k| k.holds.is_some());
+        if secret_keys.any(|k| k.env.contains(&name.as_str())) {
             self.secrets.insert(name, Secret::new(value));
         } else {
             self.vars.insert(name, value);
@@ -84,39 +76,30 @@ impl Environment {
     }
 
     /// The value of a configuration variable: an empty value counts as unset (`VAR=` is how a
-    /// shell clears a variable), a value that is not UTF-8 is an error. A secret variable's value
-    /// comes as the secret itself.
+    /// shell clears a variable), a value that is not UTF-8 is an error.
     fn setting(&self, name: &'static str) -> Result<Option<(Input<'_>, Origin)>, ConfigError> {
+        let at = Origin::Env { name };
         if self.not_unicode.contains(name) {
-            return Err(ConfigError::invalid(
-                Origin::Env { name },
+            let (problem, fix) = (
                 "the value is not valid UTF-8",
                 "set it to UTF-8 text or unset it",
-            ));
+            );
+            return Err(ConfigError::invalid(at, problem, fix));
         }
         let input = match self.secrets.get(name) {
-            Some(secret) => {
-                Some(Input::Secret(secret.clone())).filter(|_| !secret.expose().is_empty())
-            }
+            Some(secret) if secret.expose().is_empty() => None,
+            Some(secret) => Some(Input::Secret(secret.clone())),
             None => self.get(name).filter(|v| !v.is_empty()).map(Input::Text),
         };
-        Ok(input.map(|input| (input, Origin::Env { name })))
+        Ok(input.map(|input| (input, at)))
     }
-}
-
-/// The variables that hold a secret: those of the keys that say what secret they hold.
-fn secret_variables() -> impl Iterator<Item = &'static str> {
-    KEYS.iter()
-        .filter(|k| k.holds.is_some())
-        .flat_map(|k| k.env.iter().copied())
 }
 
 /// Names only: the values include passwords.
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set()
-            .entries(self.vars.keys().chain(self.secrets.keys()))
-            .finish()
+        let names = self.vars.keys().chain(self.secrets.keys());
+        f.debug_set().entries(names).finish()
     }
 }
 
@@ -124,18 +107,16 @@ impl fmt::Debug for Environment {
 /// found, naming its source, key and fix; loading again without fixing it fails the same way.
 pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
-    let credentials_dir = env
-        .get("CREDENTIALS_DIRECTORY")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
-    let files = FileAccess::new(credentials_dir.as_deref());
+    let credentials = env.get("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty());
+    let credentials = credentials.map(Path::new);
+    let files = FileAccess::new(credentials);
 
-    let file_layer = match config_file(args, env, credentials_dir.as_deref()) {
+    let file_layer = match config_file(args, env, credentials) {
         Some((path, named_by)) => file::load(&path, named_by, &files, &mut warnings)?,
         None => Layer::default(),
     };
     let profile_layer = profile_layer(args, env, &files)?;
-    let credentials_layer = match &credentials_dir {
+    let credentials_layer = match credentials {
         Some(dir) => credentials_layer(dir, &files)?,
         None => Layer::default(),
     };
@@ -159,28 +140,26 @@ pub fn load(args: &ServeArgs, env: &Environment) -> Result<Config, ConfigError> 
 }
 
 /// The config file and what named it: `-c`, else systemd's `config` credential if there is one,
-/// else the file `cognitod configure` writes by default ([`default_config_path`]) if it exists,
-/// unless `-e` says the environment is the whole configuration.
+/// else the file `cognitod configure` writes by default if it exists, unless `-e` says the
+/// environment is the whole configuration.
 fn config_file(
     args: &ServeArgs,
     env: &Environment,
-    credentials_dir: Option<&Path>,
+    credentials: Option<&Path>,
 ) -> Option<(PathBuf, &'static str)> {
     if let Some(path) = &args.config_file {
         return Some((path.clone(), "-c/--config-file"));
     }
-    if let Some(credential) = credentials_dir.map(|d| d.join("config")) {
-        if credential.exists() {
-            return Some((credential, "the systemd credential config"));
-        }
+    let credential = credentials.map(|d| d.join("config")).filter(|c| c.exists());
+    if let Some(credential) = credential {
+        return Some((credential, "the systemd credential config"));
     }
     if args.use_env {
         return None;
     }
     let default = default_config_path(env, nix::unistd::geteuid().is_root())?;
-    default
-        .exists()
-        .then_some((default, "the default config file (cognitod configure's)"))
+    let named_by = "the default config file (cognitod configure's)";
+    default.exists().then_some((default, named_by))
 }
 
 /// Where `cognitod configure` writes the configuration, and `serve` and `check` read it, when no
@@ -206,21 +185,26 @@ fn profile_layer(
 ) -> Result<Layer, ConfigError> {
     let explicit = args.cognito_profile.is_some() || args.cognito_credentials_file.is_some();
     let name = args.cognito_profile.as_deref().unwrap_or("default");
-    let path = match (&args.cognito_credentials_file, env.get("HOME").filter(|h| !h.is_empty())) {
+    let home = env.get("HOME").filter(|h| !h.is_empty());
+    let path = match (&args.cognito_credentials_file, home) {
         (Some(path), _) => path.clone(),
         (None, Some(home)) => Path::new(home).join(".aws/cognito_credentials"),
         (None, None) if explicit => {
+            let name = format!("profile {name:?} was asked for");
+            let problem = name + ", but HOME is not set to find ~/.aws/cognito_credentials";
+            let fix = "name the file with -f/--cognito-credentials-file";
             return Err(ConfigError::invalid(
-                Origin::Flag { name: "-p/--cognito-profile" },
-                format!("profile {name:?} was asked for, but HOME is not set to find ~/.aws/cognito_credentials"),
-                "name the file with -f/--cognito-credentials-file",
-            ))
+                "flag -p/--cognito-profile",
+                problem,
+                fix,
+            ));
         }
         (None, None) => return Ok(Layer::default()),
     };
+    let path = &path;
     profile::load(
         &profile::Request {
-            path: &path,
+            path,
             name,
             explicit,
         },
@@ -243,9 +227,7 @@ fn credentials_layer(dir: &Path, files: &FileAccess) -> Result<Layer, ConfigErro
     Ok(layer)
 }
 
-/// The COGNITO_* variables (and AWS_ROLE_ARN, which the original's README promised). The shared
-/// secret is deliberately not read from the environment: only the two secrets the original took
-/// from there are, to keep the places a secret can hide in few.
+/// The COGNITO_* variables (and AWS_ROLE_ARN, which the original's README promised).
 fn env_layer(env: &Environment) -> Result<Layer, ConfigError> {
     let mut layer = Layer::default();
     for key in KEYS {
@@ -273,37 +255,26 @@ fn fallback_region(env: &Environment) -> Result<Option<Setting<String>>, ConfigE
 /// `-e`: the environment alone must be enough to sign in. All missing variables are listed at once
 /// so one attempt is enough to fix them.
 fn require_complete_env(env: &Environment, merged: &Layer) -> Result<(), ConfigError> {
-    let iam = merged
-        .credential_type
-        .as_ref()
-        .map_or(true, |s| s.value == CredentialType::Iam);
-    let mut needed = vec![
-        "COGNITO_USERNAME",
-        "COGNITO_PASSWORD",
-        "COGNITO_USER_POOL_ID",
-        "COGNITO_APP_ID",
-    ];
-    if iam {
-        needed.push("COGNITO_IDENTITY_POOL_ID");
-    }
-    let missing: Vec<&str> = needed
-        .into_iter()
-        .filter(|name| env.get(name).map_or(true, str::is_empty))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(ConfigError::invalid(
-        Origin::Flag { name: "-e/--use-env" },
-        format!("the environment must hold every sign-in setting, but {} not set", list_with_verb(&missing)),
-        "export them, or drop -e to take them from the config file, the profile or systemd credentials",
-    ))
-}
-
-/// "A is" / "A, B are".
-fn list_with_verb(names: &[&str]) -> String {
-    let verb = if names.len() == 1 { "is" } else { "are" };
-    format!("{} {verb}", names.join(", "))
+    let iam = merged.credential_type.as_ref();
+    let iam = iam.map_or(true, |s| s.value == CredentialType::Iam);
+    let mut needed = vec!["username", "password", "user_pool_id", "app_id"];
+    needed.extend(iam.then_some("identity_pool_id"));
+    let variable = |name: &str| key(&format!("cognito.{name}")).env[0];
+    let unset = |name: &&str| env.get(name).map_or(true, str::is_empty);
+    let missing: Vec<&str> = needed.into_iter().map(variable).filter(unset).collect();
+    let verb = match missing.len() {
+        0 => return Ok(()),
+        1 => "is",
+        _ => "are",
+    };
+    let problem = "the environment must hold every sign-in setting, but";
+    let problem = format!("{problem} {} {verb} not set", missing.join(", "));
+    let fix = "export them, or drop -e to take them from the config file, the profile or systemd \
+               credentials";
+    let at = Origin::Flag {
+        name: "-e/--use-env",
+    };
+    Err(ConfigError::invalid(at, problem, fix))
 }
 
 /// The command line, the highest layer.

@@ -1,8 +1,8 @@
-//! The stacked layers to a [`Config`]: defaults, the checks that relate several keys (listeners and
-//! their ports, what IAM credentials and the classic flow need, the region), and user and group
-//! names looked up on this system. Checks of a single value were done when it was read (`values`).
+//! The stacked layers to a [`Config`]: defaults, the rules that relate keys (listeners and their
+//! ports, IMDS without a shared secret, what IAM credentials and the classic flow need, the
+//! region), and user and group names looked up on this system. Checks of a single value were done
+//! when it was read (`values`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::unistd::{Group, User};
@@ -10,11 +10,10 @@ use nix::unistd::{Group, User};
 use super::error::{ConfigError, Origin, Setting};
 use super::keys::{key, Layer};
 use super::values::{self, Principal};
-use super::PeerPolicy;
 use super::{
-    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, TcpConfig,
-    Transport, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
-    DEFAULT_SOCKET_PATH, DEFAULT_TCP_PORT,
+    AuthType, CognitoConfig, Config, CredentialType, IdentityFlow, ListenerConfig, PeerPolicy,
+    TcpConfig, Transport, UnixSocketConfig, DEFAULT_HTTP_PORT, DEFAULT_RETRIES,
+    DEFAULT_SOCKET_MODE, DEFAULT_SOCKET_PATH, DEFAULT_TCP_PORT,
 };
 
 /// Session name of AssumeRoleWithWebIdentity when none is set; it shows up in CloudTrail.
@@ -30,47 +29,41 @@ pub(super) fn validate(
     fallback_region: Option<Setting<String>>,
     mut warnings: Vec<String>,
 ) -> Result<Config, ConfigError> {
-    let credential_type = layer
-        .credential_type
-        .as_ref()
-        .map_or(CredentialType::Iam, |s| s.value);
+    let credential_type = value(&layer.credential_type).unwrap_or(CredentialType::Iam);
     let listeners = listeners(&layer, &mut warnings)?;
-    let auth_secret = layer.auth_secret.take().map(|s| s.value);
-    let retries = layer.retries.take().map_or(DEFAULT_RETRIES, |s| s.value);
-    let expose_refresh_token = layer.expose_refresh_token.take().is_some_and(|s| s.value);
-    let imds = layer.imds.take();
-    if let (Some(imds), Some(_)) = (&imds, &auth_secret) {
+    if let (Some(imds), Some(_)) = (&layer.imds, &layer.auth_secret) {
         if imds.value {
-            return Err(ConfigError::invalid(
-                imds.origin.clone(),
-                "IMDS cannot be combined with a shared secret: SDKs send no secret to IMDS, so \
-                 it would hand credentials to anyone who reaches the http port",
-                "use the container endpoint /ecs (it takes the secret), or drop the shared secret",
-            ));
+            let problem = "IMDS cannot be combined with a shared secret: SDKs send no secret to \
+                           IMDS, so it would hand credentials to anyone who reaches the http port";
+            let fix = "use the container endpoint /ecs (it takes the secret), or drop the shared \
+                       secret";
+            return Err(ConfigError::invalid(&imds.origin, problem, fix));
         }
     }
-    let imds = imds.is_some_and(|s| s.value);
-    let allow_no_secret = layer.allow_no_secret.take().is_some_and(|s| s.value);
-    let allowed_hosts = layer
-        .allowed_hosts
-        .take()
-        .map(|s| s.value)
-        .unwrap_or_default();
     let peers = peer_policy(&layer)?;
-    let cognito = cognito(layer, credential_type, fallback_region, &mut warnings)?;
     Ok(Config {
         listeners,
         credential_type,
-        auth_secret,
-        retries,
-        expose_refresh_token,
-        imds,
-        allow_no_secret,
-        allowed_hosts,
+        auth_secret: owned(layer.auth_secret.take()),
+        retries: value(&layer.retries).unwrap_or(DEFAULT_RETRIES),
+        expose_refresh_token: value(&layer.expose_refresh_token).unwrap_or(false),
+        imds: value(&layer.imds).unwrap_or(false),
+        allow_no_secret: value(&layer.allow_no_secret).unwrap_or(false),
+        allowed_hosts: owned(layer.allowed_hosts.take()).unwrap_or_default(),
         peers,
-        cognito,
+        cognito: cognito(layer, credential_type, fallback_region, &mut warnings)?,
         warnings,
     })
+}
+
+/// A copy of a setting's value.
+fn value<T: Copy>(setting: &Option<Setting<T>>) -> Option<T> {
+    setting.as_ref().map(|s| s.value)
+}
+
+/// A setting's value, without where it was set.
+fn owned<T>(setting: Option<Setting<T>>) -> Option<T> {
+    setting.map(|s| s.value)
 }
 
 /// The listeners, in the order their types were given, each once.
@@ -78,130 +71,97 @@ fn listeners(
     layer: &Layer,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
-    let given = layer
-        .server_types
-        .as_ref()
-        .map_or(&[Transport::Unix][..], |s| &s.value[..]);
+    let given = layer.server_type.as_ref();
     let mut types = Vec::new();
-    for kind in given {
+    for kind in given.map_or(&[Transport::Unix][..], |s| &s.value[..]) {
         if !types.contains(kind) {
             types.push(*kind);
         }
     }
     let has = |kind| types.contains(&kind);
-    warn_unused(
-        layer,
+    let (unix, tcp, http) = (
         has(Transport::Unix),
         has(Transport::Tcp),
         has(Transport::Http),
-        warnings,
     );
+    warn_unused(layer, [unix, tcp || http, tcp, http], warnings);
 
-    let (tcp_port, http_port) = ports(layer, has(Transport::Tcp) && has(Transport::Http))?;
-    let addresses = layer
-        .host
-        .as_ref()
-        .map_or_else(values::loopbacks, |s| s.value.clone());
-    let tcp = |port, default| TcpConfig {
+    let (tcp_port, http_port) = ports(layer, tcp && http)?;
+    let addresses = layer.host.as_ref();
+    let addresses = addresses.map_or_else(values::loopbacks, |s| s.value.clone());
+    let on = |port| TcpConfig {
         addresses: addresses.clone(),
-        port: port_or(port, default),
+        port,
     };
-    types
-        .iter()
-        .map(|kind| match kind {
-            Transport::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
-            Transport::Tcp => Ok(ListenerConfig::Tcp(tcp(&tcp_port, DEFAULT_TCP_PORT))),
-            Transport::Http => Ok(ListenerConfig::Http(tcp(&http_port, DEFAULT_HTTP_PORT))),
-        })
-        .collect()
+    let listener = |kind: &Transport| match kind {
+        Transport::Unix => Ok(ListenerConfig::Unix(unix_socket(layer)?)),
+        Transport::Tcp => Ok(ListenerConfig::Tcp(on(tcp_port))),
+        Transport::Http => Ok(ListenerConfig::Http(on(http_port))),
+    };
+    types.iter().map(listener).collect()
 }
 
-/// The explicit ports of the tcp and the http listener. A listener's own key (`tcp_port`) wins
-/// over `port` from the same source, but a higher source's `port` (-P) wins over a lower source's
-/// `tcp_port`, as precedence promises. With both listeners, they must not end up on one port.
-fn ports(layer: &Layer, both: bool) -> Result<(Port, Port), ConfigError> {
-    let pick = |own: &Port| match (own, &layer.port) {
-        (Some(own), Some(port)) if port.origin.rank() > own.origin.rank() => Some(port.clone()),
-        (Some(own), _) => Some(own.clone()),
-        (None, port) => port.clone(),
+/// The ports of the tcp and the http listener. A listener's own key (`tcp_port`) wins over `port`
+/// from the same source, but a higher source's `port` (-P) wins over a lower source's `tcp_port`,
+/// as precedence promises. With both listeners, they must not end up on one port.
+fn ports(layer: &Layer, both: bool) -> Result<(u16, u16), ConfigError> {
+    let pick = |own: &Option<Setting<u16>>, default, kind| {
+        match (own, &layer.port) {
+            (Some(own), Some(port)) if port.origin.rank() > own.origin.rank() => Some(port),
+            (Some(own), _) | (None, Some(own)) => Some(own),
+            (None, None) => None,
+        }
+        .map_or((default, format!("the default {kind} port")), |s| {
+            (s.value, s.origin.to_string())
+        })
     };
-    let (tcp, http) = (pick(&layer.tcp_port), pick(&layer.http_port));
-    let port = port_or(&tcp, DEFAULT_TCP_PORT);
-    if !both || port != port_or(&http, DEFAULT_HTTP_PORT) {
+    let (tcp, tcp_from) = pick(&layer.tcp_port, DEFAULT_TCP_PORT, "tcp");
+    let (http, http_from) = pick(&layer.http_port, DEFAULT_HTTP_PORT, "http");
+    if !both || tcp != http {
         return Ok((tcp, http));
     }
-    let describe = |s: &Port, kind| {
-        s.as_ref()
-            .map_or(format!("the default {kind} port"), |s| s.origin.to_string())
+    let at = match tcp_from == http_from {
+        true => tcp_from,
+        false => format!("{tcp_from} and {http_from}"),
     };
-    let (tcp_from, http_from) = (describe(&tcp, "tcp"), describe(&http, "http"));
-    let at = if tcp_from == http_from {
-        tcp_from
-    } else {
-        format!("{tcp_from} and {http_from}")
-    };
-    Err(ConfigError::invalid(
-        at,
-        format!("the tcp and the http listener would both use port {port}"),
-        "give each its own port with --tcp-port and --http-port, or server.tcp_port and \
-         server.http_port in the config file (server.port and -P/--port set the port of both)",
-    ))
-}
-
-/// An explicit port and where it was set, or `None` for the listener's default.
-type Port = Option<Setting<u16>>;
-
-fn port_or(port: &Port, default: u16) -> u16 {
-    port.as_ref().map_or(default, |s| s.value)
+    let problem = format!("the tcp and the http listener would both use port {tcp}");
+    let fix = "give each its own port with --tcp-port and --http-port, or server.tcp_port and \
+               server.http_port in the config file (server.port and -P/--port set the port of both)";
+    Err(ConfigError::invalid(at, problem, fix))
 }
 
 fn unix_socket(layer: &Layer) -> Result<UnixSocketConfig, ConfigError> {
+    let id = |s: &Option<Setting<Principal>>, kind| {
+        let lookup = |s: &Setting<Principal>| lookup(&s.value, &s.origin, kind);
+        s.as_ref().map(lookup).transpose()
+    };
+    let path = layer.socket_path.as_ref();
     Ok(UnixSocketConfig {
-        path: layer
-            .socket_path
-            .as_ref()
-            .map_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH), |s| s.value.clone()),
-        owner: layer
-            .user
-            .as_ref()
-            .map(|s| lookup(&s.value, &s.origin, Kind::User))
-            .transpose()?,
-        group: layer
-            .group
-            .as_ref()
-            .map(|s| lookup(&s.value, &s.origin, Kind::Group))
-            .transpose()?,
-        mode: layer
-            .permissions
-            .as_ref()
-            .map_or(DEFAULT_SOCKET_MODE, |s| s.value),
+        path: path.map_or_else(|| DEFAULT_SOCKET_PATH.into(), |s| s.value.clone()),
+        owner: id(&layer.user, Kind::User)?,
+        group: id(&layer.group, Kind::Group)?,
+        mode: value(&layer.permissions).unwrap_or(DEFAULT_SOCKET_MODE),
     })
 }
 
 /// Settings of listeners that are not configured do nothing; say so, since the original's
-/// `-c tcp.json` starting a unix socket shows how easily that goes unnoticed.
-fn warn_unused(layer: &Layer, unix: bool, tcp: bool, http: bool, warnings: &mut Vec<String>) {
-    let groups = [
-        (
-            unix,
-            "unix",
-            vec![
-                origin(&layer.socket_path),
-                origin(&layer.permissions),
-                origin(&layer.user),
-                origin(&layer.group),
-            ],
-        ),
-        (
-            tcp || http,
-            "tcp or http",
-            vec![origin(&layer.host), origin(&layer.port)],
-        ),
-        (tcp, "tcp", vec![origin(&layer.tcp_port)]),
-        (http, "http", vec![origin(&layer.http_port)]),
+/// `-c tcp.json` starting a unix socket shows how easily that goes unnoticed. `used` says which
+/// of unix, tcp or http, tcp, http run.
+fn warn_unused(l: &Layer, used: [bool; 4], warnings: &mut Vec<String>) {
+    let unix = [
+        origin(&l.socket_path),
+        origin(&l.permissions),
+        origin(&l.user),
+        origin(&l.group),
     ];
-    for (used, listener, origins) in groups {
-        for origin in origins.into_iter().flatten().filter(|_| !used) {
+    let groups: [(&str, &[Option<&Origin>]); 4] = [
+        ("unix", &unix),
+        ("tcp or http", &[origin(&l.host), origin(&l.port)]),
+        ("tcp", &[origin(&l.tcp_port)]),
+        ("http", &[origin(&l.http_port)]),
+    ];
+    for ((listener, origins), _) in groups.iter().zip(used).filter(|(_, used)| !used) {
+        for origin in origins.iter().flatten() {
             warnings.push(format!(
                 "{origin} is ignored: no {listener} listener is configured \
                  (see server_type, -s/--server-type)"
@@ -220,11 +180,9 @@ fn peer_policy(layer: &Layer) -> Result<Option<PeerPolicy>, ConfigError> {
     if layer.allowed_users.is_none() && layer.allowed_groups.is_none() {
         return Ok(None);
     }
-    let resolve = |setting: &Option<Setting<Vec<Principal>>>, kind| {
-        let Some(Setting { value, origin }) = setting else {
-            return Ok(Vec::new());
-        };
-        value.iter().map(|p| lookup(p, origin, kind)).collect()
+    let resolve = |setting: &Option<Setting<Vec<Principal>>>, kind| match setting {
+        Some(Setting { value, origin }) => value.iter().map(|p| lookup(p, origin, kind)).collect(),
+        None => Ok(Vec::new()),
     };
     Ok(Some(PeerPolicy {
         uids: resolve(&layer.allowed_users, Kind::User)?,
@@ -247,28 +205,24 @@ pub(super) fn lookup(value: &Principal, at: &Origin, kind: Kind) -> Result<u32, 
         Principal::Name(name) => name,
     };
     let (what, found) = match kind {
-        Kind::User => (
-            "user",
-            User::from_name(name).map(|u| u.map(|u| u.uid.as_raw())),
-        ),
+        Kind::User => ("user", User::from_name(name).map(|u| Some(u?.uid.as_raw()))),
         Kind::Group => (
             "group",
-            Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw())),
+            Group::from_name(name).map(|g| Some(g?.gid.as_raw())),
         ),
     };
-    match found {
-        Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(ConfigError::invalid(
-            at,
+    let (problem, fix) = match found {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => (
             format!("there is no {what} named {name:?} on this system"),
             format!("create the {what}, correct the name, or give a numeric id"),
-        )),
-        Err(errno) => Err(ConfigError::invalid(
-            at,
+        ),
+        Err(errno) => (
             format!("looking up {what} {name:?} failed ({errno})"),
-            "check the system's user database (NSS), or give a numeric id",
-        )),
-    }
+            "check the system's user database (NSS), or give a numeric id".to_owned(),
+        ),
+    };
+    Err(ConfigError::invalid(at, problem, fix))
 }
 
 /// The Cognito settings: required keys, region, flows, defaults.
@@ -279,70 +233,57 @@ fn cognito(
     warnings: &mut Vec<String>,
 ) -> Result<CognitoConfig, ConfigError> {
     let iam = credential_type == CredentialType::Iam;
-    let auth_flow = layer
-        .auth_flow
-        .as_ref()
-        .map_or(IdentityFlow::Enhanced, |s| s.value);
+    let auth_flow = value(&layer.auth_flow).unwrap_or(IdentityFlow::Enhanced);
+    let from = |origin: Option<&Origin>| origin.map(|o| o.to_string());
 
-    let mut missing = Vec::new();
-    for (key, unset) in [
-        ("username", layer.username.is_none()),
-        ("password", layer.password.is_none()),
-        ("app_id", layer.app_id.is_none()),
-        ("user_pool_id", layer.user_pool_id.is_none()),
-    ] {
-        if unset {
-            missing.push(Missing {
-                key,
-                why: String::new(),
-            });
-        }
-    }
-    if iam && layer.identity_pool_id.is_none() {
-        let from = layer
-            .credential_type
-            .as_ref()
-            .map_or("the default".to_owned(), |s| s.origin.to_string());
-        missing.push(Missing {
-            key: "identity_pool_id",
-            why: format!(
-                " (credential type iam, from {from}, needs an identity pool; tokens does not)"
+    // Every required key that no source set, and why it is required when that is not obvious.
+    let types = from(origin(&layer.credential_type)).unwrap_or("the default".into());
+    let flow = from(origin(&layer.auth_flow)).unwrap_or_default();
+    let missing: Vec<(&str, String)> = [
+        ("username", layer.username.is_none(), String::new()),
+        ("password", layer.password.is_none(), String::new()),
+        ("app_id", layer.app_id.is_none(), String::new()),
+        ("user_pool_id", layer.user_pool_id.is_none(), String::new()),
+        (
+            "identity_pool_id",
+            iam && layer.identity_pool_id.is_none(),
+            format!(
+                " (credential type iam, from {types}, needs an identity pool; tokens does not)"
             ),
-        });
-    }
-    if iam && auth_flow == IdentityFlow::Classic && layer.role_arn.is_none() {
-        let from = layer
-            .auth_flow
-            .as_ref()
-            .map(|s| s.origin.to_string())
-            .unwrap_or_default();
-        missing.push(Missing {
-            key: "role_arn",
-            why: format!(
-                " (auth_flow classic, from {from}, needs a role to assume; enhanced does not)"
-            ),
-        });
-    }
-    if !missing.is_empty() {
-        return Err(missing_error(&missing));
-    }
-    let (Some(username), Some(password), Some(app_id), Some(user_pool_id)) = (
+        ),
+        (
+            "role_arn",
+            iam && auth_flow == IdentityFlow::Classic && layer.role_arn.is_none(),
+            format!(" (auth_flow classic, from {flow}, needs a role to assume; enhanced does not)"),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, unset, why)| unset.then_some((key, why)))
+    .collect();
+    let (Some(username), Some(password), Some(app_id), Some(user_pool_id), true) = (
         layer.username,
         layer.password,
         layer.app_id,
         layer.user_pool_id,
+        missing.is_empty(),
     ) else {
-        unreachable!("missing required keys were reported above");
+        return Err(missing_error(&missing));
     };
 
     let region = match layer.region.or(fallback_region) {
+        // A region that differs from the pools' own makes every Cognito call fail with "not
+        // found"; a warning rather than an error, because local emulators do not always care.
         Some(region) => {
-            warn_region_mismatch(
-                &region,
-                &user_pool_id,
-                layer.identity_pool_id.as_ref(),
-                warnings,
-            );
+            for pool in std::iter::once(&user_pool_id).chain(layer.identity_pool_id.as_ref()) {
+                let pool_region = values::pool_region(&pool.value);
+                if pool_region != region.value {
+                    warnings.push(format!(
+                        "{}: {} is in region {pool_region}, but the region is {} (from {}); \
+                         Cognito will not find the pool unless they agree",
+                        pool.origin, pool.value, region.value, region.origin
+                    ));
+                }
+            }
             region.value
         }
         // Well-formed user pool ids start with their region, so this is the last resort.
@@ -353,70 +294,33 @@ fn cognito(
         username: username.value,
         password: password.value,
         app_id: app_id.value,
-        client_secret: layer.client_secret.map(|s| s.value),
-        totp_secret: layer.totp_secret.map(|s| s.value),
+        client_secret: owned(layer.client_secret),
+        totp_secret: owned(layer.totp_secret),
         user_pool_id: user_pool_id.value,
-        identity_pool_id: layer.identity_pool_id.map(|s| s.value),
+        identity_pool_id: owned(layer.identity_pool_id),
         region,
-        role_arn: layer.role_arn.map(|s| s.value),
-        auth_type: layer.auth_type.map_or(AuthType::UserSrp, |s| s.value),
-        metadata: layer.metadata.map(|s| s.value).unwrap_or_default(),
+        role_arn: owned(layer.role_arn),
+        auth_type: value(&layer.auth_type).unwrap_or(AuthType::UserSrp),
+        metadata: owned(layer.metadata).unwrap_or_default(),
         auth_flow,
-        role_session_name: layer
-            .role_session_name
-            .map_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_owned(), |s| s.value),
-        role_expiry_time: layer
-            .role_expiry_time
-            .map_or(DEFAULT_ROLE_EXPIRY, |s| s.value),
+        role_session_name: owned(layer.role_session_name)
+            .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_owned()),
+        role_expiry_time: value(&layer.role_expiry_time).unwrap_or(DEFAULT_ROLE_EXPIRY),
     })
 }
 
-/// A required key that no source set, and why it is required when that is not obvious.
-struct Missing {
-    key: &'static str,
-    why: String,
-}
-
 /// One error for every missing key, each with the places it can be set.
-fn missing_error(missing: &[Missing]) -> ConfigError {
+fn missing_error(missing: &[(&str, String)]) -> ConfigError {
     let keys: Vec<String> = missing
         .iter()
-        .map(|m| format!("{}{}", m.key, m.why))
+        .map(|(key, why)| format!("{key}{why}"))
         .collect();
-    let places: Vec<String> = missing
-        .iter()
-        .map(|m| {
-            format!(
-                "set {} as {}",
-                m.key,
-                key(&format!("cognito.{}", m.key)).places()
-            )
-        })
-        .collect();
-    ConfigError::Missing {
-        problem: format!("missing {}", keys.join(", ")),
-        fix: places.join("; "),
-    }
-}
-
-/// A region that differs from the pools' own makes every Cognito call fail with "not found"; a
-/// warning rather than an error, because local emulators do not always care.
-fn warn_region_mismatch(
-    region: &Setting<String>,
-    user_pool_id: &Setting<String>,
-    identity_pool_id: Option<&Setting<String>>,
-    warnings: &mut Vec<String>,
-) {
-    for pool in std::iter::once(user_pool_id).chain(identity_pool_id) {
-        let pool_region = values::pool_region(&pool.value);
-        if pool_region != region.value {
-            warnings.push(format!(
-                "{}: {} is in region {pool_region}, but the region is {} (from {}); \
-                 Cognito will not find the pool unless they agree",
-                pool.origin, pool.value, region.value, region.origin
-            ));
-        }
-    }
+    let place = |(name, _): &(&str, _)| {
+        let places = key(&format!("cognito.{name}")).places();
+        format!("set {name} as {places}")
+    };
+    let places: Vec<String> = missing.iter().map(place).collect();
+    ConfigError::missing(format!("missing {}", keys.join(", ")), places.join("; "))
 }
 
 #[cfg(test)]

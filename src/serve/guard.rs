@@ -1,5 +1,6 @@
-//! Who may talk to the http listener at all: the Host and Origin checks that stop DNS rebinding
-//! and cross-site requests from a browser on this machine, before any route is looked at.
+//! Who may talk to a listener at all: the Host and Origin checks that stop DNS rebinding and
+//! cross-site requests from a browser on this machine, before any route is looked at, and the
+//! allow-lists of unix-socket peers.
 
 use std::net::Ipv4Addr;
 
@@ -92,6 +93,57 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+/// Allow-lists for unix-socket peers, checked with SO_PEERCRED on every connection: a peer is let
+/// in when its uid is listed or its primary gid is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// Allowed uids.
+    pub uids: Vec<u32>,
+    /// Allowed primary gids.
+    pub gids: Vec<u32>,
+    /// The kernel's overflow uid and gid when the daemon runs in a user namespace that does not
+    /// map every id (systemd's `PrivateUsers=`): SO_PEERCRED then reports every peer from
+    /// outside it as these ids, which therefore name nobody in particular and are never allowed,
+    /// even when listed (`nobody` would otherwise let every local user in).
+    pub unmapped: Option<(u32, u32)>,
+}
+
+impl PeerPolicy {
+    /// Whether a peer with these ids may connect.
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        if self
+            .unmapped
+            .is_some_and(|(overflow_uid, overflow_gid)| uid == overflow_uid || gid == overflow_gid)
+        {
+            return false;
+        }
+        self.uids.contains(&uid) || self.gids.contains(&gid)
+    }
+
+    /// `unmapped` for the user namespace this process runs in: `None` when it maps every uid and
+    /// gid (the host's namespace), else the overflow ids (`/proc/sys/kernel/overflow{u,g}id`).
+    pub fn unmapped_ids_of_this_namespace() -> Option<(u32, u32)> {
+        let maps_everyone = |map: &str| {
+            std::fs::read_to_string(map).is_ok_and(|text| {
+                text.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+            })
+        };
+        if maps_everyone("/proc/self/uid_map") && maps_everyone("/proc/self/gid_map") {
+            return None;
+        }
+        let overflow = |file: &str| {
+            std::fs::read_to_string(file)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .unwrap_or(65534)
+        };
+        Some((
+            overflow("/proc/sys/kernel/overflowuid"),
+            overflow("/proc/sys/kernel/overflowgid"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +206,23 @@ mod tests {
         ] {
             assert!(check(Some("127.0.0.1"), Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn overflow_ids_are_never_allowed_in_a_partial_user_namespace() {
+        let mut policy = PeerPolicy {
+            uids: vec![1000, 65534],
+            gids: vec![100],
+            unmapped: None,
+        };
+        assert!(policy.allows(1000, 1000) && policy.allows(7, 100) && policy.allows(65534, 1));
+        assert!(!policy.allows(7, 7));
+        policy.unmapped = Some((65534, 65534));
+        assert!(policy.allows(1000, 1000) && policy.allows(7, 100));
+        assert!(
+            !policy.allows(65534, 1),
+            "a listed nobody would let everyone in"
+        );
+        assert!(!policy.allows(1000, 65534));
     }
 }

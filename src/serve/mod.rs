@@ -66,7 +66,7 @@ pub struct Context {
     /// What the http listener accepts (Host, Origin) and whether it answers as IMDS.
     pub http: guard::HttpPolicy,
     /// Which local users and groups may use the unix socket; `None`: whoever the socket's mode lets in.
-    pub peers: Option<crate::config::PeerPolicy>,
+    pub peers: Option<guard::PeerPolicy>,
 }
 
 impl Context {
