@@ -923,22 +923,24 @@ fn network_secret(
     if !network || given.is_some() || allow_no_secret {
         return (given, None);
     }
-    let global = std::fs::read_to_string(config)
+    // The configuration holds the password: it is read through the reader that zeroes what it
+    // read, the parsed document is zeroed too, and only the facts needed here leave it.
+    let (inline_or_none, secret_file) = crate::secret::read_capped(config)
         .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|config| config.get("global").cloned())
+        .and_then(|file| serde_json::from_str::<serde_json::Value>(&file.text).ok())
+        .map(|mut document| {
+            let global = &document["global"];
+            let inline_or_none = global["auth_secret"].is_string()
+                || global["allow_no_secret"] == serde_json::Value::Bool(true);
+            let secret_file = global["auth_secret_file"].as_str().map(PathBuf::from);
+            crate::secret::zeroize_json(&mut document);
+            (inline_or_none, secret_file)
+        })
         .unwrap_or_default();
-    if global.get("auth_secret").is_some_and(|v| v.is_string())
-        || global.get("allow_no_secret") == Some(&serde_json::Value::Bool(true))
-    {
+    if inline_or_none {
         return (None, None);
     }
-    if let Some(file) = global
-        .get("auth_secret_file")
-        .and_then(|v| v.as_str())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-    {
+    if let Some(file) = secret_file.filter(|p| p.is_absolute()) {
         return (Some(file), None);
     }
     let write = (!default_file.exists()).then(|| default_file.clone());
