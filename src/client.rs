@@ -2,6 +2,7 @@
 //! system has. Synchronous on purpose: it runs once per AWS CLI call, and a process that starts no
 //! runtime answers in a few milliseconds.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
@@ -37,7 +38,7 @@ pub enum GetError {
         /// The system's words.
         cause: String,
         /// What to do.
-        fix: &'static str,
+        fix: Cow<'static, str>,
     },
     /// The daemon did not answer in time.
     #[error(
@@ -129,20 +130,38 @@ fn secret(args: &GetArgs) -> Result<Option<Secret>, GetError> {
 fn unreachable(target: &str, err: &std::io::Error) -> GetError {
     use std::io::ErrorKind::*;
     let fix = match err.kind() {
-        NotFound => {
-            "is cognitod running? (systemctl enable --now cognitod.socket, or cognitod@INSTANCE.socket for --instance; or give --socket)"
-        }
+        // An instance's socket: name its unit, which is what the administrator starts.
+        NotFound => match instance_of(target) {
+            Some(name) => Cow::Owned(format!(
+                "is cognitod@{name} running? (systemctl enable --now cognitod@{name}.socket; \
+                 cognitod configure --instance {name} writes its configuration)"
+            )),
+            None => "is cognitod running? (systemctl enable --now cognitod.socket, or give \
+                     --socket)"
+                .into(),
+        },
         PermissionDenied => {
-            "this user may not use the socket: join the socket's group (ls -l on it)"
+            "this user may not use the socket: join the socket's group (ls -l on it)".into()
         }
-        ConnectionRefused => "nothing listens there: start cognitod, or check --socket/--tcp",
-        _ => "check that cognitod runs and where it listens",
+        ConnectionRefused => {
+            "nothing listens there: start cognitod, or check --socket/--tcp".into()
+        }
+        _ => "check that cognitod runs and where it listens".into(),
     };
     GetError::Unreachable {
         target: target.to_owned(),
         cause: err.to_string(),
         fix,
     }
+}
+
+/// The instance whose socket `target` is (`/run/cognitod/NAME.sock`), if it is one.
+fn instance_of(target: &str) -> Option<&str> {
+    let name = target
+        .strip_prefix(crate::instance::SOCKET_DIR)?
+        .strip_prefix('/')?
+        .strip_suffix(".sock")?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
 fn exchange(
@@ -209,7 +228,7 @@ fn over_tcp(address: &str, secret: Option<&Secret>) -> Result<String, GetError> 
         None => GetError::Unreachable {
             target: address.to_owned(),
             cause: "the name has no address".into(),
-            fix: "give --tcp HOST:PORT, e.g. 127.0.0.1:5500",
+            fix: "give --tcp HOST:PORT, e.g. 127.0.0.1:5500".into(),
         },
     })
 }
@@ -238,7 +257,7 @@ fn over_http(url: &str, secret: Option<&Secret>) -> Result<String, GetError> {
         other => GetError::Unreachable {
             target: url.to_owned(),
             cause: other.to_string(),
-            fix: "check the --url (http://127.0.0.1:8080/ by default)",
+            fix: "check the --url (http://127.0.0.1:8080/ by default)".into(),
         },
     })?;
     response
@@ -315,7 +334,9 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains("cognitod@INSTANCE.socket"),
+            err.to_string().contains(
+                "is cognitod@nosuch-x9 running? (systemctl enable --now cognitod@nosuch-x9.socket"
+            ),
             "{err}"
         );
         for (flags, says) in [
