@@ -273,6 +273,23 @@ async fn run(
         self_bound.clone(),
     ));
 
+    // A refresher that stopped (it returns only when nothing reads its credentials, so this is a
+    // panic) would leave the daemon answering "unavailable" forever: exit with a failure instead,
+    // which systemd's Restart=on-failure answers at once and a person running it sees.
+    let refresher_died = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = {
+        let (current, died) = (current.clone(), refresher_died.clone());
+        async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = refresher_stopped(current, Duration::from_secs(1)) => {
+                    died.store(true, std::sync::atomic::Ordering::SeqCst);
+                    notify::stopping();
+                    error!("the credential refresher has stopped (see the panic above): exiting");
+                }
+            }
+        }
+    };
     serve::run(listeners, context_updates, stop).await;
     reloads.abort();
     let (refresher, status) = &*current.lock().expect("engine lock");
@@ -286,8 +303,23 @@ async fn run(
             warn!(path = %path.display(), error = %e, "could not remove the socket file");
         }
     }
+    if refresher_died.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!("the credential refresher stopped: a bug; the log above holds its panic");
+    }
     info!("stopped");
     Ok(())
+}
+
+/// Completes once the current credential refresher (the one in `current`, which a reload
+/// replaces) has stopped, looking every `period`.
+async fn refresher_stopped(current: Running, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        if current.lock().expect("engine lock").0.is_finished() {
+            return;
+        }
+    }
 }
 
 /// Why the unix socket cannot be created where it is configured.
@@ -587,6 +619,41 @@ fn stop_requested() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_refresher_is_noticed_and_a_replaced_one_is_followed() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let first = tokio::spawn(async move {
+            let _ = stopped.await;
+            panic!("the refresher died");
+        });
+        let status = tokio::spawn(std::future::pending::<()>());
+        let current: Running = Arc::new(Mutex::new((first, status)));
+        let watcher = tokio::spawn(refresher_stopped(current.clone(), Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            !watcher.is_finished(),
+            "a live refresher was taken for a dead one"
+        );
+        // A reload replaces the refresher and aborts the old one: the new one is followed.
+        let replaced = tokio::spawn(std::future::pending::<()>());
+        let old = std::mem::replace(&mut current.lock().unwrap().0, replaced);
+        old.abort();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!watcher.is_finished(), "the replaced refresher was watched");
+        let (dies, died) = tokio::sync::oneshot::channel::<()>();
+        let dying = tokio::spawn(async move {
+            let _ = died.await;
+            panic!("the refresher died");
+        });
+        std::mem::replace(&mut current.lock().unwrap().0, dying).abort();
+        drop(stop);
+        dies.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), watcher)
+            .await
+            .expect("the stopped refresher was noticed within the period")
+            .unwrap();
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_watchdog_pings_only_while_the_refresher_lives() {

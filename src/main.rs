@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     // ptrace attach by other processes of the same user), the shorter the window after exec in
     // which such a process could attach. serve warns if this failed.
     let _ = nix::sys::prctl::set_dumpable(false);
+    // Still single-threaded: the one moment the environment may be changed.
+    cognitod::cognito::drop_empty_endpoint_variables();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cognitod::daemon::serve(args),

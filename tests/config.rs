@@ -290,3 +290,35 @@ fn a_reload_applies_the_socket_mode_closes_removed_listeners_and_names_what_need
     assert!(status.success(), "{log}");
     assert!(!socket.exists());
 }
+
+/// An empty endpoint variable (`AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=`, as a shell or a
+/// systemd drop-in clears a variable) is unset, as every other empty variable is: the general
+/// AWS_ENDPOINT_URL is used and credentials served. The SDK took the empty value for an endpoint
+/// and panicked in the refresher, which left the daemon running without ever signing in.
+#[test]
+fn an_empty_endpoint_variable_counts_as_unset() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(emulator, SeedOptions::default());
+    let dir = temp_dir();
+    let socket = dir.path().join("s.sock");
+    let args = ["-e", "-s", "unix", "-S", socket.to_str().unwrap()];
+    let cleared = [
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
+        "AWS_ENDPOINT_URL_STS",
+    ];
+    let daemon = DaemonCommand::serve(&emulator.url(), &args)
+        .envs(pool.env())
+        .envs(cleared.map(|name| (name.to_owned(), String::new())))
+        .start();
+    let answer = wait_for_credentials(&socket, None, START);
+    assert_process_credentials(&answer);
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(
+        calls.get("InitiateAuth:USER_SRP_AUTH"),
+        Some(&1),
+        "{calls:?}"
+    );
+    let (_, log) = daemon.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -307,6 +307,27 @@ pub async fn sdk(region: &str) -> Sdk {
     }
 }
 
+/// Removes the endpoint variables (AWS_ENDPOINT_URL and its per-service forms such as
+/// AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER) that are set but empty. `VAR=` is how a shell or a
+/// systemd drop-in (`Environment=AWS_ENDPOINT_URL=`) clears a variable, and cognitod reads every
+/// other empty variable as unset; the SDK instead takes an empty one for an endpoint and panics
+/// on it ("URL was unset") in the credential refresher, which then never signs in. Call it before
+/// any thread exists: the environment is the process's.
+pub fn drop_empty_endpoint_variables() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty()
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("AWS_ENDPOINT_URL"))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        std::env::remove_var(name);
+    }
+}
+
 /// What every Cognito client of one configuration is built from.
 #[derive(Clone)]
 pub struct Sdk {
