@@ -134,14 +134,35 @@ pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
     }
 }
 
+/// This process's own memory, opened by `main` while the process is still dumpable: once it is
+/// undumpable, the kernel gives its /proc/self files to root, and a daemon that is not root (a
+/// user's `serve -e`, the service's dynamic user) could no longer open /proc/self/mem to
+/// overwrite its environment block. Taken (and closed) by the overwrite.
+static OWN_MEMORY: std::sync::Mutex<Option<File>> = std::sync::Mutex::new(None);
+
+/// Opens /proc/self/mem for [`overwrite_in_environment_block`]; call it before
+/// `PR_SET_DUMPABLE=0`. Best effort, like the overwrite.
+pub fn open_own_memory() {
+    let mem = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem");
+    if let (Ok(mem), Ok(mut slot)) = (mem, OWN_MEMORY.lock()) {
+        *slot = Some(mem);
+    }
+}
+
 /// Overwrites the values of `names` with zeros where the kernel put the environment at exec (the
 /// range /proc/self/stat gives as env_start..env_end, which /proc/PID/environ shows), through
 /// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called by
 /// `config::load` once it has read them: at start, while the process has one thread (a reload
-/// finds nothing left to overwrite). Best effort: where /proc is not mounted the copy stays, as it
-/// always did. Afterwards `std::env::var` sees these variables empty.
+/// finds nothing left to overwrite). Best effort: where /proc is not mounted, or a process that is
+/// not root became undumpable before [`open_own_memory`] ran, the copy stays, as it always did.
+/// Afterwards `std::env::var` sees these variables empty.
 pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
     use std::os::unix::fs::FileExt;
+    // Closed when this returns, whatever it finds: the descriptor is needed once.
+    let opened_early = OWN_MEMORY.lock().ok().and_then(|mut slot| slot.take());
     if names.is_empty() {
         return;
     }
@@ -152,11 +173,14 @@ pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
         Some((fields.get(47)?.parse().ok()?, fields.get(48)?.parse().ok()?))
     };
     let Some((start, end)) = range() else { return };
-    let Ok(mem) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/proc/self/mem")
-    else {
+    // Opened now only where main did not (a test, a root process: root may open it anyway).
+    let mem = opened_early.map(Ok).unwrap_or_else(|| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")
+    });
+    let Ok(mem) = mem else {
         return;
     };
     let mut block = zeroize::Zeroizing::new(vec![0u8; end.saturating_sub(start) as usize]);

@@ -6,7 +6,8 @@
 //! environment, whose block must have been overwritten once read.
 //!
 //! Freed memory counts: a copy dropped without being zeroed is still there for anyone who can
-//! read the process (a core dump, a swap file, a debugger), so the test finds it.
+//! read the process (a core dump, a swap file, a debugger), so the test finds it; since glibc
+//! overwrites the first 16 bytes of a freed chunk, each secret's tail is counted too.
 //!
 //! Reproduce the figures: `cargo test --test secrets_in_memory -- --nocapture` (as root).
 
@@ -20,6 +21,9 @@ use std::time::Duration;
 use common::*;
 
 const START: Duration = Duration::from_secs(20);
+/// The bytes at the start of a freed heap chunk that glibc's allocator overwrites with its own
+/// pointers (tcache next and key).
+const FREED_HEADER: usize = 16;
 
 /// How often each needle occurs in the readable memory of process `pid`.
 fn count_in_memory(pid: u32, needles: &[&[u8]]) -> Vec<usize> {
@@ -100,17 +104,18 @@ impl Case {
         }
     }
 
-    /// Starts `cognitod serve ARGS` with `env`, asks it for credentials a few times (sending
-    /// `line`), counts each secret in its memory, prints the counts, and fails above one copy.
-    /// Returns the daemon, still running.
+    /// Starts `cognitod serve ARGS` with `env` (through `wrapper`, a command that execs the rest),
+    /// asks it for credentials a few times (sending `line`), counts each secret in its memory,
+    /// prints the counts, and fails above one copy. Returns the daemon, still running.
     fn assert_held_once(
         &self,
         name: &str,
+        wrapper: &[&str],
         args: &[&str],
         env: Vec<(String, String)>,
         line: &str,
     ) -> Daemon {
-        let daemon = DaemonCommand::serve(&Emulator::shared().url(), args)
+        let daemon = DaemonCommand::serve_under(wrapper, &Emulator::shared().url(), args)
             .envs(env)
             .start();
         let line = Some(line.as_bytes());
@@ -123,15 +128,21 @@ impl Case {
             ("client secret", self.client_secret.as_str()),
             ("shared secret", self.shared.as_str()),
         ];
-        let needles: Vec<&[u8]> = secrets.iter().map(|(_, s)| s.as_bytes()).collect();
+        // Each whole, and each from its 17th byte: glibc's free() writes its list pointers over
+        // the first 16 bytes of a freed chunk, so a copy freed unzeroed shows only its tail.
+        let mut needles: Vec<&[u8]> = secrets.iter().map(|(_, s)| s.as_bytes()).collect();
+        needles.extend(secrets.iter().map(|(_, s)| &s.as_bytes()[FREED_HEADER..]));
         let counts = count_in_memory(daemon.pid(), &needles);
-        for ((what, _), count) in secrets.iter().zip(&counts) {
-            println!("{name}: {count} copies of the {what} in the daemon's memory");
+        let (whole, tails) = counts.split_at(secrets.len());
+        for (((what, _), count), tail) in secrets.iter().zip(whole).zip(tails) {
+            println!(
+                "{name}: {count} copies of the {what} in the daemon's memory ({tail} of its tail)"
+            );
         }
-        for ((what, _), count) in secrets.iter().zip(&counts) {
+        for (((what, _), count), tail) in secrets.iter().zip(whole).zip(tails) {
             assert!(
-                *count <= 1,
-                "{name}: the {what} is {count} times in the daemon's memory"
+                *count <= 1 && *tail <= 1,
+                "{name}: the {what} is {count} times in the daemon's memory, its tail {tail} times"
             );
         }
         daemon
@@ -156,6 +167,7 @@ fn secrets_from_a_config_file_are_held_once() {
     let line = format!("{}\n", case.shared);
     case.assert_held_once(
         "config file",
+        &[],
         &["-c", config.to_str().unwrap()],
         vec![],
         &line,
@@ -194,14 +206,41 @@ fn secrets_from_a_profile_and_a_systemd_credential_are_held_once() {
         "CREDENTIALS_DIRECTORY".into(),
         credentials.display().to_string(),
     )];
-    case.assert_held_once("profile and credential", &args, env, &case.shared);
+    case.assert_held_once("profile and credential", &[], &args, env, &case.shared);
 }
 
 #[test]
 fn secrets_from_the_environment_are_held_once_and_the_environment_block_is_overwritten() {
+    environment_case("environment", &[]);
+}
+
+/// The same for a daemon that is not root (a user's `serve -e`, the service's dynamic user): once
+/// undumpable, its /proc/self files belong to root, so it opens its own memory before that.
+#[test]
+fn the_environment_block_is_overwritten_for_a_daemon_that_is_not_root_too() {
+    environment_case(
+        "environment, as nobody",
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+    );
+}
+
+/// `-e` under `wrapper`: the secrets are held once, and the environment block no longer shows
+/// them (the rest of it is left as it was).
+fn environment_case(name: &str, wrapper: &[&str]) {
     let case = Case::new();
     let secret_file = case.dir.path().join("secret");
     write_file(&secret_file, &case.shared, 0o600);
+    // The daemon's user owns its directory and secret file (root owns them already).
+    for path in [case.dir.path(), secret_file.as_path()] {
+        let id = if wrapper.is_empty() { 0 } else { 65534 };
+        nix::unistd::chown(path, Some(id.into()), Some(id.into())).unwrap();
+    }
     let args = [
         "-e",
         "-S",
@@ -209,7 +248,7 @@ fn secrets_from_the_environment_are_held_once_and_the_environment_block_is_overw
         "--auth-secret-file",
         secret_file.to_str().unwrap(),
     ];
-    let daemon = case.assert_held_once("environment", &args, case.pool.env(), &case.shared);
+    let daemon = case.assert_held_once(name, wrapper, &args, case.pool.env(), &case.shared);
     // The environment block, as /proc shows it to any process of the same user.
     let environ = std::fs::read(format!("/proc/{}/environ", daemon.pid())).unwrap();
     let environ = String::from_utf8_lossy(&environ);
@@ -219,7 +258,7 @@ fn secrets_from_the_environment_are_held_once_and_the_environment_block_is_overw
     ] {
         assert!(
             !environ.contains(secret.as_str()),
-            "the {what} is still in the environment block"
+            "{name}: the {what} is still in the environment block"
         );
     }
     assert!(
