@@ -200,3 +200,36 @@ fn a_socket_directory_only_this_user_cannot_write_is_a_warning_in_check() {
         "{said}"
     );
 }
+
+/// Under systemd (a credentials directory) a secret file the service's user may not read is named
+/// with the fix that works there: pass it as a credential. Run as nobody: root reads anything.
+#[test]
+fn an_unreadable_secret_file_under_systemd_names_the_credential_to_pass() {
+    let dir = temp_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("auth-secret");
+    write_file(&secret, "not-readable-by-nobody", 0o600);
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    let config = credentials.join("config");
+    let text = format!(
+        r#"{{"global": {{"auth_secret_file": "{}"}}}}"#,
+        secret.display()
+    );
+    write_file(&config, &text, 0o644);
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_cognitod"));
+    let mut env: Vec<(&str, &str)> = vec![("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];
+    let cognito = cognito_env();
+    env.extend(cognito.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let out: Output = run_in_clean_env(setpriv, &["check"], &env);
+    let said = output_text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("Permission denied"), "{said}");
+    assert!(
+        said.contains(&format!("LoadCredential=auth_secret:{}", secret.display())),
+        "{said}"
+    );
+}

@@ -42,6 +42,19 @@ impl FileAccess {
         let contents = match read_capped(path) {
             Ok(contents) => contents,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Under systemd the service runs as its own (often dynamic) user, which cannot read
+            // root's 0600 files: what it needs arrives as a credential instead.
+            Err(err)
+                if err.kind() == io::ErrorKind::PermissionDenied && self.private_dir.is_some() =>
+            {
+                let fix = format!(
+                    "{fix}; the service's user may not read it: pass it as a systemd credential \
+                     (for global.auth_secret_file, a drop-in with LoadCredential=auth_secret:{}, \
+                     which cognitod install writes), or make it readable by the service's user",
+                    path.display()
+                );
+                return Err(ConfigError::unreadable(path, err, fix));
+            }
             Err(err) => return Err(ConfigError::unreadable(path, err, fix)),
         };
         let (mode, uid) = (contents.mode, contents.uid);
