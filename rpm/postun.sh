@@ -1,7 +1,8 @@
 # %postun, the counterpart of debian/postrm ($1: cognitod packages left; 0 = erase). As
 # %systemd_postun: systemd forgets the removed or replaced unit files. rpm -e has no purge:
-# /etc/cognitod/config.json and auth-secret, written by `cognitod configure` and not owned by
-# the package, stay (and with them /etc/cognitod), as rpm leaves any file it did not install.
+# /etc/cognitod/config.json and auth-secret, and the instances' NAME.json and NAME.auth-secret,
+# written by `cognitod configure` and not owned by the package, stay (and with them
+# /etc/cognitod), as rpm leaves any file it did not install.
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi

@@ -180,7 +180,8 @@ pub struct OwnerArgs {
     pub group: Option<String>,
 }
 
-/// Where the tcp and http listeners bind: flags shared by `serve` and `install`.
+/// Where the tcp and http listeners bind: flags shared by `serve`, `install` and `configure`
+/// (which hands them to install).
 #[derive(Debug, Default, Clone, Args)]
 pub struct TcpArgs {
     /// Address of the tcp and http listeners; unset or localhost: 127.0.0.1 and ::1.
@@ -437,13 +438,20 @@ pub struct ConfigureArgs {
     #[arg(long = "totp-secret-file")]
     pub totp_secret_file: Option<PathBuf>,
 
-    /// Run `cognitod install` (with --enable) for these answers after writing.
+    /// Run `cognitod install` (with --enable) for these answers after writing. An instance with
+    /// tcp or http needs a port of its own for each: --tcp-port, --http-port or -P (below).
     #[arg(long = "install")]
     pub install: bool,
 
     /// Directory for the units when installing.
     #[arg(long = "install-dir", default_value = "/etc/systemd/system")]
     pub install_dir: PathBuf,
+
+    /// With --install: where the tcp and http sockets listen (not written into the
+    /// configuration: systemd's sockets do the listening). An instance with tcp or http needs
+    /// a port of its own.
+    #[command(flatten, next_help_heading = "Sockets, with --install")]
+    pub tcp: TcpArgs,
 }
 
 /// Flags of `cognitod get`.

@@ -73,6 +73,12 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(Path::new("."))
             .join("auth-secret"),
     };
+    if args.install {
+        // Early, before any question, when -s already says which sockets.
+        if let Some(missing) = instance_port_missing(args, &args.server_type) {
+            bail!("{missing}; nothing written");
+        }
+    }
     let interactive = !args.non_interactive;
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
@@ -88,6 +94,15 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         answers
             .socket_path
             .get_or_insert_with(|| instance.socket_path());
+    }
+    let port_missing = instance_port_missing(args, &answers.transports);
+    if args.install {
+        // What install would refuse, refused before anything is written.
+        if let Some(missing) = &port_missing {
+            bail!("{missing}; nothing written");
+        }
+        crate::install::plan_from_args(&install_args(args, &answers, &output, &secret_file))
+            .context("--install")?;
     }
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
@@ -167,8 +182,15 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
 
     write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
 
+    if let (true, false, Some(missing)) = (interactive, args.install, &port_missing) {
+        println!(
+            "not offering to install: {missing}; `cognitod install --instance NAME -s \
+             TRANSPORTS --enable` with that flag installs it"
+        );
+    }
     let install = args.install
         || (interactive
+            && port_missing.is_none()
             && yes_no(
                 "Install and start the systemd units now (cognitod install --enable)?",
                 false,
@@ -400,9 +422,32 @@ fn install_args(
         auth_secret_file: (answers.shared_secret == SharedSecretChoice::Generate)
             .then(|| absolute(secret_file)),
         allow_no_secret: answers.allow_no_secret,
+        tcp: args.tcp.clone(),
         enable: true,
         ..InstallArgs::default()
     }
+}
+
+/// Why an instance's tcp or http socket cannot be installed with these flags: without a port
+/// of its own it would get the template's, which `cognitod-tcp.socket`/`cognitod-http.socket`
+/// and every other instance have too. `None` when there is no instance, no such socket, or a
+/// port for each.
+fn instance_port_missing(args: &ConfigureArgs, transports: &[Transport]) -> Option<String> {
+    let instance = args.instance.as_ref()?;
+    let tcp = &args.tcp;
+    [
+        (Transport::Tcp, "--tcp-port", tcp.tcp_port.or(tcp.port)),
+        (Transport::Http, "--http-port", tcp.http_port.or(tcp.port)),
+    ]
+    .into_iter()
+    .find(|(transport, _, port)| transports.contains(transport) && port.is_none())
+    .map(|(transport, flag, _)| {
+        format!(
+            "--instance {instance} with {transport}: give its {transport} socket a port of its \
+             own with {flag} PORT (or -P PORT); the template's is cognitod-{transport}.socket's \
+             and every other instance's"
+        )
+    })
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -892,5 +937,125 @@ mod tests {
             .unwrap_err()
             .contains("unix, tcp, http"));
         assert!(parse_transports(" , ").is_err());
+    }
+
+    fn configure_args(flags: &[&str]) -> ConfigureArgs {
+        use clap::Parser;
+        let mut argv = vec!["cognitod", "configure", "--non-interactive"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Configure(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn answers(transports: Vec<Transport>) -> Answers {
+        Answers {
+            transports,
+            credential_type: CredentialType::Iam,
+            user_pool_id: "eu-west-1_abc".into(),
+            region: "eu-west-1".into(),
+            app_id: "app".into(),
+            client_secret: None,
+            identity_pool_id: None,
+            role_arn: None,
+            auth_flow: "enhanced".into(),
+            username: "alice".into(),
+            password: Secret::new("pw".into()),
+            totp_secret: None,
+            auth_type: "user_srp".into(),
+            shared_secret: SharedSecretChoice::Generate,
+            allow_no_secret: false,
+            socket_user: None,
+            socket_group: None,
+            permissions: "0660".into(),
+            socket_path: None,
+        }
+    }
+
+    #[test]
+    fn an_instance_installed_with_tcp_or_http_needs_a_port_of_its_own() {
+        let (unix, tcp, http) = (Transport::Unix, Transport::Tcp, Transport::Http);
+        for (flags, transports, names) in [
+            (&[][..], vec![unix, tcp], Some("--tcp-port PORT")),
+            (&[][..], vec![unix, http], Some("--http-port PORT")),
+            (
+                &["--tcp-port", "5501"][..],
+                vec![unix, tcp, http],
+                Some("--http-port"),
+            ),
+            (&["--tcp-port", "5501"][..], vec![unix, tcp], None),
+            (&["-P", "8081"][..], vec![unix, http], None),
+            (
+                &["--tcp-port", "5501", "--http-port", "8081"][..],
+                vec![tcp, http],
+                None,
+            ),
+            (&[][..], vec![unix], None),
+        ] {
+            let mut argv = vec!["--instance", "alice", "--install"];
+            argv.extend_from_slice(flags);
+            let missing = instance_port_missing(&configure_args(&argv), &transports);
+            match (names, &missing) {
+                (Some(flag), Some(said)) => assert!(
+                    said.contains(flag) && said.contains("--instance alice"),
+                    "{said}"
+                ),
+                (None, None) => {}
+                _ => panic!("{flags:?} {transports:?}: {missing:?}"),
+            }
+        }
+        // The plain service's sockets are its own: no port needed.
+        let plain = configure_args(&["--install", "-s", "unix,tcp"]);
+        assert_eq!(instance_port_missing(&plain, &[unix, tcp]), None);
+
+        // Refused before a question is asked or a file written.
+        let args = configure_args(&["--instance", "alice", "--install", "-s", "unix,http"]);
+        let err = format!("{:#}", run(&args).unwrap_err());
+        assert!(
+            err.contains("--http-port PORT") && err.contains("nothing written"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn configure_hands_its_ports_to_install() {
+        let args = configure_args(&[
+            "--instance",
+            "alice",
+            "--install",
+            "-H",
+            "127.0.0.1",
+            "--tcp-port",
+            "5501",
+            "--http-port",
+            "8081",
+        ]);
+        let answers = answers(vec![Transport::Unix, Transport::Tcp, Transport::Http]);
+        let output = args.instance.as_ref().unwrap().config_path();
+        let install = install_args(&args, &answers, &output, Path::new("/etc/cognitod/a"));
+        let plan = crate::install::plan_from_args(&install).unwrap();
+        assert_eq!((plan.tcp_port, plan.http_port), (5501, 8081));
+        assert_eq!(plan.hosts, ["127.0.0.1"]);
+        let dropins = crate::install::render_instance(&plan, args.instance.as_ref().unwrap(), None);
+        let listen: Vec<_> = dropins
+            .iter()
+            .filter(|u| u.name.ends_with("listen.conf"))
+            .map(|u| u.text.as_str())
+            .collect();
+        assert_eq!(listen.len(), 2);
+        assert!(listen[0].ends_with("ListenStream=\nListenStream=127.0.0.1:5501\n"));
+        assert!(listen[1].ends_with("ListenStream=\nListenStream=127.0.0.1:8081\n"));
+
+        // What install would refuse is refused before writing: -P with both tcp and http.
+        let both = configure_args(&["--instance", "alice", "--install", "-P", "5501"]);
+        let err = crate::install::plan_from_args(&install_args(
+            &both,
+            &answers,
+            &output,
+            Path::new("/etc/cognitod/a"),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("ambiguous"), "{err}");
     }
 }

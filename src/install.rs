@@ -42,11 +42,12 @@ pub struct UnitPlan {
     pub socket_group: Option<String>,
     /// SocketMode=.
     pub socket_mode: u32,
-    /// Addresses for the tcp and http sockets (literal IPs; IPv6 without brackets).
+    /// Addresses for the tcp and http sockets (literal IPs; IPv6 without brackets). Of a
+    /// template: its instance's, for the drop-ins; the template units keep the defaults.
     pub hosts: Vec<String>,
-    /// Port of the tcp socket.
+    /// Port of the tcp socket (of a template: its instance's, as `hosts`).
     pub tcp_port: u16,
-    /// Port of the http socket.
+    /// Port of the http socket (of a template: its instance's, as `hosts`).
     pub http_port: u16,
     /// The configuration, loaded into the service as the credential `config`.
     pub config_path: PathBuf,
@@ -255,12 +256,9 @@ pub(crate) fn render_socket(plan: &UnitPlan, transport: Transport) -> String {
         ),
         Transport::Tcp => (
             "raw TCP socket".to_owned(),
-            listen_streams(&plan.hosts, plan.tcp_port),
+            listen_streams_of(plan, transport),
         ),
-        Transport::Http => (
-            "HTTP socket".to_owned(),
-            listen_streams(&plan.hosts, plan.http_port),
-        ),
+        Transport::Http => ("HTTP socket".to_owned(), listen_streams_of(plan, transport)),
     };
     let mut access = String::new();
     if transport == Transport::Unix {
@@ -329,6 +327,30 @@ fn socket_access(plan: &UnitPlan) -> String {
     access
 }
 
+/// The ListenStream= lines of a tcp or http socket unit. A template's are the plain sockets'
+/// defaults whatever the plan says: the template is shared by every instance, so one instance's
+/// `-H`/`--tcp-port`/`--http-port` belong in its own drop-in (render_instance), never here (a
+/// second instance would otherwise find the template "differs" or, with --force, rewrite it).
+fn listen_streams_of(plan: &UnitPlan, transport: Transport) -> String {
+    use crate::config::{DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT};
+    let (hosts, tcp_port, http_port) = if plan.template {
+        (default_hosts(), DEFAULT_TCP_PORT, DEFAULT_HTTP_PORT)
+    } else {
+        (plan.hosts.clone(), plan.tcp_port, plan.http_port)
+    };
+    let port = if transport == Transport::Http {
+        http_port
+    } else {
+        tcp_port
+    };
+    listen_streams(&hosts, port)
+}
+
+/// `-H` unset or `localhost`: both loopbacks.
+fn default_hosts() -> Vec<String> {
+    vec!["127.0.0.1".to_owned(), "::1".to_owned()]
+}
+
 fn listen_streams(hosts: &[String], port: u16) -> String {
     hosts
         .iter()
@@ -361,7 +383,7 @@ pub(crate) enum InstallError {
     Differs {
         /// The file.
         path: PathBuf,
-        /// Its unit name.
+        /// Its unit name; of a drop-in, the unit it belongs to.
         unit: String,
     },
     /// A file operation failed.
@@ -390,10 +412,12 @@ pub(crate) fn write_units(
             Ok(existing) if existing == unit.text => WriteOutcome::Unchanged,
             Ok(_) if force => WriteOutcome::Replaced,
             Ok(_) => {
-                return Err(InstallError::Differs {
-                    path,
-                    unit: unit.name.clone(),
-                })
+                // A drop-in (UNIT.d/FILE) is edited through its unit.
+                let unit = match unit.name.split_once(".d/") {
+                    Some((owner, _)) => owner.to_owned(),
+                    None => unit.name.clone(),
+                };
+                return Err(InstallError::Differs { path, unit });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => WriteOutcome::Created,
             Err(source) => {
@@ -515,7 +539,7 @@ pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
             )
         })?;
     let hosts = match args.tcp.host.as_deref() {
-        None | Some("localhost") => vec!["127.0.0.1".to_owned(), "::1".to_owned()],
+        None | Some("localhost") => default_hosts(),
         Some(h) => {
             let ip: IpAddr = h.trim_matches(['[', ']']).parse().with_context(|| {
                 format!("-H/--host {h:?}: give an IP address (or localhost for both loopbacks)")
@@ -533,12 +557,12 @@ pub(crate) fn plan_from_args(args: &InstallArgs) -> anyhow::Result<UnitPlan> {
         .tcp
         .tcp_port
         .or(args.tcp.port.filter(|_| has(Transport::Tcp)))
-        .unwrap_or(5500);
+        .unwrap_or(crate::config::DEFAULT_TCP_PORT);
     let http_port = args
         .tcp
         .http_port
         .or(args.tcp.port.filter(|_| has(Transport::Http)))
-        .unwrap_or(8080);
+        .unwrap_or(crate::config::DEFAULT_HTTP_PORT);
     if has(Transport::Tcp) && has(Transport::Http) && tcp_port == http_port {
         bail!("--tcp-port and --http-port are both {tcp_port}; give them different ports");
     }
@@ -1107,6 +1131,17 @@ mod tests {
             "[Socket]\n# Replaces the template's addresses.\nListenStream=\nListenStream=127.0.0.1:5501\nListenStream=[::1]:5501\n"
         ));
         assert!(dropins[2].text.contains("ListenStream=127.0.0.1:8081\n"));
+        // The template units are every instance's: the plain sockets' addresses, not alice's.
+        let templates = render(&p);
+        assert!(templates[2]
+            .text
+            .contains("ListenStream=127.0.0.1:5500\nListenStream=[::1]:5500\n"));
+        assert!(templates[3]
+            .text
+            .contains("ListenStream=127.0.0.1:8080\nListenStream=[::1]:8080\n"));
+        let mut only_v4 = p.clone();
+        only_v4.hosts = vec!["127.0.0.1".into()];
+        assert_eq!(render(&only_v4), templates);
         assert!(dropins[3]
             .text
             .contains("[Service]\n# The shared secret tcp and http clients send; the file stays root:root 0600.\nLoadCredential=auth_secret:/etc/cognitod/alice.auth-secret\n"));
@@ -1123,6 +1158,16 @@ mod tests {
             .path()
             .join("cognitod-tcp@alice.socket.d/listen.conf")
             .is_file());
+        // A drop-in changed by hand: the hint names its unit, which `systemctl edit` takes.
+        let access = dir.path().join("cognitod@alice.socket.d/access.conf");
+        std::fs::write(&access, "[Socket]\nSocketGroup=other\n").unwrap();
+        let err = write_units(dir.path(), &units, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("systemctl edit cognitod@alice.socket)") && err.contains("access.conf"),
+            "{err}"
+        );
         assert_eq!(remove_units(dir.path(), &units).unwrap().len(), 8);
     }
 

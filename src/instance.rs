@@ -6,7 +6,8 @@
 //! directory) and part of a user name (`cognitod-NAME`, the service's dynamic user). The names
 //! accepted are the ones that are valid, and mean the same thing, in all of those places:
 //! letters, digits, `-` and `_`, so `systemd-escape` leaves them as they are apart from `-`,
-//! which the units only ever use through `%i` (the instance as written), never `%I`.
+//! which the units only ever use through `%i` (the instance as written), never `%I`; and not
+//! the names whose files would be the plain service's (`config`, `auth-secret`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +19,23 @@ pub(crate) const SOCKET_DIR: &str = "/run/cognitod";
 /// Longest instance name: the dynamic user is `cognitod-NAME`, and systemd refuses user names
 /// longer than 31 characters (`cognitod-` takes 9).
 pub(crate) const MAX_LEN: usize = 31 - "cognitod-".len();
+/// Names whose files would be the plain service's, each with the file it would share.
+pub(crate) const RESERVED: &[(&str, &str)] = &[
+    // configure --instance config would replace the plain configuration, and cognitod@config
+    // would serve the plain service's user.
+    (
+        "config",
+        "its configuration would be /etc/cognitod/config.json, the plain cognitod.service's",
+    ),
+    // Not the same file, but written through the same temporary file (secret::write_private
+    // writes PATH through PATH.with_extension("cognitod-new")).
+    (
+        "auth-secret",
+        "its configuration /etc/cognitod/auth-secret.json would be written through \
+         auth-secret.cognitod-new, the temporary file of the plain cognitod.service's shared \
+         secret /etc/cognitod/auth-secret",
+    ),
+];
 
 /// A checked instance name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +55,8 @@ pub enum InstanceNameError {
         /// Its length, in characters.
         len: usize,
     },
+    /// A name whose files are the plain service's (`RESERVED`).
+    Reserved(String),
     /// A character a unit instance, a file name or a user name would not take as it is.
     Character {
         /// The name.
@@ -63,6 +83,15 @@ impl fmt::Display for InstanceNameError {
                 f,
                 "{name:?} is {len} characters long; an instance name has at most {MAX_LEN} (the \
                  service runs as the user cognitod-NAME, and user names have at most 31)"
+            ),
+            InstanceNameError::Reserved(name) => write!(
+                f,
+                "{name:?} is reserved: {}; for the plain service leave out --instance, for an \
+                 instance choose another name (such as {name}2 or the user's name)",
+                RESERVED
+                    .iter()
+                    .find(|(reserved, _)| reserved == name)
+                    .map_or("its files would be the plain service's", |(_, why)| why)
             ),
             InstanceNameError::Character { name, bad } => write!(
                 f,
@@ -101,6 +130,9 @@ impl Instance {
                 name: name.to_owned(),
                 bad,
             });
+        }
+        if RESERVED.iter().any(|(reserved, _)| *reserved == name) {
+            return Err(InstanceNameError::Reserved(name.to_owned()));
         }
         Ok(Instance(name.to_owned()))
     }
@@ -203,6 +235,40 @@ mod tests {
                 "{name:?}"
             );
             assert!(err.to_string().contains("letters, digits"), "{err}");
+        }
+    }
+
+    #[test]
+    fn names_whose_files_are_the_plain_services_are_refused_with_why() {
+        let plain_files = [
+            PathBuf::from("/etc/cognitod/config.json"),
+            PathBuf::from("/etc/cognitod/auth-secret"),
+        ];
+        for (name, _) in RESERVED {
+            let err = Instance::new(name).unwrap_err();
+            assert_eq!(err, InstanceNameError::Reserved((*name).into()));
+            let said = err.to_string();
+            assert!(
+                said.contains("reserved")
+                    && said.contains("plain cognitod.service's")
+                    && said.contains("leave out --instance")
+                    && said.contains(&format!("{name}2")),
+                "{said}"
+            );
+        }
+        assert!(Instance::new("config")
+            .unwrap_err()
+            .to_string()
+            .contains("/etc/cognitod/config.json, the plain"));
+        assert!(Instance::parse("auth-secret")
+            .unwrap_err()
+            .contains("auth-secret.cognitod-new"));
+        // Every accepted name's files are its own, apart from the plain service's.
+        for name in ["configs", "Config", "config_2", "auth", "secret", "alice"] {
+            let instance = Instance::new(name).unwrap();
+            for path in [instance.config_path(), instance.secret_path()] {
+                assert!(!plain_files.contains(&path), "{}", path.display());
+            }
         }
     }
 

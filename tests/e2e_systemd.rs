@@ -413,6 +413,17 @@ fn an_instance_installed_with_install_instance_serves_beside_the_plain_unit() {
         installed.contains("enabled and started cognitod@carol.socket cognitod-tcp@carol.socket"),
         "{installed}"
     );
+    // carol's address is in her drop-in; the template, every instance's, keeps the plain ones.
+    let template = b.read_file("/etc/systemd/system/cognitod-tcp@.socket");
+    assert!(
+        template.contains("ListenStream=127.0.0.1:5500\nListenStream=[::1]:5500\n"),
+        "{template}"
+    );
+    let listen = b.read_file("/etc/systemd/system/cognitod-tcp@carol.socket.d/listen.conf");
+    assert!(
+        listen.ends_with(&format!("ListenStream=\nListenStream=127.0.0.1:{tcp}\n")),
+        "{listen}"
+    );
 
     let plain = json(&b.exec_ok(&["cognitod", "get"]));
     // A secret configured is asked on every listener, the unix socket's too.

@@ -431,3 +431,85 @@ fn instance_templates_verify_silently_and_score_as_the_plain_service() {
         assert_eq!(written, expected, "{unit}");
     }
 }
+
+/// Two instances with ports of their own, installed into one directory: the shared template
+/// units keep the plain sockets' addresses (so the second install finds them unchanged and
+/// needs no --force), and each instance's ports and host are in its own listen.conf only.
+#[test]
+fn two_instances_on_their_own_ports_share_the_template_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = [
+        "cognitod@.service",
+        "cognitod@.socket",
+        "cognitod-tcp@.socket",
+        "cognitod-http@.socket",
+    ];
+    for (instance, host, tcp, http) in [
+        ("alice", "localhost", "5501", "8081"),
+        ("bob", "127.0.0.1", "5502", "8082"),
+    ] {
+        let out = install_into(
+            dir.path(),
+            &[
+                "--instance",
+                instance,
+                "-s",
+                "unix,tcp,http",
+                "-H",
+                host,
+                "--tcp-port",
+                tcp,
+                "--http-port",
+                http,
+                "--allow-no-secret",
+            ],
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{instance}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if instance == "bob" {
+            for unit in templates {
+                let path = dir.path().join(unit).display().to_string();
+                assert!(said.contains(&format!("unchanged {path}")), "{said}");
+            }
+        }
+    }
+    for unit in templates {
+        let expected = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("systemd")
+                .join(unit),
+        )
+        .unwrap();
+        let written = std::fs::read_to_string(dir.path().join(unit)).unwrap();
+        assert_eq!(written, expected, "{unit} differs from its golden file");
+    }
+    let listen = |unit: &str| {
+        let path = dir.path().join(format!("{unit}.d/listen.conf"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for (unit, lines) in [
+        (
+            "cognitod-tcp@alice.socket",
+            "ListenStream=\nListenStream=127.0.0.1:5501\nListenStream=[::1]:5501\n",
+        ),
+        (
+            "cognitod-http@alice.socket",
+            "ListenStream=\nListenStream=127.0.0.1:8081\nListenStream=[::1]:8081\n",
+        ),
+        (
+            "cognitod-tcp@bob.socket",
+            "ListenStream=\nListenStream=127.0.0.1:5502\n",
+        ),
+        (
+            "cognitod-http@bob.socket",
+            "ListenStream=\nListenStream=127.0.0.1:8082\n",
+        ),
+    ] {
+        let text = listen(unit);
+        assert!(text.ends_with(lines), "{unit}:\n{text}");
+    }
+}
