@@ -3,12 +3,15 @@
 //! Every question has a flag; a flag's answer is not asked again, and `--non-interactive` asks
 //! nothing. Each answer is checked as it is typed by the rules the loader applies, the finished
 //! configuration is validated by the loader itself, and it is written 0600 (never over an existing
-//! file without asking). The password is typed hidden and never printed back.
+//! file without asking). Whether its files can be written is checked before the questions, and so
+//! before any sign-in. The password is typed hidden and never printed back.
 //!
 //! It can also enrol the user in TOTP MFA (`--enrol-totp`, or offered when the pool requires MFA
 //! and the user has none): the sign-in that checks the password then registers a new
 //! authenticator, whose seed is written as `cognito.totp_secret` beside the password. The seed
-//! is shown once, as an `otpauth://` URI, on the person's terminal, and nowhere else.
+//! is shown once, as an `otpauth://` URI, on the person's terminal, and nowhere else. Should the
+//! configuration still fail to be written after an enrolment, it is kept, seed and all, in a new
+//! 0600 file in the person's home (or the current directory) that the error names.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -83,6 +86,17 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     if interactive && !std::io::stdin().is_terminal() {
         bail!("cognitod configure asks its questions on a terminal; without one, give every answer as a flag with --non-interactive");
     }
+    // Before the questions, and so before any sign-in: an enrolment replaces the user's
+    // authenticator at Cognito, and its seed must then go into a file that can be written.
+    let fix = match &args.instance {
+        Some(instance) if args.output.is_none() => {
+            format!("run it as root (cognitod@{instance} reads its configuration from there)")
+        }
+        _ => {
+            "run it as a user who may write there, or give a file you can write with -o PATH".into()
+        }
+    };
+    check_writable(&output, "configuration", &fix)?;
     let mut answers = if interactive {
         ask(args)?
     } else {
@@ -106,6 +120,18 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     }
     let shared_secret =
         (answers.shared_secret == SharedSecretChoice::Generate).then(generate_secret);
+    if shared_secret.is_some() {
+        let fix = match &args.instance {
+            Some(_) if args.shared_secret_file.is_none() => {
+                "run it as root, or give a file you can write with --shared-secret-file PATH"
+            }
+            _ => {
+                "run it as a user who may write there, or give a file you can write with \
+                 --shared-secret-file PATH"
+            }
+        };
+        check_writable(&secret_file, "shared secret's file", fix)?;
+    }
 
     // Before any sign-in: an enrolment replaces the user's authenticator, and its seed must not
     // then be lost to a file that may not be replaced.
@@ -124,6 +150,8 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
     // during that sign-in, so asking for it is asking for the sign-in too.
     let mut login = (args.login || args.enrol_totp).then_some(true);
     let mut enrol = args.enrol_totp;
+    // Set once Cognito holds a new authenticator whose seed only `answers` has.
+    let mut enrolled = false;
     loop {
         // Validated with the new secret inline: its file is written only once everything checks
         // out.
@@ -161,8 +189,16 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
             // happens next.
             answers.totp_secret = Some(seed);
             enrol = false;
+            enrolled = true;
             if let Err(err) = &result {
-                write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
+                save(
+                    &answers,
+                    &output,
+                    &secret_file,
+                    shared_secret.as_ref(),
+                    enrolled,
+                    interactive,
+                )?;
                 bail!(
                     "the TOTP authenticator was enrolled, then the sign-in failed: {err}; the \
                      configuration was written anyway, so the new authenticator's seed is not \
@@ -180,7 +216,14 @@ pub fn run(args: &ConfigureArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    write_configuration(&answers, &output, &secret_file, shared_secret.as_ref())?;
+    save(
+        &answers,
+        &output,
+        &secret_file,
+        shared_secret.as_ref(),
+        enrolled,
+        interactive,
+    )?;
 
     if let (true, false, Some(missing)) = (interactive, args.install, &port_missing) {
         println!(
@@ -291,17 +334,139 @@ fn after_failed_sign_in(
     Ok(())
 }
 
+/// Refuses, naming the file, the cause and `fix`, a file configure could not write.
+fn check_writable(path: &Path, what: &str, fix: &str) -> anyhow::Result<()> {
+    crate::secret::check_writable(path).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot write the {what} {}: {err}; nothing was asked of Cognito: {fix}",
+            path.display()
+        )
+    })
+}
+
+/// Writes the configuration (and the shared secret's file). Should that fail once a new TOTP
+/// authenticator is enrolled, the seed is nowhere else, and Cognito accepts no other: the whole
+/// configuration is then kept in a private file of the person's own, the otpauth URI shown again
+/// on a terminal, and the error says where the seed is and what to do.
+fn save(
+    answers: &Answers,
+    output: &Path,
+    secret_file: &Path,
+    shared_secret: Option<&Secret>,
+    enrolled: bool,
+    interactive: bool,
+) -> anyhow::Result<()> {
+    let failed = match write_configuration(answers, output, secret_file, shared_secret) {
+        Ok(()) => return Ok(()),
+        Err(failed) if !enrolled => return Err(failed.cause),
+        Err(failed) => failed,
+    };
+    let cause = format!("{:#}", failed.cause);
+    let mut document = render(answers, secret_file);
+    if let (Some(secret), false) = (shared_secret, failed.secret_file_written) {
+        // Its own file was not written either: the secret goes inline, as validate has it.
+        let global = &mut document["global"];
+        global
+            .as_object_mut()
+            .expect("render makes global an object")
+            .remove("auth_secret_file");
+        global["auth_secret"] = json!(secret.expose());
+    }
+    let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
+    let text = zeroize::Zeroizing::new(text);
+    zeroize_json(&mut document);
+    let kept = keep_aside(&text);
+    // The URI only on the person's terminal: standard error may be a log.
+    if interactive && std::io::stderr().is_terminal() {
+        show_uri_again(answers);
+    }
+    let user = &answers.username;
+    match kept {
+        Some(kept) => bail!(
+            "could not write {output}: {cause}. A new TOTP authenticator was enrolled for \
+             {user}, and Cognito now accepts only its codes: the whole configuration, with its \
+             seed (cognito.totp_secret), is kept in {kept} (mode 0600) instead. Put it in \
+             place as a user who may write there (sudo install -m 600 {kept} {output}, then rm \
+             {kept}), or use it where it is (cognitod serve -c {kept})",
+            output = output.display(),
+            kept = kept.display(),
+        ),
+        None => bail!(
+            "could not write {output}: {cause}. A new TOTP authenticator was enrolled for \
+             {user}, and no private file could be written in the home or the current directory \
+             to keep its seed: {what}",
+            output = output.display(),
+            what = if interactive && std::io::stderr().is_terminal() {
+                "add the otpauth URI shown above to an authenticator app, or save its secret \
+                 in a 0600 file, then run cognitod configure again with --totp-secret-file FILE \
+                 and -o a file you can write"
+            } else {
+                "the seed is lost: have an administrator remove the user's TOTP (aws \
+                 cognito-idp admin-set-user-mfa-preference --software-token-mfa-settings \
+                 Enabled=false ...), then run cognitod configure --enrol-totp again with -o a \
+                 file you can write"
+            }
+        ),
+    }
+}
+
+/// Keeps a configuration that could not be written where it belongs in a new 0600 file of the
+/// invoking user's: in the home directory, else the current one, else the temporary one (the
+/// file is private wherever it is). `None` when none of them takes it.
+fn keep_aside(text: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let places = home
+        .into_iter()
+        .chain(std::env::current_dir().ok())
+        .chain([std::env::temp_dir()]);
+    places.into_iter().find_map(|dir| {
+        crate::secret::write_private_new(&dir, "cognitod-config-with-new-totp-seed-", ".json", text)
+            .ok()
+            .map(|path| absolute(&path))
+    })
+}
+
+/// The otpauth URI of the enrolled seed, on the person's terminal, once more: the file it was
+/// meant for was not written.
+fn show_uri_again(answers: &Answers) {
+    let Some(seed) = &answers.totp_secret else {
+        return;
+    };
+    let issuer = format!("Cognito {}", answers.user_pool_id);
+    if let Ok(uri) = crate::cognito::totp::otpauth_uri(seed, &answers.username, &issuer) {
+        eprintln!(
+            "\nThe new TOTP authenticator's URI, once more (it holds the seed: keep it \
+             private):\n\n  {}\n",
+            uri.expose()
+        );
+    }
+}
+
+/// Why [`write_configuration`] failed, and whether the shared secret's file was written first.
+struct WriteFailed {
+    cause: anyhow::Error,
+    secret_file_written: bool,
+}
+
 /// Writes the shared secret's file, when one was generated, and the configuration, both 0600.
 fn write_configuration(
     answers: &Answers,
     output: &Path,
     secret_file: &Path,
     shared_secret: Option<&Secret>,
-) -> anyhow::Result<()> {
+) -> Result<(), WriteFailed> {
+    let failed = |secret_file_written| {
+        move |cause| WriteFailed {
+            cause,
+            secret_file_written,
+        }
+    };
     if let Some(secret) = shared_secret {
         // No newline: the SDKs send a token file verbatim and refuse one, and the raw protocol
         // answers as soon as the secret's bytes are in, so `nc -U sock < file` works too.
-        write_private(secret_file, secret.expose())?;
+        write_private(secret_file, secret.expose()).map_err(failed(false))?;
         println!(
             "wrote a new shared secret to {} (mode 0600); clients send it: cognitod get \
              --secret-file FILE, nc -U SOCKET < FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE",
@@ -312,7 +477,7 @@ fn write_configuration(
     let text = serde_json::to_string_pretty(&document).expect("a JSON value serializes") + "\n";
     let text = zeroize::Zeroizing::new(text);
     zeroize_json(&mut document);
-    write_private(output, &text)?;
+    write_private(output, &text).map_err(failed(shared_secret.is_some()))?;
     println!("wrote {} (mode 0600)", output.display());
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -342,32 +342,102 @@ pub(crate) fn generate_secret() -> Secret {
 const PRIVATE_DIR_MODE: u32 = 0o750;
 
 /// Creates or replaces a file with mode 0600 from the start (no window with a wider mode), in a
-/// directory created 0750 when it does not exist yet.
+/// directory created 0750 when it does not exist yet. The text goes to a temporary file of a
+/// name of its own beside `path`, renamed over it once whole: a reader sees the old file or the
+/// new one, and a temporary file left by a run that was killed never stands in the way.
 pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR_MODE)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("cognitod-new");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|_| file.sync_all());
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
+    let dir = private_dir(path)
+        .with_context(|| format!("creating the directory of {}", path.display()))?;
+    let mut file = private_temp_file(&dir, path).with_context(|| {
+        format!(
+            "creating a temporary file in {} for {}",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", file.path().display()))?;
+    // On an error the temporary file is removed as it is dropped.
+    file.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming the new file to {}", path.display()))?;
     Ok(())
+}
+
+/// Checks, before anything depends on it, that [`write_private`] could write `path`: creates the
+/// directory as it would, then a temporary file in it, removed at once. Nothing else is touched.
+pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::other("it is a directory"));
+    }
+    let dir = private_dir(path)?;
+    private_temp_file(&dir, path).map(drop)
+}
+
+/// Writes `text` to a new 0600 file in `dir`, named `prefix`, a few random characters and
+/// `suffix`: never over another file. Returns its path.
+pub(crate) fn write_private_new(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+    text: &str,
+) -> io::Result<std::path::PathBuf> {
+    let mut file = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(suffix)
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    let (_, path) = file.keep().map_err(|e| e.error)?;
+    Ok(path)
+}
+
+/// The directory `path` goes in, created 0750 (with its parents) when missing.
+fn private_dir(path: &Path) -> io::Result<std::path::PathBuf> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR_MODE)
+                .create(dir)?;
+            Ok(dir.to_path_buf())
+        }
+        None => Ok(".".into()),
+    }
+}
+
+/// A new empty file in `dir`, mode 0600 from its creation (the umask may only narrow that, and
+/// the mode is then set exactly), named after `path`: `.NAME.RANDOM.cognitod-new`.
+fn private_temp_file(dir: &Path, path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".cognitod-new")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(without_temporary_path)?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// The cause alone of a tempfile error, which adds the name of a temporary file the person
+/// never asked for to the one they did.
+fn without_temporary_path(err: io::Error) -> io::Error {
+    let code = err
+        .get_ref()
+        .and_then(|e| e.source())
+        .and_then(|cause| cause.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error);
+    code.map_or(err, io::Error::from_raw_os_error)
 }
 
 #[cfg(test)]
@@ -501,5 +571,52 @@ mod tests {
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_killed_run_does_not_stop_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        // The name the temporary file had before it was made unique, and the present kind.
+        for stale in ["config.cognitod-new", ".config.json.AbC123.cognitod-new"] {
+            std::fs::write(dir.path().join(stale), "left by a killed run").unwrap();
+        }
+        check_writable(&path).unwrap();
+        write_private(&path, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn a_place_that_cannot_be_written_is_found_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("new/sub/config.json")).unwrap();
+        let mode = std::fs::metadata(dir.path().join("new/sub"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("new/sub"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let err = check_writable(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("directory"), "{err}");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(check_writable(&file.join("config.json")).is_err());
+    }
+
+    #[test]
+    fn a_new_private_file_never_replaces_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = write_private_new(dir.path(), "kept-", ".json", "one").unwrap();
+        let two = write_private_new(dir.path(), "kept-", ".json", "two").unwrap();
+        assert_ne!(one, two);
+        assert_eq!(std::fs::read_to_string(&one).unwrap(), "one");
+        let mode = std::fs::metadata(&two).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

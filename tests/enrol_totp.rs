@@ -2,12 +2,15 @@
 //! requires MFA and the user has none (MFA_SETUP), with `--enrol-totp` for a user without MFA,
 //! and again for a user who has TOTP (a code of the present authenticator typed once, a mistyped
 //! one refused). The seed lands in the 0600 configuration and nowhere else but the otpauth URI
-//! on the terminal; `cognitod serve` then signs in with TOTP from that file.
+//! on the terminal; `cognitod serve` then signs in with TOTP from that file. A configuration
+//! that cannot be written is refused before any call to Cognito, and one that fails to be
+//! written after an enrolment all the same is kept, seed and all, where the error says.
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -20,10 +23,14 @@ fn password_file(dir: &Path, pool: &Pool) -> String {
     path.display().to_string()
 }
 
-/// `configure --non-interactive` for this pool, with `extra` flags.
-fn configure(pool: &Pool, dir: &Path, config: &Path, extra: &[&str], url: &str) -> Output {
-    let pw = password_file(dir, pool);
-    let socket = dir.join("c.sock");
+/// The arguments of `configure --non-interactive` for this pool, with `extra` flags.
+fn configure_args(
+    pool: &Pool,
+    password_file: &str,
+    socket: &Path,
+    config: &Path,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args = vec![
         "configure",
         "--non-interactive",
@@ -32,7 +39,7 @@ fn configure(pool: &Pool, dir: &Path, config: &Path, extra: &[&str], url: &str) 
         "--username",
         &pool.username,
         "--password-file",
-        &pw,
+        password_file,
         "--app-id",
         &pool.client_id,
         "--user-pool-id",
@@ -47,7 +54,65 @@ fn configure(pool: &Pool, dir: &Path, config: &Path, extra: &[&str], url: &str) 
         "0600",
     ];
     args.extend_from_slice(extra);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// `configure --non-interactive` for this pool, with `extra` flags.
+fn configure(pool: &Pool, dir: &Path, config: &Path, extra: &[&str], url: &str) -> Output {
+    let pw = password_file(dir, pool);
+    let args = configure_args(pool, &pw, &dir.join("c.sock"), config, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cognitod_clean_env(&args, &[("AWS_ENDPOINT_URL", url)])
+}
+
+/// The unprivileged `nobody`, which the tests (run as root) become with setpriv.
+const NOBODY: u32 = 65534;
+
+/// A directory `nobody` owns.
+fn nobodys(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+    nix::unistd::chown(path, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+}
+
+/// A home of nobody's own in DIR (made 0755, so nobody reaches it), holding its password file.
+fn nobody_home(dir: &Path, pool: &Pool) -> PathBuf {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = dir.join("home");
+    nobodys(&home);
+    let pw = home.join("pw");
+    write_file(&pw, &format!("{}\n", pool.password), 0o600);
+    nix::unistd::chown(&pw, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+    home
+}
+
+/// `configure --non-interactive` as nobody, with HOME its home and DIR (root's) the current
+/// directory, ready to be run or spawned.
+fn configure_as_nobody(
+    pool: &Pool,
+    dir: &Path,
+    home: &Path,
+    config: &Path,
+    extra: &[&str],
+    url: &str,
+) -> Command {
+    let pw = home.join("pw");
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_cognitod"))
+        .args(configure_args(
+            pool,
+            pw.to_str().unwrap(),
+            &dir.join("c.sock"),
+            config,
+            extra,
+        ))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", url)
+        .current_dir(dir);
+    command
 }
 
 /// The seed configure wrote, after checking the file is private.
@@ -393,4 +458,159 @@ fn the_flag_answers_mfa_setup_for_password_sign_in_with_a_client_secret() {
     );
     assert_eq!(calls.get("SetUserMFAPreference"), None, "{calls:?}");
     serve_signs_in_with_totp(emulator, &pool, &config, &seed, false);
+}
+
+/// A configuration (or shared secret's file) that this user cannot write, as under
+/// /etc/cognitod for a user who is not root, is refused before the sign-in: no authenticator is
+/// enrolled whose seed would have nowhere to go.
+#[test]
+fn a_file_that_cannot_be_written_is_refused_before_any_call_to_cognito() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(
+        emulator,
+        SeedOptions {
+            mfa: Some("OPTIONAL"),
+            ..Default::default()
+        },
+    );
+    emulator.reset_calls(&pool.user_pool_id);
+    let dir = temp_dir();
+    let home = nobody_home(dir.path(), &pool);
+    // Root's, as /etc/cognitod is: nobody may not write in it.
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = emulator.url();
+
+    let config = etc.join("config.json");
+    let out = configure_as_nobody(&pool, dir.path(), &home, &config, &["--enrol-totp"], &url)
+        .output()
+        .unwrap();
+    let said = output_text(&out);
+    assert!(!out.status.success(), "{said}");
+    for needed in [
+        format!(
+            "cannot write the configuration {}: Permission denied",
+            config.display()
+        ),
+        "nothing was asked of Cognito".into(),
+        "-o PATH".into(),
+    ] {
+        assert!(said.contains(&needed), "{needed}: {said}");
+    }
+
+    let config = home.join("config.json");
+    let secret = etc.join("auth-secret");
+    let out = configure_as_nobody(
+        &pool,
+        dir.path(),
+        &home,
+        &config,
+        &[
+            "--enrol-totp",
+            "--shared-secret",
+            "generate",
+            "--shared-secret-file",
+            secret.to_str().unwrap(),
+        ],
+        &url,
+    )
+    .output()
+    .unwrap();
+    let said = output_text(&out);
+    assert!(!out.status.success(), "{said}");
+    for needed in [
+        format!(
+            "cannot write the shared secret's file {}: Permission denied",
+            secret.display()
+        ),
+        "--shared-secret-file PATH".into(),
+    ] {
+        assert!(said.contains(&needed), "{needed}: {said}");
+    }
+    assert!(!config.exists());
+
+    let calls = emulator.calls(&pool.user_pool_id);
+    assert_eq!(calls.get("AssociateSoftwareToken"), None, "{calls:?}");
+    assert!(calls.is_empty(), "no call at all: {calls:?}");
+}
+
+/// When the configuration fails to be written after all, once the new authenticator is
+/// enrolled (here its directory turns read-only while Cognito is asked to make TOTP the user's
+/// MFA, after VerifySoftwareToken accepted the seed), the whole configuration is kept in a 0600
+/// file in the home, the error says where and what to do, the seed is not printed, and it is
+/// the seed Cognito accepts.
+#[test]
+fn a_configuration_that_fails_to_be_written_after_an_enrolment_is_kept_with_its_seed() {
+    let emulator = Emulator::shared();
+    let pool = Pool::seed(
+        emulator,
+        SeedOptions {
+            mfa: Some("OPTIONAL"),
+            ..Default::default()
+        },
+    );
+    emulator.reset_calls(&pool.user_pool_id);
+    let dir = temp_dir();
+    let home = nobody_home(dir.path(), &pool);
+    let etc = dir.path().join("etc");
+    nobodys(&etc);
+    let config = etc.join("config.json");
+
+    emulator.hold(&pool.user_pool_id, "SetUserMFAPreference");
+    let child = configure_as_nobody(
+        &pool,
+        dir.path(),
+        &home,
+        &config,
+        &["--enrol-totp"],
+        &emulator.url(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_until("SetUserMFAPreference", Duration::from_secs(30), || {
+        emulator
+            .calls(&pool.user_pool_id)
+            .contains_key("SetUserMFAPreference")
+    });
+    assert_eq!(
+        emulator
+            .calls(&pool.user_pool_id)
+            .get("VerifySoftwareToken"),
+        Some(&1)
+    );
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o555)).unwrap();
+    emulator.release(&pool.user_pool_id);
+    let out = child.wait_with_output().unwrap();
+    let said = output_text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(!config.exists());
+
+    let kept = said
+        .split_once("is kept in ")
+        .and_then(|(_, rest)| rest.split_once(" (mode 0600)"))
+        .unwrap_or_else(|| panic!("where the seed is: {said}"))
+        .0;
+    let kept = PathBuf::from(kept);
+    assert_eq!(kept.parent(), Some(home.as_path()), "{said}");
+    assert!(
+        said.contains(&format!(
+            "sudo install -m 600 {} {}",
+            kept.display(),
+            config.display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("Permission denied"), "{said}");
+    assert_eq!(std::fs::metadata(&kept).unwrap().uid(), NOBODY);
+    let seed = written_seed(&kept);
+    assert!(!said.contains(&seed), "the seed was printed: {said}");
+    assert!(!said.contains("otpauth://totp/"), "{said}");
+
+    // The kept configuration is whole, and its seed the one Cognito now accepts.
+    let recovered = dir.path().join("recovered.json");
+    std::fs::copy(&kept, &recovered).unwrap();
+    serve_signs_in_with_totp(emulator, &pool, &recovered, &seed, false);
 }

@@ -169,6 +169,23 @@ impl Emulator {
         );
     }
 
+    /// Holds the calls of `operation` of one user pool, once counted, until [`Emulator::release`]
+    /// (at most 8 s): the test acts at a known point between two calls of a client.
+    pub fn hold(&self, user_pool_id: &str, operation: &str) {
+        http_get(
+            self.port,
+            &format!("/_test/hold?user_pool_id={user_pool_id}&operation={operation}"),
+        );
+    }
+
+    /// Lets the held calls of one user pool go on.
+    pub fn release(&self, user_pool_id: &str) {
+        http_get(
+            self.port,
+            &format!("/_test/release?user_pool_id={user_pool_id}"),
+        );
+    }
+
     /// Sets the lifetime of identity-pool credentials for one identity pool.
     pub fn set_identity_ttl(&self, identity_pool_id: &str, seconds: u64) {
         http_get(

@@ -10,6 +10,9 @@ SIGTERM or SIGINT and exits 0. Test-only endpoints, served before moto sees the 
     GET  /_test/identity-ttl?seconds=N[&identity_pool_id=I]   lifetime of GetCredentialsForIdentity
     GET  /_test/throttle?user_pool_id=P&seconds=S   every call of pool P throttled for S seconds
                                                   (no seconds: back to moto's 90 s)
+    GET  /_test/hold?user_pool_id=P&operation=Op   calls Op of pool P wait, once counted, until
+                                                  released (at most HOLD_MAX_S)
+    GET  /_test/release?user_pool_id=P         lets the held calls of pool P go on
 """
 
 from __future__ import annotations
@@ -92,6 +95,35 @@ class Throttle:
             return time.monotonic() < self._until.get(pool, 0.0)
 
 
+# Longest a held call waits: less than the clients' 10 s timeout, so a test that forgets to release
+# sees a failed assertion rather than a timed-out call.
+HOLD_MAX_S = 8.0
+
+
+class Hold:
+    """Calls of one operation of one pool held, once counted, until released: a test can act
+    (say, make a directory read-only) at a known point between two calls of a client."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, str], threading.Event] = {}
+
+    def set(self, pool: str, operation: str) -> None:
+        with self._lock:
+            self._held[(pool, operation)] = threading.Event()
+
+    def release(self, pool: str) -> None:
+        with self._lock:
+            for key in [k for k in self._held if k[0] == pool]:
+                self._held.pop(key).set()
+
+    def wait(self, pool: str, operation: str) -> None:
+        with self._lock:
+            event = self._held.get((pool, operation))
+        if event is not None:
+            event.wait(HOLD_MAX_S)
+
+
 def _operation_keys(environ: dict[str, Any], body: bytes) -> tuple[list[str], dict[str, Any]]:
     """Keys for one request: the operation from X-Amz-Target (JSON protocols) or Action (STS's
     query protocol), plus "InitiateAuth:<AuthFlow>" for InitiateAuth and
@@ -144,6 +176,7 @@ class TestControl:
         self.app = app
         self.counter = counter
         self.throttle = Throttle()
+        self.hold = Hold()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -161,6 +194,8 @@ class TestControl:
             self.counter.add(keys, pool)
         except Exception:  # counting must never break the emulator
             logging.getLogger("server").exception("could not count a request")
+        if pool and operation:
+            self.hold.wait(pool, operation)
         if operation in WITHOUT_OPERATIONS:
             # An endpoint that predates the operation (COGNITO_EMULATOR_WITHOUT=Op1,Op2).
             data = json.dumps({"__type": "UnknownOperationException"}).encode()
@@ -217,6 +252,18 @@ class TestControl:
             else:
                 self.throttle.set(pool, seconds)
                 body = {"user_pool_id": pool, "seconds": seconds}
+        elif path == "/_test/hold" and method in ("GET", "POST"):
+            if "user_pool_id" not in query or "operation" not in query:
+                status, body = "400 Bad Request", {"error": "user_pool_id and operation are required"}
+            else:
+                self.hold.set(query["user_pool_id"], query["operation"])
+                body = {"user_pool_id": query["user_pool_id"], "held": query["operation"]}
+        elif path == "/_test/release" and method in ("GET", "POST"):
+            if "user_pool_id" not in query:
+                status, body = "400 Bad Request", {"error": "user_pool_id is required"}
+            else:
+                self.hold.release(query["user_pool_id"])
+                body = {"user_pool_id": query["user_pool_id"], "released": True}
         else:
             status, body = "404 Not Found", {"error": f"no test endpoint {method} {path}"}
         data = json.dumps(body).encode("utf-8")
