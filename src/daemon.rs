@@ -34,6 +34,13 @@ const RELOAD_SIGN_IN_WAIT: Duration = Duration::from_secs(10);
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // First, while the process has a single thread: take systemd's sockets and clear LISTEN_*.
     let activated = activation::take_from_environment()?;
+    // The secrets in the environment block are overwritten through /proc/self/mem, which an
+    // undumpable process that is not root cannot open: dumpable again for that one open (one
+    // thread, no secret read yet), and only now that systemd's descriptors are taken, so that
+    // this one cannot take a number LISTEN_FDS promised.
+    let _ = nix::sys::prctl::set_dumpable(true);
+    crate::secret::open_own_memory();
+    let _ = nix::sys::prctl::set_dumpable(false);
     let destination = crate::logging::init();
     // The process holds passwords and credentials: no core dumps of it, and no ptrace attach by
     // other processes of the same user (only root can still look). main() set it first thing.

@@ -6,14 +6,11 @@ use clap::Parser;
 use cognitod::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    // Before the process becomes undumpable, when /proc/self/mem becomes root's: a daemon that is
-    // not root needs it to overwrite the secrets in its environment block (src/secret.rs).
-    cognitod::secret::open_own_memory();
-    // Then at once, before the arguments are even parsed: every subcommand handles a secret (the
-    // daemon's passwords and credentials, `get`'s shared secret and answer, `configure`'s
-    // password), and the sooner the process is undumpable (no core dumps, no ptrace attach by
-    // other processes of the same user), the shorter the window after exec in which such a
-    // process could attach. serve warns if this failed.
+    // The very first thing, before the arguments are even parsed: every subcommand handles a
+    // secret (the daemon's passwords and credentials, `get`'s shared secret and answer,
+    // `configure`'s password), and the sooner the process is undumpable (no core dumps, no
+    // ptrace attach by other processes of the same user), the shorter the window after exec in
+    // which such a process could attach. serve warns if this failed.
     let _ = nix::sys::prctl::set_dumpable(false);
     // Still single-threaded: the one moment the environment may be changed.
     cognitod::cognito::drop_empty_endpoint_variables();

@@ -148,15 +148,15 @@ pub(crate) fn zeroize_json(value: &mut serde_json::Value) {
     }
 }
 
-/// This process's own memory, opened by `main` while the process is still dumpable: once it is
-/// undumpable, the kernel gives its /proc/self files to root, and a daemon that is not root (a
-/// user's `serve -e`, the service's dynamic user) could no longer open /proc/self/mem to
-/// overwrite its environment block. Taken (and closed) by the overwrite.
+/// This process's own memory, opened by `serve` while the process is dumpable: an undumpable
+/// process's /proc/self files are root's, and a daemon that is not root (a user's `serve -e`, the
+/// service's dynamic user) could not open /proc/self/mem to overwrite its environment block.
+/// Taken (and closed) by the overwrite.
 static OWN_MEMORY: std::sync::Mutex<Option<File>> = std::sync::Mutex::new(None);
 
-/// Opens /proc/self/mem for [`overwrite_in_environment_block`]; call it before
-/// `PR_SET_DUMPABLE=0`. Best effort, like the overwrite.
-pub fn open_own_memory() {
+/// Opens /proc/self/mem for [`overwrite_in_environment_block`]; call it while the process is
+/// dumpable. Best effort, like the overwrite.
+pub(crate) fn open_own_memory() {
     let mem = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -171,7 +171,7 @@ pub fn open_own_memory() {
 /// /proc/self/mem: no unsafe code, and no pointer into the C library's `environ`. Called by
 /// `config::load` once it has read them: at start, while the process has one thread (a reload
 /// finds nothing left to overwrite). Best effort: where /proc is not mounted, or a process that is
-/// not root became undumpable before [`open_own_memory`] ran, the copy stays, as it always did.
+/// not root is undumpable and [`open_own_memory`] did not run, the copy stays, as it always did.
 /// Afterwards `std::env::var` sees these variables empty.
 pub(crate) fn overwrite_in_environment_block(names: &[&str]) {
     use std::os::unix::fs::FileExt;
