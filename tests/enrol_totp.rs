@@ -214,17 +214,23 @@ fn assert_called_once(emulator: &Emulator, pool: &Pool, calls: &[&str]) {
     }
 }
 
-#[test]
-fn a_user_of_a_pool_requiring_mfa_is_enrolled_on_a_terminal() {
-    let emulator = Emulator::shared();
+/// A fresh pool whose MFA setting is `mfa` (ON or OPTIONAL), its call counts from zero.
+fn pool_with_mfa(emulator: &Emulator, mfa: &'static str) -> Pool {
     let pool = Pool::seed(
         emulator,
         SeedOptions {
-            mfa: Some("ON"),
+            mfa: Some(mfa),
             ..Default::default()
         },
     );
     emulator.reset_calls(&pool.user_pool_id);
+    pool
+}
+
+#[test]
+fn a_user_of_a_pool_requiring_mfa_is_enrolled_on_a_terminal() {
+    let emulator = Emulator::shared();
+    let pool = pool_with_mfa(emulator, "ON");
     let dir = temp_dir();
     let transcript = run_pty("mfa-setup", emulator, &pool, dir.path());
     let config = dir.path().join("config.json");
@@ -259,14 +265,7 @@ fn a_user_of_a_pool_requiring_mfa_is_enrolled_on_a_terminal() {
 #[test]
 fn the_flag_enrols_a_user_without_mfa_and_says_where_the_seed_is_written() {
     let emulator = Emulator::shared();
-    let pool = Pool::seed(
-        emulator,
-        SeedOptions {
-            mfa: Some("OPTIONAL"),
-            ..Default::default()
-        },
-    );
-    emulator.reset_calls(&pool.user_pool_id);
+    let pool = pool_with_mfa(emulator, "OPTIONAL");
     let dir = temp_dir();
     let config = dir.path().join("config.json");
     let out = configure(
@@ -466,14 +465,7 @@ fn the_flag_answers_mfa_setup_for_password_sign_in_with_a_client_secret() {
 #[test]
 fn a_file_that_cannot_be_written_is_refused_before_any_call_to_cognito() {
     let emulator = Emulator::shared();
-    let pool = Pool::seed(
-        emulator,
-        SeedOptions {
-            mfa: Some("OPTIONAL"),
-            ..Default::default()
-        },
-    );
-    emulator.reset_calls(&pool.user_pool_id);
+    let pool = pool_with_mfa(emulator, "OPTIONAL");
     let dir = temp_dir();
     let home = nobody_home(dir.path(), &pool);
     // Root's, as /etc/cognitod is: nobody may not write in it.
@@ -543,14 +535,7 @@ fn a_file_that_cannot_be_written_is_refused_before_any_call_to_cognito() {
 #[test]
 fn a_configuration_that_fails_to_be_written_after_an_enrolment_is_kept_with_its_seed() {
     let emulator = Emulator::shared();
-    let pool = Pool::seed(
-        emulator,
-        SeedOptions {
-            mfa: Some("OPTIONAL"),
-            ..Default::default()
-        },
-    );
-    emulator.reset_calls(&pool.user_pool_id);
+    let pool = pool_with_mfa(emulator, "OPTIONAL");
     let dir = temp_dir();
     let home = nobody_home(dir.path(), &pool);
     let etc = dir.path().join("etc");
